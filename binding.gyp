@@ -1,0 +1,17 @@
+{
+  "targets": [
+    {
+      "target_name": "simclr",
+      "sources": ["native/addon.cc", "native/tensor.cc", "native/dispatch.cc"],
+      "include_dirs": [
+        "<!(node -p \"require('node-addon-api').include_dir\")",
+        "<!@(node scripts/libtorch.cjs include)"
+      ],
+      "libraries": ["<!@(node scripts/libtorch.cjs libs)"],
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-rtti", "-fno-exceptions"],
+      "cflags_cc": ["-frtti", "-fexceptions", "-O2", "-Wno-unused-parameter", "<!@(node scripts/libtorch.cjs cflags)"]
+    }
+  ]
+}

@@ -1,0 +1,49 @@
+// The public API of simclr.
+export {
+  Tensor,
+  tidy,
+  keep,
+  dispose,
+  memory,
+  noGrad,
+  enableGrad,
+  isGradEnabled,
+  grad,
+  backward,
+} from './tensor/tensor.js';
+export {
+  tensor,
+  zeros,
+  ones,
+  full,
+  empty,
+  zerosLike,
+  onesLike,
+  arange,
+  linspace,
+  eye,
+  rand,
+  randn,
+  randint,
+  randperm,
+  cat,
+  stack,
+  where,
+  manualSeed,
+  setNumThreads,
+  getNumThreads,
+  type CreateOptions,
+} from './tensor/create.js';
+export type { DType, Device, MemoryFormat, Scalar } from './tensor/types.js';
+export * as F from './tensor/functional.js';
+export * as ops from './tensor/generated/ops.js';
+export {
+  loadSafetensors,
+  saveSafetensors,
+  parseSafetensors,
+  serializeSafetensors,
+  SafetensorsError,
+  type Safetensors,
+} from './io/safetensors.js';
+export { writeFileAtomic } from './io/atomic.js';
+export { info, type RuntimeInfo } from './info.js';

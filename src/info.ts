@@ -1,0 +1,43 @@
+// Facts about the native runtime: libtorch version and location, BLAS, threads, devices.
+import { readFileSync } from 'node:fs';
+import { native } from './native.js';
+
+export interface RuntimeInfo {
+  torchVersion: string;
+  /** Where the loaded libtorch lives. */
+  libtorch: string | null;
+  /** The BLAS library the process actually loaded (Debian resolves libblas.so.3 through alternatives). */
+  blas: string | null;
+  threads: number;
+  hardwareThreads: number;
+  /** Whether freed memory stays in the heap instead of going back to the OS (see native/addon.cc). */
+  allocatorTuned: boolean;
+  devices: string[];
+}
+
+function loadedLibrary(pattern: RegExp): string | null {
+  try {
+    const maps = readFileSync('/proc/self/maps', 'utf8');
+    for (const line of maps.split('\n')) {
+      const path = line.slice(line.indexOf('/'));
+      if (line.includes('/') && pattern.test(path)) return path;
+    }
+  } catch {
+    // not Linux: leave it unknown
+  }
+  return null;
+}
+
+export function info(): RuntimeInfo {
+  const n = native.info();
+  const devices = ['cpu', ...Array.from({ length: n.cudaDevices }, (_, i) => `cuda:${i}`)];
+  return {
+    torchVersion: n.torchVersion,
+    libtorch: loadedLibrary(/libtorch_cpu\.so/),
+    blas: loadedLibrary(/lib(open)?blas[^/]*\.so/),
+    threads: n.threads,
+    hardwareThreads: n.hardwareThreads,
+    allocatorTuned: n.allocatorTuned,
+    devices,
+  };
+}

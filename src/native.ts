@@ -1,0 +1,68 @@
+// Loads the libtorch addon (native/) and gives it a type. Everything else goes through src/tensor.
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+
+/** An opaque reference to one native tensor (a Node-API External). */
+export type Handle = object & { readonly __handle: unique symbol };
+
+export interface NativeInfo {
+  torchVersion: string;
+  cuda: boolean;
+  cudaDevices: number;
+  threads: number;
+  hardwareThreads: number;
+  allocatorTuned: boolean;
+  config: string;
+  parallel: string;
+}
+
+export interface Native {
+  fromArray(data: ArrayBufferView, shape: readonly number[], dtype: string): Handle;
+  toArray(h: Handle): ArrayBufferView;
+  shape(h: Handle): number[];
+  strides(h: Handle): number[];
+  dtype(h: Handle): string;
+  device(h: Handle): string;
+  dispose(h: Handle): void;
+  isDisposed(h: Handle): boolean;
+  memory(): { tensors: number; bytes: number };
+  requiresGrad(h: Handle): boolean;
+  setRequiresGrad(h: Handle, value: boolean): void;
+  isLeaf(h: Handle): boolean;
+  grad(h: Handle): Handle | null;
+  setGrad(h: Handle, g: Handle | null): void;
+  backward(outputs: Handle[], gradients: (Handle | null)[], retainGraph: boolean, createGraph: boolean): void;
+  gradients(
+    outputs: Handle[],
+    inputs: Handle[],
+    gradOutputs: (Handle | null)[],
+    retainGraph: boolean,
+    createGraph: boolean,
+    allowUnused: boolean,
+  ): (Handle | null)[];
+  setGradEnabled(enabled: boolean): boolean;
+  isGradEnabled(): boolean;
+  call(op: number, ...args: unknown[]): any;
+  resolve(names: string[]): Int32Array;
+  schemas(): unknown[];
+  setNumThreads(n: number): void;
+  getNumThreads(): number;
+  manualSeed(seed: number | bigint): void;
+  info(): NativeInfo;
+}
+
+function load(): Native {
+  const path = new URL('../../build/Release/simclr.node', import.meta.url).pathname;
+  try {
+    return createRequire(import.meta.url)(path) as Native;
+  } catch (e) {
+    const reason = e instanceof Error ? e.message : String(e);
+    throw new Error(`simclr: cannot load the native addon ${path} (${reason}). Build it with ./setup.sh or npm run build.`);
+  }
+}
+
+export const native: Native = load();
+
+// libtorch here starts with one thread; use every core unless told otherwise.
+const requested = Number(process.env.SIMCLR_THREADS);
+native.setNumThreads(Number.isInteger(requested) && requested > 0 ? requested : availableParallelism());
