@@ -6,7 +6,7 @@
 //   export function add$Tensor(self: Tensor, other: Tensor, alpha?: Scalar): Tensor
 // In-place variants (add_) return their argument; `out=` variants are left out.
 import { createRequire } from 'node:module';
-import { mkdirSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -136,5 +136,5 @@ lines.push('');
 
 const text = lines.join('\n');
 mkdirSync(dirname(outFile), { recursive: true });
-if (!existsSync(outFile) || readFileSync(outFile, 'utf8') !== text) writeFileSync(outFile, text);
+writeFileSync(outFile, text);
 console.log(`gen-ops: ${ops.length} of ${schemas.length} aten schemas -> ${outFile}`);

@@ -1,0 +1,53 @@
+// Test helpers: finite-difference gradient checks computed independently of autograd.
+import { Tensor, tensor, tidy, noGrad } from '../src/index.js';
+
+/** Float64 data of a tensor as a plain array. */
+export function values(t: Tensor): number[] {
+  return Array.from(t.to('float64').toArray() as Float64Array);
+}
+
+/** A float64 tensor of `shape` with deterministic pseudo-random values in [lo, hi). */
+export function seeded(shape: number[], seed: number, lo = -1, hi = 1): Tensor {
+  let s = seed >>> 0 || 1;
+  const n = shape.reduce((a, b) => a * b, 1);
+  const data = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    data[i] = lo + ((s >>> 8) / 2 ** 24) * (hi - lo);
+  }
+  return tensor(data, { shape });
+}
+
+/**
+ * Compares autograd's gradient of L(x) = Σ fn(x) ⊙ w (w fixed, random) with central finite
+ * differences, for every input. Returns the largest norm-wise relative error.
+ */
+export function gradcheck(fn: (inputs: Tensor[]) => Tensor, inputs: Tensor[], h = 1e-6): number {
+  return tidy(() => {
+    const leaves = inputs.map((x) => x.detach().requiresGrad_(true));
+    const out = fn(leaves);
+    const weight = seeded(out.shape, 12345);
+    out.mul(weight).sum().backward();
+    const analytic = leaves.map((x) => values(x.grad!));
+    const loss = (xs: Tensor[]): number => tidy(() => noGrad(() => fn(xs).mul(weight).sum().item()));
+    let worst = 0;
+    inputs.forEach((input, k) => {
+      const base = values(input);
+      const numeric = base.map((_, i) => {
+        const at = (delta: number): number =>
+          tidy(() => {
+            const data = Float64Array.from(base);
+            data[i] = data[i]! + delta;
+            const xs = inputs.map((x, j) => (j === k ? tensor(data, { shape: input.shape }) : x));
+            return loss(xs);
+          });
+        return (at(h) - at(-h)) / (2 * h);
+      });
+      const a = analytic[k]!;
+      const diff = Math.sqrt(a.reduce((s, v, i) => s + (v - numeric[i]!) ** 2, 0));
+      const scale = Math.sqrt(numeric.reduce((s, v) => s + v * v, 0));
+      worst = Math.max(worst, diff / Math.max(scale, 1e-12));
+    });
+    return worst;
+  });
+}
