@@ -1,0 +1,194 @@
+// ResNet encoders f (He et al. 2016) with torchvision's structure and parameter names, so
+// checkpoints load into torchvision.models.resnetNN. Options from SimCLR: the CIFAR stem
+// (3×3 stride-1 conv, no max-pool) for small images, a width multiplier applied to every
+// layer (ResNet-50 2×/4×), any number of input channels, and no classifier: the output is h.
+import { Tensor } from '../tensor/tensor.js';
+import { noGrad } from '../tensor/tensor.js';
+import { Module } from '../nn/module.js';
+import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
+import { kaimingNormalFanOut } from '../nn/init.js';
+
+export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
+
+export interface ResNetOptions {
+  depth?: ResNetDepth;
+  /** 3×3 stride-1 first conv and no max-pool, for 32×32-like images. */
+  cifarStem?: boolean;
+  /** Multiplies every layer's channels (0.25 gives 16/32/64/128 for ResNet-18). */
+  widthMultiplier?: number;
+  inChannels?: number;
+  /** Attach a classifier `fc` with this many classes; null (default) outputs the features h. */
+  numClasses?: number | null;
+  /** Start each residual block's last BN γ at 0, so the block begins as the identity. */
+  zeroInitResidual?: boolean;
+}
+
+const layouts: Record<ResNetDepth, { block: 'basic' | 'bottleneck'; layers: [number, number, number, number] }> = {
+  18: { block: 'basic', layers: [2, 2, 2, 2] },
+  34: { block: 'basic', layers: [3, 4, 6, 3] },
+  50: { block: 'bottleneck', layers: [3, 4, 6, 3] },
+  101: { block: 'bottleneck', layers: [3, 4, 23, 3] },
+  152: { block: 'bottleneck', layers: [3, 8, 36, 3] },
+};
+
+function conv3x3(inPlanes: number, outPlanes: number, stride = 1): Conv2d {
+  return new Conv2d(inPlanes, outPlanes, 3, { stride, padding: 1, bias: false });
+}
+
+function conv1x1(inPlanes: number, outPlanes: number, stride = 1): Conv2d {
+  return new Conv2d(inPlanes, outPlanes, 1, { stride, bias: false });
+}
+
+abstract class Block extends Module {
+  abstract readonly lastBn: BatchNorm2d;
+}
+
+export class BasicBlock extends Block {
+  static readonly expansion = 1;
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly conv2: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly downsample: Sequential | null;
+
+  constructor(inPlanes: number, planes: number, stride: number, downsample: Sequential | null) {
+    super();
+    this.conv1 = this.registerModule('conv1', conv3x3(inPlanes, planes, stride));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
+    this.relu = this.registerModule('relu', new ReLU());
+    this.conv2 = this.registerModule('conv2', conv3x3(planes, planes));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
+    this.downsample = downsample && this.registerModule('downsample', downsample);
+  }
+  get lastBn(): BatchNorm2d {
+    return this.bn2;
+  }
+  forward(x: Tensor): Tensor {
+    const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
+    const identity = this.downsample ? this.downsample.forward(x) : x;
+    return out.add_(identity).relu();
+  }
+}
+
+/** 1×1 → 3×3 (carrying the stride, as torchvision's "ResNet v1.5") → 1×1 with 4× expansion. */
+export class Bottleneck extends Block {
+  static readonly expansion = 4;
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly conv2: Conv2d;
+  readonly bn2: BatchNorm2d;
+  readonly conv3: Conv2d;
+  readonly bn3: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly downsample: Sequential | null;
+
+  constructor(inPlanes: number, planes: number, stride: number, downsample: Sequential | null) {
+    super();
+    this.conv1 = this.registerModule('conv1', conv1x1(inPlanes, planes));
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
+    this.conv2 = this.registerModule('conv2', conv3x3(planes, planes, stride));
+    this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
+    this.conv3 = this.registerModule('conv3', conv1x1(planes, planes * Bottleneck.expansion));
+    this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * Bottleneck.expansion));
+    this.relu = this.registerModule('relu', new ReLU());
+    this.downsample = downsample && this.registerModule('downsample', downsample);
+  }
+  get lastBn(): BatchNorm2d {
+    return this.bn3;
+  }
+  forward(x: Tensor): Tensor {
+    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
+    out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
+    out = this.bn3.forward(this.conv3.forward(out));
+    const identity = this.downsample ? this.downsample.forward(x) : x;
+    return out.add_(identity).relu();
+  }
+}
+
+export class ResNet extends Module {
+  readonly conv1: Conv2d;
+  readonly bn1: BatchNorm2d;
+  readonly relu: ReLU;
+  readonly maxpool: Module;
+  readonly layers: Sequential[];
+  readonly avgpool: AdaptiveAvgPool2d;
+  readonly fc: Linear | null;
+  /** Dimension of h, the pooled features (2048 for ResNet-50). */
+  readonly featureDim: number;
+  readonly options: Required<ResNetOptions>;
+
+  constructor(options: ResNetOptions = {}) {
+    super();
+    const o: Required<ResNetOptions> = {
+      depth: 50,
+      cifarStem: false,
+      widthMultiplier: 1,
+      inChannels: 3,
+      numClasses: null,
+      zeroInitResidual: false,
+      ...options,
+    };
+    this.options = o;
+    const layout = layouts[o.depth];
+    if (layout === undefined) throw new RangeError(`ResNet depth must be 18, 34, 50, 101 or 152 (got ${o.depth})`);
+    if (!(o.widthMultiplier > 0)) throw new RangeError(`widthMultiplier must be positive (got ${o.widthMultiplier})`);
+    const width = (c: number) => Math.max(1, Math.round(c * o.widthMultiplier));
+    const Block = layout.block === 'basic' ? BasicBlock : Bottleneck;
+    let inPlanes = width(64);
+
+    this.conv1 = this.registerModule(
+      'conv1',
+      o.cifarStem
+        ? new Conv2d(o.inChannels, inPlanes, 3, { stride: 1, padding: 1, bias: false })
+        : new Conv2d(o.inChannels, inPlanes, 7, { stride: 2, padding: 3, bias: false }),
+    );
+    this.bn1 = this.registerModule('bn1', new BatchNorm2d(inPlanes));
+    this.relu = this.registerModule('relu', new ReLU());
+    this.maxpool = this.registerModule('maxpool', o.cifarStem ? new Identity() : new MaxPool2d(3, { stride: 2, padding: 1 }));
+
+    this.layers = [64, 128, 256, 512].map((base, stage) => {
+      const planes = width(base);
+      const stride = stage === 0 ? 1 : 2;
+      const blocks: Module[] = [];
+      for (let i = 0; i < layout.layers[stage]!; i++) {
+        const s = i === 0 ? stride : 1;
+        const outPlanes = planes * Block.expansion;
+        const downsample =
+          i === 0 && (s !== 1 || inPlanes !== outPlanes) ? new Sequential(conv1x1(inPlanes, outPlanes, s), new BatchNorm2d(outPlanes)) : null;
+        blocks.push(new Block(inPlanes, planes, s, downsample));
+        inPlanes = outPlanes;
+      }
+      return this.registerModule(`layer${stage + 1}`, new Sequential(...blocks));
+    });
+    this.avgpool = this.registerModule('avgpool', new AdaptiveAvgPool2d(1));
+    this.featureDim = inPlanes;
+    this.fc = o.numClasses === null ? null : this.registerModule('fc', new Linear(inPlanes, o.numClasses));
+
+    // torchvision's initialisation: Kaiming-normal (fan_out) convs, BN γ=1 β=0 (BatchNorm's own default).
+    this.apply((m) => {
+      if (m instanceof Conv2d) kaimingNormalFanOut(m.weight);
+    });
+    if (o.zeroInitResidual) {
+      this.apply((m) => {
+        if (m instanceof Block) noGrad(() => m.lastBn.weight!.zero_());
+      });
+    }
+  }
+
+  /** h: the globally average-pooled features (or the logits when a classifier is attached). */
+  forward(x: Tensor): Tensor {
+    if (x.ndim !== 4 || x.size(1) !== this.options.inChannels) {
+      throw new RangeError(`ResNet expects images [N, ${this.options.inChannels}, H, W], got [${x.shape.join(', ')}]`);
+    }
+    let out = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    for (const layer of this.layers) out = layer.forward(out);
+    const h = this.avgpool.forward(out).flatten(1);
+    return this.fc ? this.fc.forward(h) : h;
+  }
+}
+
+/** ResNet-N encoder (no classifier unless numClasses is given). */
+export function resnet(depth: ResNetDepth, options: Omit<ResNetOptions, 'depth'> = {}): ResNet {
+  return new ResNet({ ...options, depth });
+}

@@ -1,0 +1,228 @@
+// The layers SimCLR needs, with PyTorch's parameter names, defaults and initialisation.
+import * as F from '../tensor/functional.js';
+import * as ops from '../tensor/generated/ops.js';
+import { empty, ones, zeros, tensor } from '../tensor/create.js';
+import { noGrad, Tensor } from '../tensor/tensor.js';
+import { Module } from './module.js';
+import { kaimingUniform, uniform } from './init.js';
+
+type Pair = number | readonly [number, number];
+
+function pair(v: Pair): [number, number] {
+  return typeof v === 'number' ? [v, v] : [v[0], v[1]];
+}
+
+/** y = x Wᵀ + b. Initialised as torch.nn.Linear: U(-1/√in, 1/√in) for both. */
+export class Linear extends Module {
+  constructor(
+    readonly inFeatures: number,
+    readonly outFeatures: number,
+    { bias = true }: { bias?: boolean } = {},
+  ) {
+    super();
+    this.registerParameter('weight', kaimingUniform(empty([outFeatures, inFeatures]), Math.sqrt(5)));
+    this.registerParameter('bias', bias ? uniform(empty([outFeatures]), 1 / Math.sqrt(inFeatures)) : null);
+  }
+  get weight(): Tensor {
+    return this.param('weight')!;
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return F.linear(x, this.weight, this.bias);
+  }
+}
+
+/** 2-d convolution; torch.nn.Conv2d's default initialisation (models may re-initialise). */
+export class Conv2d extends Module {
+  readonly kernelSize: [number, number];
+  readonly stride: [number, number];
+  readonly padding: [number, number];
+  readonly dilation: [number, number];
+  readonly groups: number;
+
+  constructor(
+    readonly inChannels: number,
+    readonly outChannels: number,
+    kernelSize: Pair,
+    {
+      stride = 1,
+      padding = 0,
+      dilation = 1,
+      groups = 1,
+      bias = true,
+    }: { stride?: Pair; padding?: Pair; dilation?: Pair; groups?: number; bias?: boolean } = {},
+  ) {
+    super();
+    if (inChannels % groups !== 0 || outChannels % groups !== 0) {
+      throw new RangeError(`Conv2d: channels (${inChannels} in, ${outChannels} out) must be divisible by groups (${groups})`);
+    }
+    this.kernelSize = pair(kernelSize);
+    this.stride = pair(stride);
+    this.padding = pair(padding);
+    this.dilation = pair(dilation);
+    this.groups = groups;
+    const fanIn = (inChannels / groups) * this.kernelSize[0] * this.kernelSize[1];
+    this.registerParameter('weight', kaimingUniform(empty([outChannels, inChannels / groups, ...this.kernelSize]), Math.sqrt(5)));
+    this.registerParameter('bias', bias ? uniform(empty([outChannels]), 1 / Math.sqrt(fanIn)) : null);
+  }
+  get weight(): Tensor {
+    return this.param('weight')!;
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+  forward(x: Tensor): Tensor {
+    return F.conv2d(x, this.weight, this.bias, {
+      stride: this.stride,
+      padding: this.padding,
+      dilation: this.dilation,
+      groups: this.groups,
+    });
+  }
+}
+
+/**
+ * Batch normalisation over dim 1 with PyTorch's buffers: running_mean, running_var and
+ * num_batches_tracked. Training mode normalises with the batch statistics and updates the
+ * running ones (unbiased variance, `momentum`); eval mode uses the running statistics.
+ */
+class BatchNorm extends Module {
+  constructor(
+    readonly numFeatures: number,
+    readonly expectedDims: readonly number[],
+    {
+      eps = 1e-5,
+      momentum = 0.1,
+      affine = true,
+      trackRunningStats = true,
+    }: { eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean } = {},
+  ) {
+    super();
+    this.eps = eps;
+    this.momentum = momentum;
+    this.registerParameter('weight', affine ? ones([numFeatures]) : null);
+    this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
+    this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures]) : null);
+    this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures]) : null);
+    this.registerBuffer('num_batches_tracked', trackRunningStats ? tensor(0, { dtype: 'int64' }) : null);
+  }
+  readonly eps: number;
+  readonly momentum: number;
+
+  get weight(): Tensor | null {
+    return this.param('weight');
+  }
+  get bias(): Tensor | null {
+    return this.param('bias');
+  }
+  get runningMean(): Tensor | null {
+    return this.buffer('running_mean');
+  }
+  get runningVar(): Tensor | null {
+    return this.buffer('running_var');
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.expectedDims.includes(x.ndim)) {
+      throw new RangeError(`${this.constructor.name}: expected a ${this.expectedDims.join('-d or ')}-d input, got shape [${x.shape.join(', ')}]`);
+    }
+    const tracked = this.buffer('num_batches_tracked');
+    if (this.training && tracked !== null) noGrad(() => tracked.add_(1));
+    const useBatchStats = this.training || this.runningMean === null;
+    return F.batchNorm(x, this.runningMean, this.runningVar, {
+      weight: this.weight,
+      bias: this.bias,
+      training: useBatchStats,
+      momentum: this.momentum,
+      eps: this.eps,
+    });
+  }
+}
+
+export class BatchNorm1d extends BatchNorm {
+  constructor(numFeatures: number, options: ConstructorParameters<typeof BatchNorm>[2] = {}) {
+    super(numFeatures, [2, 3], options);
+  }
+}
+
+export class BatchNorm2d extends BatchNorm {
+  constructor(numFeatures: number, options: ConstructorParameters<typeof BatchNorm>[2] = {}) {
+    super(numFeatures, [4], options);
+  }
+}
+
+export class ReLU extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.relu(x);
+  }
+}
+
+export class Identity extends Module {
+  forward(x: Tensor): Tensor {
+    return ops.alias(x);
+  }
+}
+
+export class Flatten extends Module {
+  constructor(readonly startDim = 1, readonly endDim = -1) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return x.flatten(this.startDim, this.endDim);
+  }
+}
+
+export class MaxPool2d extends Module {
+  constructor(
+    readonly kernelSize: Pair,
+    readonly options: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {},
+  ) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.maxPool2d(x, this.kernelSize, this.options);
+  }
+}
+
+export class AdaptiveAvgPool2d extends Module {
+  constructor(readonly outputSize: Pair) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.adaptiveAvgPool2d(x, this.outputSize);
+  }
+}
+
+export class Dropout extends Module {
+  constructor(readonly p = 0.5) {
+    super();
+  }
+  forward(x: Tensor): Tensor {
+    return F.dropout(x, this.p, this.training);
+  }
+}
+
+/** Runs its children in order; they are named '0', '1', … as in PyTorch. */
+export class Sequential extends Module {
+  readonly #layers: Module[];
+  constructor(...layers: Module[]) {
+    super();
+    this.#layers = layers;
+    layers.forEach((m, i) => this.registerModule(String(i), m));
+  }
+  get length(): number {
+    return this.#layers.length;
+  }
+  at(index: number): Module {
+    const m = this.#layers.at(index);
+    if (m === undefined) throw new RangeError(`Sequential has ${this.#layers.length} layers, no index ${index}`);
+    return m;
+  }
+  forward(x: Tensor): Tensor {
+    let out = x;
+    for (const layer of this.#layers) out = layer.forward(out);
+    return out;
+  }
+}
