@@ -12,6 +12,9 @@ namespace simclr {
 // drops the tensor at once, the finalizer is only a safety net.
 struct Handle {
   at::Tensor tensor;
+  // Bytes reported to V8 for this handle: only tensors whose lifetime the GC decides
+  // (outside any tidy scope) are reported, so scoped training steps trigger no collections.
+  int64_t reportedBytes = 0;
 };
 
 // Wraps a tensor in a new handle (null for an undefined tensor) and accounts its storage.

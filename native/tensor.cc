@@ -28,7 +28,7 @@ const c10::StorageImpl* storageOf(const at::Tensor& t) {
   return t.has_storage() ? t.storage().unsafeGetStorageImpl() : nullptr;
 }
 
-void account(Napi::Env env, const at::Tensor& t) {
+void account(const at::Tensor& t) {
   ++liveHandles;
   const auto* impl = storageOf(t);
   if (!impl) return;
@@ -36,7 +36,6 @@ void account(Napi::Env env, const at::Tensor& t) {
   if (use.handles++ == 0) {
     use.bytes = static_cast<int64_t>(impl->nbytes());
     liveBytes += use.bytes;
-    Napi::MemoryManagement::AdjustExternalMemory(env, use.bytes);
   }
 }
 
@@ -48,9 +47,12 @@ void release(Napi::Env env, Handle* handle) {
     auto it = storages.find(impl);
     if (it != storages.end() && --it->second.handles == 0) {
       liveBytes -= it->second.bytes;
-      Napi::MemoryManagement::AdjustExternalMemory(env, -it->second.bytes);
       storages.erase(it);
     }
+  }
+  if (handle->reportedBytes) {
+    Napi::MemoryManagement::AdjustExternalMemory(env, -handle->reportedBytes);
+    handle->reportedBytes = 0;
   }
   handle->tensor.reset();
 }
@@ -189,6 +191,19 @@ Napi::Value IsDisposed(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, !handle->tensor.defined());
 }
 
+// reportToGc(handle): the GC now decides this tensor's lifetime; tell V8 how much native memory it holds.
+Napi::Value ReportToGc(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  Handle* handle = handleOf(env, info[0]);
+  if (!handle) throw Napi::TypeError::New(env, "reportToGc expects a tensor handle");
+  if (handle->tensor.defined() && handle->reportedBytes == 0) {
+    const auto* impl = storageOf(handle->tensor);
+    handle->reportedBytes = impl ? static_cast<int64_t>(impl->nbytes()) : 0;
+    if (handle->reportedBytes) Napi::MemoryManagement::AdjustExternalMemory(env, handle->reportedBytes);
+  }
+  return env.Undefined();
+}
+
 Napi::Value Memory(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   auto out = Napi::Object::New(env);
@@ -303,7 +318,7 @@ Napi::Value IsGradEnabled(const Napi::CallbackInfo& info) {
 Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
   auto* handle = new Handle{std::move(tensor)};
-  account(env, handle->tensor);
+  account(handle->tensor);
   auto external = Napi::External<Handle>::New(env, handle, [](Napi::Env env, Handle* h) {
     release(env, h);
     delete h;
@@ -332,6 +347,7 @@ void initTensor(Napi::Env env, Napi::Object exports) {
   exports.Set("dispose", Napi::Function::New(env, Dispose));
   exports.Set("isDisposed", Napi::Function::New(env, IsDisposed));
   exports.Set("memory", Napi::Function::New(env, Memory));
+  exports.Set("reportToGc", Napi::Function::New(env, ReportToGc));
   exports.Set("requiresGrad", Napi::Function::New(env, RequiresGrad));
   exports.Set("setRequiresGrad", Napi::Function::New(env, SetRequiresGrad));
   exports.Set("isLeaf", Napi::Function::New(env, IsLeaf));

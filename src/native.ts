@@ -26,6 +26,8 @@ export interface Native {
   dispose(h: Handle): void;
   isDisposed(h: Handle): boolean;
   memory(): { tensors: number; bytes: number };
+  /** Reports the tensor's bytes to V8 as external memory, once: for tensors only the GC will free. */
+  reportToGc(h: Handle): void;
   requiresGrad(h: Handle): boolean;
   setRequiresGrad(h: Handle, value: boolean): void;
   isLeaf(h: Handle): boolean;

@@ -56,7 +56,7 @@ export class BasicBlock extends Block {
     super();
     this.conv1 = this.registerModule('conv1', conv3x3(inPlanes, planes, stride));
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(planes));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.conv2 = this.registerModule('conv2', conv3x3(planes, planes));
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
     this.downsample = downsample && this.registerModule('downsample', downsample);
@@ -67,7 +67,7 @@ export class BasicBlock extends Block {
   forward(x: Tensor): Tensor {
     const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return out.add_(identity).relu();
+    return this.relu.forward(out.add_(identity));
   }
 }
 
@@ -91,7 +91,7 @@ export class Bottleneck extends Block {
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
     this.conv3 = this.registerModule('conv3', conv1x1(planes, planes * Bottleneck.expansion));
     this.bn3 = this.registerModule('bn3', new BatchNorm2d(planes * Bottleneck.expansion));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.downsample = downsample && this.registerModule('downsample', downsample);
   }
   get lastBn(): BatchNorm2d {
@@ -102,7 +102,7 @@ export class Bottleneck extends Block {
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
     const identity = this.downsample ? this.downsample.forward(x) : x;
-    return out.add_(identity).relu();
+    return this.relu.forward(out.add_(identity));
   }
 }
 
@@ -144,7 +144,7 @@ export class ResNet extends Module {
         : new Conv2d(o.inChannels, inPlanes, 7, { stride: 2, padding: 3, bias: false }),
     );
     this.bn1 = this.registerModule('bn1', new BatchNorm2d(inPlanes));
-    this.relu = this.registerModule('relu', new ReLU());
+    this.relu = this.registerModule('relu', new ReLU(true));
     this.maxpool = this.registerModule('maxpool', o.cifarStem ? new Identity() : new MaxPool2d(3, { stride: 2, padding: 1 }));
 
     this.layers = [64, 128, 256, 512].map((base, stage) => {

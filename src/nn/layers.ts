@@ -153,9 +153,13 @@ export class BatchNorm2d extends BatchNorm {
   }
 }
 
+/** With inplace (as torchvision's ResNet uses it) the input is overwritten and returned. */
 export class ReLU extends Module {
+  constructor(readonly inplace = false) {
+    super();
+  }
   forward(x: Tensor): Tensor {
-    return ops.relu(x);
+    return this.inplace ? ops.relu_(x) : ops.relu(x);
   }
 }
 

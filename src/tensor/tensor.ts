@@ -7,7 +7,10 @@ import type { DType, Device, MemoryFormat, Scalar } from './types.js';
 
 // ---- ownership ------------------------------------------------------------------------
 // V8 runs finalizers only when the event loop turns, so a synchronous training loop cannot
-// rely on them: tensors belong to the innermost tidy() scope and die when it ends.
+// rely on them: tensors belong to the innermost tidy() scope and die when it ends. Tensors
+// outside any scope are left to the GC (a finalizer frees them) and their bytes are reported
+// to V8, so it collects them in time; scoped ones are not reported, so a training step's
+// activations cause no collections.
 
 type Scope = Set<Tensor>;
 const scopes: Scope[] = [];
@@ -24,6 +27,8 @@ export class Tensor {
     if (scope !== undefined) {
       scope.add(this);
       this[scopeOf] = scope;
+    } else {
+      native.reportToGc(handle);
     }
   }
 
@@ -531,9 +536,12 @@ export function tidy<T>(fn: () => T): T {
   for (const t of scope) {
     if (!survivors.has(t)) {
       t.dispose();
-    } else {
+    } else if (parent !== undefined) {
       t[scopeOf] = parent;
-      parent?.add(t);
+      parent.add(t);
+    } else {
+      t[scopeOf] = undefined;
+      native.reportToGc(t.handle);
     }
   }
   return result;
@@ -543,6 +551,7 @@ export function tidy<T>(fn: () => T): T {
 export function keep<T extends Tensor>(t: T): T {
   t[scopeOf]?.delete(t);
   t[scopeOf] = undefined;
+  native.reportToGc(t.handle);
   return t;
 }
 
