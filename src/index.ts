@@ -47,3 +47,5 @@ export {
 } from './io/safetensors.js';
 export { writeFileAtomic } from './io/atomic.js';
 export { info, type RuntimeInfo } from './info.js';
+export * as nn from './nn/index.js';
+export { resnet, ResNet, BasicBlock, Bottleneck, type ResNetOptions, type ResNetDepth } from './models/resnet.js';

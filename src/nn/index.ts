@@ -1,0 +1,16 @@
+// torch.nn's counterpart: Module, the layers, and initialisation.
+export { Module, type StateDict, type LoadResult } from './module.js';
+export {
+  Linear,
+  Conv2d,
+  BatchNorm1d,
+  BatchNorm2d,
+  ReLU,
+  Identity,
+  Flatten,
+  MaxPool2d,
+  AdaptiveAvgPool2d,
+  Dropout,
+  Sequential,
+} from './layers.js';
+export * as init from './init.js';
