@@ -17,9 +17,10 @@ done
 say() { echo "[setup] $*"; }
 
 # 1. System packages: libtorch, a fast BLAS (without it Debian resolves libblas.so.3 to the
-#    slow reference BLAS), and Fashion-MNIST, the default data set.
-packages=(libtorch-dev libopenblas0-openmp dataset-fashion-mnist)
-if [ -z "${LIBTORCH:-}" ] && command -v dpkg-query >/dev/null; then
+#    slow reference BLAS), Fashion-MNIST (the default data set), and the compiler for the addon.
+packages=(dataset-fashion-mnist g++ make python3)
+[ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libopenblas0-openmp)
+if command -v dpkg-query >/dev/null; then
   missing=()
   for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

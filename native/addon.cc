@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <ATen/Parallel.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/Version.h>
 #include <ATen/detail/CUDAHooksInterface.h>
 #include <c10/util/Exception.h>
@@ -118,6 +119,20 @@ Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   SIMCLR_CATCH(env)
 }
 
+// setAutocast(enabled, dtype): CPU autocast (bfloat16 matmuls and convolutions), as torch.autocast('cpu').
+// Returns whether it was enabled before.
+Napi::Value SetAutocast(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  bool previous = at::autocast::is_cpu_enabled();
+  bool enabled = info[0].ToBoolean();
+  if (enabled && info[1].IsString()) at::autocast::set_autocast_cpu_dtype(parseDtype(info[1].As<Napi::String>().Utf8Value()));
+  at::autocast::set_cpu_enabled(enabled);
+  if (!enabled) at::autocast::clear_cache();
+  return Napi::Boolean::New(env, previous);
+  SIMCLR_CATCH(env)
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   SIMCLR_TRY
@@ -146,6 +161,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));
   exports.Set("info", Napi::Function::New(env, Info));
+  exports.Set("setAutocast", Napi::Function::New(env, SetAutocast));
   return exports;
 }
 

@@ -8,6 +8,7 @@ export {
   noGrad,
   enableGrad,
   isGradEnabled,
+  autocast,
   grad,
   backward,
 } from './tensor/tensor.js';
@@ -49,3 +50,5 @@ export { writeFileAtomic } from './io/atomic.js';
 export { info, type RuntimeInfo } from './info.js';
 export * as nn from './nn/index.js';
 export { resnet, ResNet, BasicBlock, Bottleneck, type ResNetOptions, type ResNetDepth } from './models/resnet.js';
+export * as optim from './optim/index.js';
+export { ProjectionHead, type ProjectionHeadOptions } from './models/projection-head.js';

@@ -51,6 +51,7 @@ export interface Native {
   getNumThreads(): number;
   manualSeed(seed: number | bigint): void;
   info(): NativeInfo;
+  setAutocast(enabled: boolean, dtype?: string): boolean;
 }
 
 function load(): Native {

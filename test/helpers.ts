@@ -51,3 +51,16 @@ export function gradcheck(fn: (inputs: Tensor[]) => Tensor, inputs: Tensor[], h 
     return worst;
   });
 }
+
+/** The repository root (tests run from dist/test). */
+export const repoRoot = new URL('../../', import.meta.url).pathname;
+
+/** ‖a − b‖ / ‖b‖ over all elements, in float64. */
+export function relativeError(a: Tensor, b: Tensor): number {
+  return tidy(() => {
+    const x = a.to('float64');
+    const y = b.to('float64');
+    const scale = y.norm().item();
+    return x.sub(y).norm().item() / Math.max(scale, 1e-30);
+  });
+}

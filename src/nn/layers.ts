@@ -96,14 +96,22 @@ class BatchNorm extends Module {
       eps = 1e-5,
       momentum = 0.1,
       affine = true,
+      center = true,
       trackRunningStats = true,
-    }: { eps?: number; momentum?: number; affine?: boolean; trackRunningStats?: boolean } = {},
+    }: {
+      eps?: number;
+      momentum?: number;
+      affine?: boolean;
+      /** With affine: learn the shift β too (false: scale only, TF's center=False). */
+      center?: boolean;
+      trackRunningStats?: boolean;
+    } = {},
   ) {
     super();
     this.eps = eps;
     this.momentum = momentum;
     this.registerParameter('weight', affine ? ones([numFeatures]) : null);
-    this.registerParameter('bias', affine ? zeros([numFeatures]) : null);
+    this.registerParameter('bias', affine && center ? zeros([numFeatures]) : null);
     this.registerBuffer('running_mean', trackRunningStats ? zeros([numFeatures]) : null);
     this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures]) : null);
     this.registerBuffer('num_batches_tracked', trackRunningStats ? tensor(0, { dtype: 'int64' }) : null);

@@ -589,6 +589,19 @@ export function enableGrad<T>(fn: () => T): T {
   }
 }
 
+/**
+ * Runs `fn` under CPU autocast (torch.autocast('cpu', dtype)): convolutions and matmuls run in
+ * bfloat16, precision-sensitive ops stay in float32. Worth it on CPUs with AVX512-BF16 or AMX.
+ */
+export function autocast<T>(fn: () => T, dtype: 'bfloat16' = 'bfloat16'): T {
+  const previous = native.setAutocast(true, dtype);
+  try {
+    return fn();
+  } finally {
+    native.setAutocast(previous);
+  }
+}
+
 export function isGradEnabled(): boolean {
   return native.isGradEnabled();
 }

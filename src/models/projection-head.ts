@@ -1,0 +1,65 @@
+// The projection head g, which maps the encoder's h to z, where the contrastive loss is applied.
+//   v1 (SimCLR):   Linear(h, hidden) → ReLU → Linear(hidden, out)
+//   v2 (SimCLRv2): `layers` Linear layers without bias, each followed by BatchNorm; ReLU between;
+//                  the last BatchNorm learns no shift (google-research/simclr, num_proj_layers = 3).
+// For fine-tuning, v2 can hand out the output of head layer k (their ft_proj_selector): 0 is h itself.
+import { Module } from '../nn/module.js';
+import { BatchNorm1d, Linear, ReLU, Sequential } from '../nn/layers.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface ProjectionHeadOptions {
+  version?: 1 | 2;
+  inputDim: number;
+  /** Width of the hidden layers (default: inputDim, as in the paper). */
+  hiddenDim?: number;
+  outputDim?: number;
+  /** v2 only: the number of Linear layers (default 3). */
+  layers?: number;
+}
+
+export class ProjectionHead extends Module {
+  readonly version: 1 | 2;
+  readonly inputDim: number;
+  readonly outputDim: number;
+  readonly hiddenDim: number;
+  /** One Sequential per Linear layer: [Linear, (BatchNorm), (ReLU)]. */
+  readonly blocks: Sequential[];
+
+  constructor({ version = 1, inputDim, hiddenDim = inputDim, outputDim = 128, layers }: ProjectionHeadOptions) {
+    super();
+    this.version = version;
+    this.inputDim = inputDim;
+    this.hiddenDim = hiddenDim;
+    this.outputDim = outputDim;
+    const count = version === 1 ? 2 : layers ?? 3;
+    if (version === 1 && layers !== undefined && layers !== 2) throw new RangeError('a v1 projection head has 2 layers');
+    if (!(count >= 1)) throw new RangeError(`a projection head needs at least 1 layer (got ${count})`);
+    this.blocks = [];
+    for (let j = 0; j < count; j++) {
+      const last = j === count - 1;
+      const inDim = j === 0 ? inputDim : hiddenDim;
+      const outDim = last ? outputDim : hiddenDim;
+      const parts: Module[] =
+        version === 1
+          ? [new Linear(inDim, outDim)]
+          : [new Linear(inDim, outDim, { bias: false }), new BatchNorm1d(outDim, { center: !last })];
+      if (!last) parts.push(new ReLU());
+      this.blocks.push(this.registerModule(String(j), new Sequential(...parts)));
+    }
+  }
+
+  /** z = g(h). */
+  forward(h: Tensor): Tensor {
+    return this.features(h, this.blocks.length);
+  }
+
+  /** The output of head layer k (0: h itself, returned as is; blocks.length: z), for fine-tuning from inside the head. */
+  features(h: Tensor, k: number): Tensor {
+    if (!Number.isInteger(k) || k < 0 || k > this.blocks.length) {
+      throw new RangeError(`head layer ${k} does not exist (0 … ${this.blocks.length})`);
+    }
+    let out = h;
+    for (let j = 0; j < k; j++) out = this.blocks[j]!.forward(out);
+    return out;
+  }
+}

@@ -1,0 +1,43 @@
+// Adam (L2 weight decay added to the gradient) and AdamW (decoupled weight decay), as torch.optim.
+import type { Tensor } from '../tensor/tensor.js';
+import { tensor, zerosLike } from '../tensor/create.js';
+import { Optimizer, type GroupOptions, type ParamGroup, type ParamsInput, type ParamState } from './optimizer.js';
+
+export interface AdamOptions extends GroupOptions {
+  betas: [number, number];
+  eps: number;
+}
+
+abstract class AdamBase extends Optimizer<AdamOptions> {
+  protected abstract readonly decoupled: boolean;
+
+  protected update(p: Tensor, grad: Tensor, g: ParamGroup<AdamOptions>, state: ParamState): void {
+    const [beta1, beta2] = g.betas;
+    const step = (state.get('step')?.item() ?? 0) + 1;
+    const m = state.get('exp_avg') ?? this.setState(state, 'exp_avg', zerosLike(p));
+    const v = state.get('exp_avg_sq') ?? this.setState(state, 'exp_avg_sq', zerosLike(p));
+    this.setState(state, 'step', tensor(step, { dtype: 'float64' }));
+    if (this.decoupled) p.mul_(1 - g.lr * g.weightDecay);
+    const d = !this.decoupled && g.weightDecay !== 0 ? grad.add(p, g.weightDecay) : grad;
+    m.mul_(beta1).add_(d, 1 - beta1);
+    v.mul_(beta2).addcmul_(d, d, 1 - beta2);
+    const biasCorrection1 = 1 - beta1 ** step;
+    const biasCorrection2 = 1 - beta2 ** step;
+    const denom = v.sqrt().div_(Math.sqrt(biasCorrection2)).add_(g.eps);
+    p.addcdiv_(m, denom, -g.lr / biasCorrection1);
+  }
+}
+
+export class Adam extends AdamBase {
+  protected readonly decoupled = false;
+  constructor(params: ParamsInput<AdamOptions>, options: Partial<AdamOptions> = {}) {
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...options });
+  }
+}
+
+export class AdamW extends AdamBase {
+  protected readonly decoupled = true;
+  constructor(params: ParamsInput<AdamOptions>, options: Partial<AdamOptions> = {}) {
+    super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, ...options });
+  }
+}
