@@ -49,8 +49,8 @@ function resnetViews(): { viewsPerSecond: number; sysSecondsPerStep: number } {
   const step = () => tidy(() => model.forward(x).sum().backward());
   step();
   const sys0 = sysSeconds();
-  const seconds = best(step, 3);
-  const sysPerStep = (sysSeconds() - sys0) / 4;
+  const seconds = best(step, 5);
+  const sysPerStep = (sysSeconds() - sys0) / 6;
   model.dispose();
   x.dispose();
   return { viewsPerSecond: 512 / seconds, sysSecondsPerStep: sysPerStep };

@@ -79,7 +79,7 @@ def resnet_step():
 
 resnet_step()
 sys0 = sys_seconds()
-t = best(resnet_step, 3)
+t = best(resnet_step, 5)
 out["resnet18_cifar_w025_512_views_per_s"] = 512 / t
-out["resnet18_sys_s_per_step"] = (sys_seconds() - sys0) / 3
+out["resnet18_sys_s_per_step"] = (sys_seconds() - sys0) / 5
 print(json.dumps(out))
