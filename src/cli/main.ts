@@ -1,42 +1,67 @@
 #!/usr/bin/env node
 // The `simclr` command line.
 import { info } from '../info.js';
+import { helpText, parseFlags, UsageError, type Flags } from './args.js';
+import { augmentCommand, augmentFlags } from './augment.js';
 
-const usage = `usage: simclr <command> [options]
+interface Command {
+  summary: string;
+  flags: Flags;
+  run(options: any): Promise<number> | number;
+}
 
-commands:
-  info      libtorch version and path, BLAS, threads, devices (JSON)
-  help      this text
-`;
-
-function main(argv: string[]): number {
-  const [command, ...rest] = argv;
-  switch (command) {
-    case 'info':
-      if (rest.length > 0) throw new UsageError(`info takes no arguments (got ${rest.join(' ')})`);
+const commands: Record<string, Command> = {
+  augment: {
+    summary: 'Writes a PNG grid showing, for a few images, the original and pairs of SimCLR views (T).',
+    flags: augmentFlags,
+    run: augmentCommand,
+  },
+  info: {
+    summary: 'Prints the libtorch version and path, the BLAS in use, threads and devices (JSON).',
+    flags: {},
+    run: () => {
       console.log(JSON.stringify(info(), null, 2));
       return 0;
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      process.stdout.write(usage);
-      return 0;
-    default:
-      throw new UsageError(`unknown command '${command}'`);
+    },
+  },
+};
+
+const usage = `usage: simclr <command> [flags]
+
+commands:
+${Object.entries(commands)
+  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .join('\n')}
+
+simclr <command> --help lists a command's flags with their defaults.
+`;
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === 'help' || name === '--help' || name === '-h') {
+    process.stdout.write(usage);
+    return 0;
   }
+  const command = commands[name];
+  if (command === undefined) throw new UsageError(`unknown command '${name}'`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(helpText(name, command.summary, command.flags));
+    return 0;
+  }
+  return command.run(parseFlags(rest, command.flags, name));
 }
 
-class UsageError extends Error {}
-
-try {
-  process.exitCode = main(process.argv.slice(2));
-} catch (e) {
-  if (e instanceof UsageError) {
-    process.stderr.write(`simclr: ${e.message}\n\n${usage}`);
-    process.exitCode = 2;
-  } else {
-    process.stderr.write(`simclr: ${e instanceof Error ? e.message : String(e)}\n`);
-    process.exitCode = 1;
-  }
-}
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (e: unknown) => {
+    if (e instanceof UsageError) {
+      process.stderr.write(`simclr: ${e.message}\n`);
+      process.exitCode = 2;
+    } else {
+      process.stderr.write(`simclr: ${e instanceof Error ? e.message : String(e)}\n`);
+      process.exitCode = 1;
+    }
+  },
+);

@@ -12,15 +12,15 @@ export interface CreateOptions {
 
 type Nested = number | boolean | readonly Nested[];
 
-const typedArrayDtype = new Map<Function, DType>([
+const typedArrayDtypes: [new (n: number) => ArrayBufferView, DType][] = [
   [Float32Array, 'float32'],
   [Float64Array, 'float64'],
   [BigInt64Array, 'int64'],
   [Int32Array, 'int32'],
   [Int16Array, 'int16'],
   [Int8Array, 'int8'],
-  [Uint8Array, 'uint8'],
-]);
+  [Uint8Array, 'uint8'], // Buffer too
+];
 
 function finish(t: Tensor, o: CreateOptions): Tensor {
   if (o.requiresGrad) t.requiresGrad = true;
@@ -60,7 +60,7 @@ function flatten(data: Nested, shape: number[], dim: number, out: number[]): voi
  */
 export function tensor(data: Nested | ArrayBufferView, options: CreateOptions & { shape?: readonly number[] } = {}): Tensor {
   if (ArrayBuffer.isView(data)) {
-    const own = typedArrayDtype.get(data.constructor);
+    const own = typedArrayDtypes.find(([type]) => data instanceof type)?.[1];
     if (own === undefined) throw new TypeError(`tensor(): unsupported array type ${data.constructor.name}`);
     const length = (data as unknown as { length: number }).length;
     const t = new Tensor(native.fromArray(data, options.shape ?? [length], own));

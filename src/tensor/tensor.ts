@@ -129,6 +129,10 @@ export class Tensor {
   neg(): Tensor {
     return ops.neg(this);
   }
+  neg_(): this {
+    ops.neg_(this);
+    return this;
+  }
   abs(): Tensor {
     return ops.abs(this);
   }
@@ -206,6 +210,9 @@ export class Tensor {
   }
   logicalNot(): Tensor {
     return ops.logical_not(this);
+  }
+  logicalAnd(other: Tensor): Tensor {
+    return ops.logical_and(this, other);
   }
   maskedFill(mask: Tensor, value: Scalar): Tensor {
     return ops.masked_fill$Scalar(this, mask, value);
@@ -322,6 +329,10 @@ export class Tensor {
   split(size: number, dim = 0): Tensor[] {
     return ops.split$Tensor(this, size, dim);
   }
+  /** The slices along `dim`, each with that dim removed. */
+  unbind(dim = 0): Tensor[] {
+    return ops.unbind$int(this, dim);
+  }
 
   // ---- indexing ----
 
@@ -421,6 +432,11 @@ export class Tensor {
   }
   fill_(value: Scalar): this {
     ops.fill_$Scalar(this, value);
+    return this;
+  }
+  /** Copies the rows of `source` into this tensor at `index` along `dim`. */
+  indexCopy_(dim: number, index: Tensor, source: Tensor): this {
+    ops.index_copy_(this, dim, index, source);
     return this;
   }
   copy_(src: Tensor): this {

@@ -1,0 +1,181 @@
+// T, SimCLR's data augmentation (Chen et al. 2020, appendix A): for each image, a random resized
+// crop (area 0.08–1, aspect 3/4–4/3) resized back, a horizontal flip (p 0.5), colour jitter
+// (brightness, contrast, saturation 0.8·s, hue 0.2·s, in a random order, p 0.8), grayscale (p 0.2)
+// and Gaussian blur (p 0.5, σ in [0.1, 2], kernel ≈ 10% of the side; off for small images).
+// Parameters are drawn per image from a seeded PRNG; the pixels are computed for the whole batch
+// at once in libtorch (no per-pixel JavaScript).
+import { tensor } from '../tensor/create.js';
+import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
+import type { Random } from '../data/random.js';
+import { gaussianBlur, blurKernelSize } from './blur.js';
+import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, grayscale, solarize } from './color.js';
+import { resizedCrops, sampleCropBox, type Box } from './geometry.js';
+
+export interface AugmentationOptions {
+  /** Output side in pixels. */
+  size: number;
+  scale?: [number, number];
+  ratio?: [number, number];
+  flipP?: number;
+  /** Colour distortion strength s: brightness, contrast, saturation 0.8·s; hue 0.2·s. */
+  strength?: number;
+  jitterP?: number;
+  brightness?: number;
+  contrast?: number;
+  saturation?: number;
+  hue?: number;
+  grayscaleP?: number;
+  blurP?: number;
+  blurSigma?: [number, number];
+  /** Odd blur kernel size (default ≈ 10% of `size`). */
+  blurKernel?: number;
+  solarizeP?: number;
+  solarizeThreshold?: number;
+  /** Per-channel normalisation after T (none by default). */
+  mean?: number[] | null;
+  std?: number[] | null;
+}
+
+/** The paper's recipes: ImageNet (s = 1, blur) and CIFAR (s = 0.5, no blur). */
+export const augmentationPresets = {
+  imagenet: (size = 224): AugmentationOptions => ({ size, strength: 1, blurP: 0.5 }),
+  cifar: (size = 32): AugmentationOptions => ({ size, strength: 0.5, blurP: 0 }),
+};
+
+export type JitterOp = 'brightness' | 'contrast' | 'saturation' | 'hue';
+const JITTER_OPS: readonly JitterOp[] = ['brightness', 'contrast', 'saturation', 'hue'];
+
+/** Everything random about one batch of views, drawn on the CPU in JavaScript. */
+export interface ViewParams {
+  boxes: Box[];
+  flips: boolean[];
+  jitter: boolean[];
+  /** Per image: the four jitter ops in the order applied. */
+  order: JitterOp[][];
+  factors: Record<JitterOp, Float32Array>;
+  gray: boolean[];
+  blur: boolean[];
+  sigma: Float32Array;
+  solarize: boolean[];
+}
+
+export class SimCLRAugmentation {
+  readonly options: Required<Omit<AugmentationOptions, 'mean' | 'std'>> & { mean: number[] | null; std: number[] | null };
+
+  constructor(options: AugmentationOptions) {
+    const s = options.strength ?? 1;
+    const size = options.size;
+    if (!(Number.isInteger(size) && size > 0)) throw new RangeError(`augmentation size must be a positive integer (got ${size})`);
+    this.options = {
+      scale: [0.08, 1],
+      ratio: [3 / 4, 4 / 3],
+      flipP: 0.5,
+      strength: s,
+      jitterP: 0.8,
+      brightness: 0.8 * s,
+      contrast: 0.8 * s,
+      saturation: 0.8 * s,
+      hue: 0.2 * s,
+      grayscaleP: 0.2,
+      blurP: size > 32 ? 0.5 : 0,
+      blurSigma: [0.1, 2],
+      blurKernel: blurKernelSize(size),
+      solarizeP: 0,
+      solarizeThreshold: 0.5,
+      ...options,
+      mean: options.mean ?? null,
+      std: options.std ?? null,
+    };
+    if (this.options.hue < 0 || this.options.hue > 0.5) throw new RangeError(`hue must be in [0, 0.5] (got ${this.options.hue})`);
+  }
+
+  /** Draws the random parameters of n views of images of the given size. */
+  sample(rng: Random, n: number, width: number, height: number): ViewParams {
+    const o = this.options;
+    const range = (spread: number, centre: number): [number, number] => (centre === 1 ? [Math.max(0, 1 - spread), 1 + spread] : [-spread, spread]);
+    const ranges: Record<JitterOp, [number, number]> = {
+      brightness: range(o.brightness, 1),
+      contrast: range(o.contrast, 1),
+      saturation: range(o.saturation, 1),
+      hue: range(o.hue, 0),
+    };
+    const p: ViewParams = {
+      boxes: [],
+      flips: [],
+      jitter: [],
+      order: [],
+      factors: { brightness: new Float32Array(n), contrast: new Float32Array(n), saturation: new Float32Array(n), hue: new Float32Array(n) },
+      gray: [],
+      blur: [],
+      sigma: new Float32Array(n),
+      solarize: [],
+    };
+    for (let i = 0; i < n; i++) {
+      p.boxes.push(sampleCropBox(rng, width, height, o.scale, o.ratio));
+      p.flips.push(rng.bernoulli(o.flipP));
+      p.jitter.push(rng.bernoulli(o.jitterP));
+      p.order.push(Array.from(rng.permutation(4), (k) => JITTER_OPS[k]!));
+      for (const op of JITTER_OPS) p.factors[op][i] = rng.uniform(...ranges[op]);
+      p.gray.push(rng.bernoulli(o.grayscaleP));
+      p.blur.push(rng.bernoulli(o.blurP));
+      p.sigma[i] = rng.uniform(...o.blurSigma);
+      p.solarize.push(rng.bernoulli(o.solarizeP));
+    }
+    return p;
+  }
+
+  /** Applies drawn parameters to uint8 images [N, C, H, W]: float views [N, C, size, size]. */
+  apply(images: Tensor, p: ViewParams): Tensor {
+    const o = this.options;
+    return noGrad(() =>
+      tidy(() => {
+        const x = resizedCrops(images.float().div_(255), p.boxes, p.flips, o.size);
+        const channels = x.size(1);
+        const where = (flags: readonly boolean[]) => flags.flatMap((f, i) => (f ? [i] : []));
+        const update = (rows: number[], fn: (sub: Tensor, idx: Tensor) => Tensor) => {
+          if (rows.length === 0) return;
+          tidy(() => {
+            const idx = tensor(Int32Array.from(rows), { dtype: 'int64' });
+            x.indexCopy_(0, idx, fn(x.indexSelect(0, idx), idx));
+          });
+        };
+        const factor = (op: JitterOp, idx: Tensor) => tensor(p.factors[op]).indexSelect(0, idx);
+        const jitterFns: Record<JitterOp, (sub: Tensor, f: Tensor) => Tensor> = {
+          brightness: adjustBrightness,
+          contrast: adjustContrast,
+          saturation: adjustSaturation,
+          hue: adjustHue,
+        };
+        for (let slot = 0; slot < 4; slot++) {
+          for (const op of JITTER_OPS) {
+            if (channels === 1 && (op === 'saturation' || op === 'hue')) continue;
+            const rows = p.jitter.flatMap((on, i) => (on && p.order[i]![slot] === op ? [i] : []));
+            update(rows, (sub, idx) => jitterFns[op](sub, factor(op, idx)));
+          }
+        }
+        if (channels === 3) update(where(p.gray), (sub) => grayscale(sub).expand(sub.shape));
+        update(where(p.blur), (sub, idx) => gaussianBlur(sub, tensor(p.sigma).indexSelect(0, idx), o.blurKernel));
+        update(where(p.solarize), (sub) => solarize(sub, o.solarizeThreshold));
+        if (o.mean !== null && o.std !== null) {
+          const mean = tensor(o.mean).reshape([1, -1, 1, 1]);
+          const std = tensor(o.std).reshape([1, -1, 1, 1]);
+          return x.sub(mean).div(std);
+        }
+        return x;
+      }),
+    );
+  }
+
+  /** One random view of each image. */
+  view(images: Tensor, rng: Random): Tensor {
+    const [n, , h, w] = images.shape as [number, number, number, number];
+    return this.apply(images, this.sample(rng, n, w, h));
+  }
+
+  /** Two views of each of N images: [2N, C, size, size], rows i and i + N from image i. */
+  pair(images: Tensor, rng: Random): Tensor {
+    const [n, , h, w] = images.shape as [number, number, number, number];
+    const params = this.sample(rng, 2 * n, w, h);
+    return tidy(() => this.apply(images.repeat([2, 1, 1, 1]), params));
+  }
+}

@@ -1,0 +1,84 @@
+// Flag parsing for the simclr commands: --name value, --name=value, --flag / --no-flag.
+// Every flag is declared with its type, default and help; anything else is an error naming it.
+
+export class UsageError extends Error {}
+
+export type FlagType = 'string' | 'number' | 'int' | 'boolean';
+
+export interface Flag {
+  type: FlagType;
+  help: string;
+  default?: string | number | boolean | null;
+  choices?: readonly string[];
+  /** Checks a parsed value; returns an error message or null. */
+  check?: (value: number) => string | null;
+}
+
+export type Flags = Record<string, Flag>;
+
+export type Parsed<F extends Flags> = {
+  [K in keyof F]: F[K]['type'] extends 'boolean' ? boolean : F[K]['type'] extends 'string' ? string : number;
+};
+
+function convert(name: string, flag: Flag, raw: string): string | number | boolean {
+  switch (flag.type) {
+    case 'string':
+      if (flag.choices && !flag.choices.includes(raw)) throw new UsageError(`--${name} expects one of ${flag.choices.join(', ')} (got '${raw}')`);
+      return raw;
+    case 'boolean':
+      if (raw === 'true') return true;
+      if (raw === 'false') return false;
+      throw new UsageError(`--${name} expects true or false (got '${raw}')`);
+    case 'int':
+    case 'number': {
+      const v = Number(raw);
+      if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} expects a number (got '${raw}')`);
+      if (flag.type === 'int' && !Number.isInteger(v)) throw new UsageError(`--${name} expects an integer (got '${raw}')`);
+      const problem = flag.check?.(v);
+      if (problem) throw new UsageError(`--${name} ${problem} (got ${raw})`);
+      return v;
+    }
+  }
+}
+
+/** Parses argv against the flags; missing flags get their defaults (required ones have none). */
+export function parseFlags<F extends Flags>(argv: readonly string[], flags: F, command: string): Parsed<F> {
+  const out: Record<string, unknown> = {};
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new UsageError(`${command}: unexpected argument '${arg}' (flags start with --)`);
+    let name = arg.slice(2);
+    let value: string | undefined;
+    const eq = name.indexOf('=');
+    if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];
+    let flag = flags[name];
+    if (flag === undefined && name.startsWith('no-') && flags[name.slice(3)]?.type === 'boolean' && value === undefined) {
+      out[name.slice(3)] = false;
+      continue;
+    }
+    if (flag === undefined) throw new UsageError(`${command}: unknown flag --${name} (see simclr ${command} --help)`);
+    if (value === undefined) {
+      if (flag.type === 'boolean') value = 'true';
+      else if (i + 1 < argv.length) value = argv[++i]!;
+      else throw new UsageError(`--${name} needs a value`);
+    }
+    out[name] = convert(name, flag, value);
+  }
+  for (const [name, flag] of Object.entries(flags)) {
+    if (name in out) continue;
+    if (flag.default === undefined) throw new UsageError(`${command}: --${name} is required (${flag.help})`);
+    out[name] = flag.default;
+  }
+  return out as Parsed<F>;
+}
+
+/** The --help text: every flag with its type, default and help. */
+export function helpText(command: string, summary: string, flags: Flags): string {
+  const lines = [`usage: simclr ${command} [flags]`, '', summary, '', 'flags:'];
+  for (const [name, flag] of Object.entries(flags)) {
+    const kind = flag.choices ? flag.choices.join('|') : flag.type;
+    const def = flag.default === undefined ? 'required' : `default: ${flag.default === null ? 'none' : String(flag.default)}`;
+    lines.push(`  --${name} <${kind}>`.padEnd(34) + `${flag.help} (${def})`);
+  }
+  return `${lines.join('\n')}\n`;
+}

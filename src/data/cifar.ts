@@ -1,0 +1,70 @@
+// CIFAR-10 / CIFAR-100 binary format: records of label byte(s) then 3072 bytes (R, G, B planes of 32×32).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { tensor } from '../tensor/create.js';
+import { DataError, MemorySource } from './source.js';
+
+const PIXELS = 3 * 32 * 32;
+
+export type CifarKind = 'cifar10' | 'cifar100';
+
+/** Which files make a split, and whether the folder is CIFAR-10 or CIFAR-100 (null if neither). */
+export function cifarFiles(dir: string, split: 'train' | 'test'): { kind: CifarKind; files: string[] } | null {
+  const c10 = split === 'train' ? [1, 2, 3, 4, 5].map((i) => `data_batch_${i}.bin`) : ['test_batch.bin'];
+  if (c10.every((f) => existsSync(join(dir, f)))) return { kind: 'cifar10', files: c10.map((f) => join(dir, f)) };
+  const c100 = join(dir, `${split}.bin`);
+  if (existsSync(c100)) return { kind: 'cifar100', files: [c100] };
+  return null;
+}
+
+function classNamesFrom(file: string): string[] | null {
+  if (!existsSync(file)) return null;
+  const names = readFileSync(file, 'utf8').split('\n').map((s) => s.trim()).filter((s) => s.length > 0);
+  return names.length > 0 ? names : null;
+}
+
+/**
+ * Reads CIFAR binary files. CIFAR-100 records carry a coarse then a fine label; `label` picks one
+ * (default fine, 100 classes).
+ */
+export function cifarSource(
+  files: readonly string[],
+  kind: CifarKind,
+  { label = 'fine', classNames = null }: { label?: 'fine' | 'coarse'; classNames?: string[] | null } = {},
+): MemorySource {
+  const labelBytes = kind === 'cifar10' ? 1 : 2;
+  const record = labelBytes + PIXELS;
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (const file of files) {
+    const size = statSync(file).size;
+    if (size === 0 || size % record !== 0) {
+      throw new DataError(file, `${size} bytes is not a whole number of ${kind === 'cifar10' ? 'CIFAR-10' : 'CIFAR-100'} records (${record} bytes each)`);
+    }
+    const bytes = readFileSync(file);
+    chunks.push(bytes);
+    total += size / record;
+  }
+  const pixels = new Uint8Array(total * PIXELS);
+  const labels = new Int32Array(total);
+  const which = kind === 'cifar100' && label === 'fine' ? 1 : 0;
+  let n = 0;
+  for (const bytes of chunks) {
+    for (let off = 0; off < bytes.length; off += record, n++) {
+      labels[n] = bytes[off + which]!;
+      pixels.set(bytes.subarray(off + labelBytes, off + record), n * PIXELS);
+    }
+  }
+  return new MemorySource(tensor(pixels, { shape: [total, 3, 32, 32] }), labels, classNames, files.join(', '));
+}
+
+/** CIFAR-10 or CIFAR-100 from its extracted folder (cifar-10-batches-bin, cifar-100-binary). */
+export function cifarFolder(dir: string, split: 'train' | 'test' = 'train', label: 'fine' | 'coarse' = 'fine'): MemorySource {
+  const found = cifarFiles(dir, split);
+  if (found === null) throw new DataError(dir, `no CIFAR ${split} files (data_batch_1..5.bin / test_batch.bin, or ${split}.bin)`);
+  const names =
+    found.kind === 'cifar10'
+      ? classNamesFrom(join(dir, 'batches.meta.txt'))
+      : classNamesFrom(join(dir, label === 'fine' ? 'fine_label_names.txt' : 'coarse_label_names.txt'));
+  return cifarSource(found.files, found.kind, { label, classNames: names });
+}

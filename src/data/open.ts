@@ -1,0 +1,28 @@
+// Resolves a data-source spec, as the CLI's --data takes it:
+//   fashion-mnist            Debian's dataset-fashion-mnist (split: train or test)
+//   <folder>                 CIFAR-10/100 binary folder, or an image folder (class subfolders or flat)
+//   <file>-images-idx3-ubyte[.gz]   IDX images, with the matching labels file when present
+import { existsSync, statSync } from 'node:fs';
+import { cifarFiles, cifarFolder } from './cifar.js';
+import { imageFolder, type FolderOptions } from './folder.js';
+import { fashionMnist, idxSource } from './idx.js';
+import { DataError, type DataSource } from './source.js';
+
+export interface OpenOptions extends Partial<FolderOptions> {
+  split?: 'train' | 'test';
+}
+
+export async function openSource(spec: string, options: OpenOptions = {}): Promise<DataSource> {
+  const split = options.split ?? 'train';
+  if (spec === 'fashion-mnist') return fashionMnist(split);
+  if (!existsSync(spec)) throw new DataError(spec, 'no such file or folder (expected fashion-mnist, a folder of images, a CIFAR folder or an IDX file)');
+  if (statSync(spec).isDirectory()) {
+    if (cifarFiles(spec, split) !== null) return cifarFolder(spec, split);
+    return imageFolder(spec, { size: options.size ?? 32, ...options });
+  }
+  if (/idx\d-ubyte(\.gz)?$/.test(spec)) {
+    const labels = spec.replace('images-idx3', 'labels-idx1');
+    return idxSource(spec, labels !== spec && existsSync(labels) ? labels : null);
+  }
+  throw new DataError(spec, 'not a data source (expected fashion-mnist, a folder of images, a CIFAR folder or an IDX file)');
+}
