@@ -154,7 +154,8 @@ export class SimCLRAugmentation {
           }
         }
         if (channels === 3) update(where(p.gray), (sub) => grayscale(sub).expand(sub.shape));
-        update(where(p.blur), (sub, idx) => gaussianBlur(sub, tensor(p.sigma).indexSelect(0, idx), o.blurKernel));
+        // (clamped: float rounding can push a blurred 1 to 1 + 1e-7)
+        update(where(p.blur), (sub, idx) => gaussianBlur(sub, tensor(p.sigma).indexSelect(0, idx), o.blurKernel).clamp_(0, 1));
         update(where(p.solarize), (sub) => solarize(sub, o.solarizeThreshold));
         if (o.mean !== null && o.std !== null) {
           const mean = tensor(o.mean).reshape([1, -1, 1, 1]);
