@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "simclr",
-      "sources": ["native/addon.cc", "native/tensor.cc", "native/dispatch.cc"],
+      "sources": ["native/addon.cc", "native/tensor.cc", "native/dispatch.cc", "native/augment.cc", "native/allocator.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node scripts/libtorch.cjs include)"
@@ -11,7 +11,7 @@
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti", "-fno-exceptions"],
-      "cflags_cc": ["-frtti", "-fexceptions", "-O2", "-Wno-unused-parameter", "<!@(node scripts/libtorch.cjs cflags)"]
+      "cflags_cc": ["-frtti", "-fexceptions", "-O3", "-fno-trapping-math", "-Wno-unused-parameter", "<!@(node scripts/libtorch.cjs cflags)"]
     }
   ]
 }

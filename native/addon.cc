@@ -84,7 +84,8 @@ namespace {
 // ---- process-wide settings -------------------------------------------------------
 
 // glibc serves large blocks with fresh mmap'd pages and returns them on free, so every
-// training step would page-fault its activations anew. Keep freed memory in the heap.
+// training step would page-fault its activations anew. Keep freed memory in the heap; blocks
+// of 1 MiB and more go to the caching allocator (allocator.cc) instead.
 bool applyAllocatorPolicy() {
   bool ok = mallopt(M_MMAP_MAX, 0) == 1;
   ok = mallopt(M_TRIM_THRESHOLD, 2147483647) == 1 && ok;
@@ -155,8 +156,11 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace simclr;
   allocatorTuned = applyAllocatorPolicy();
+  installCachingAllocator();
   initTensor(env, exports);
   initDispatch(env, exports);
+  initAugment(env, exports);
+  initAllocator(env, exports);
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));

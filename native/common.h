@@ -31,6 +31,9 @@ at::Scalar toScalar(const Napi::Value& value, const char* what);
 
 void initTensor(Napi::Env env, Napi::Object exports);
 void initDispatch(Napi::Env env, Napi::Object exports);
+void initAugment(Napi::Env env, Napi::Object exports);
+void initAllocator(Napi::Env env, Napi::Object exports);
+void installCachingAllocator();
 
 // Converts C++ exceptions (c10::Error and friends) into JS exceptions without the backtrace.
 [[noreturn]] void rethrowAsJs(Napi::Env env);

@@ -5,6 +5,7 @@ export {
   keep,
   dispose,
   memory,
+  emptyCache,
   noGrad,
   enableGrad,
   isGradEnabled,

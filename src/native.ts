@@ -26,6 +26,10 @@ export interface Native {
   dispose(h: Handle): void;
   isDisposed(h: Handle): boolean;
   memory(): { tensors: number; bytes: number };
+  /** Frees the caching allocator's idle blocks. */
+  trimCache(): void;
+  /** Bytes of idle blocks the caching allocator keeps for reuse. */
+  cachedBytes(): number;
   /** Reports the tensor's bytes to V8 as external memory, once: for tensors only the GC will free. */
   reportToGc(h: Handle): void;
   requiresGrad(h: Handle): boolean;
@@ -52,6 +56,12 @@ export interface Native {
   manualSeed(seed: number | bigint): void;
   info(): NativeInfo;
   setAutocast(enabled: boolean, dtype?: string): boolean;
+  /** Fused crop + bilinear resize + flip of views (native/augment.cc). */
+  resizedCrops(images: Handle, source: Handle, boxes: Handle, flips: Handle, size: number): Handle;
+  /** Fused per-image colour programs, in place (native/augment.cc). */
+  colorOps_(images: Handle, ops: Handle, factors: Handle): Handle;
+  /** Separable Gaussian blur of chosen images, in place (native/augment.cc). */
+  gaussianBlur_(images: Handle, rows: Handle, sigma: Handle, taps: number): Handle;
 }
 
 function load(): Native {

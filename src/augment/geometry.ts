@@ -1,9 +1,9 @@
 // Random resized crop and horizontal flip for a whole batch: the crop boxes are drawn per image as
-// torchvision's RandomResizedCrop.get_params does, then every crop is resampled bilinearly to the
-// output size in one affine_grid + grid_sample call (a flip is a negative x scale).
-import * as F from '../tensor/functional.js';
+// torchvision's RandomResizedCrop.get_params does, then every crop is cut, resampled bilinearly to
+// the output size and flipped in one native pass (native/augment.cc, resizedCrops).
+import { native } from '../native.js';
 import { tensor } from '../tensor/create.js';
-import { Tensor, tidy } from '../tensor/tensor.js';
+import { fromHandle, Tensor, tidy } from '../tensor/tensor.js';
 import type { Random } from '../data/random.js';
 
 /** A crop box in pixels: top-left corner (x, y), width and height. */
@@ -41,20 +41,27 @@ export function sampleCropBox(rng: Random, width: number, height: number, scale:
 }
 
 /**
- * Crops `boxes` out of the images [N, C, H, W] (float), flips those marked, and resamples each
- * crop bilinearly to size × size. A box covering the whole image at the same size returns it.
+ * Crops `boxes` out of the images [N, C, H, W] (uint8, or float), flips those marked, and
+ * resamples each crop bilinearly to size × size (as upsample_bilinear2d, align_corners false):
+ * float views [M, C, size, size], in [0, 1] for uint8 input. View i is cut from image source[i]
+ * (default: image i). A box covering the whole image at the same size returns it.
  */
-export function resizedCrops(images: Tensor, boxes: readonly Box[], flips: readonly boolean[], size: number): Tensor {
-  const [n, c, height, width] = images.shape as [number, number, number, number];
-  if (boxes.length !== n || flips.length !== n) throw new RangeError(`need one box and one flip flag per image (${n})`);
-  // Output pixel centres at normalised u ∈ (-1, 1) sample the input at a·u + t (align_corners false).
-  const theta = new Float32Array(n * 6);
-  boxes.forEach((b, i) => {
-    const sx = (b.width / width) * (flips[i] ? -1 : 1);
-    theta.set([sx, 0, (2 * b.x + b.width) / width - 1, 0, b.height / height, (2 * b.y + b.height) / height - 1], i * 6);
-  });
-  return tidy(() => {
-    const grid = F.affineGrid(tensor(theta, { shape: [n, 2, 3] }), [n, c, size, size], { alignCorners: false });
-    return F.gridSample(images, grid, { mode: 'bilinear', paddingMode: 'border', alignCorners: false });
-  });
+export function resizedCrops(images: Tensor, boxes: readonly Box[], flips: readonly boolean[], size: number, source?: ArrayLike<number>): Tensor {
+  const m = boxes.length;
+  if (flips.length !== m) throw new RangeError(`need one flip flag per box (${m})`);
+  const from = source ?? Int32Array.from({ length: m }, (_, i) => i);
+  if (from.length !== m) throw new RangeError(`need one source index per box (${m})`);
+  const flat = new Int32Array(m * 4);
+  boxes.forEach((b, i) => flat.set([b.x, b.y, b.width, b.height], i * 4));
+  return tidy(() =>
+    fromHandle(
+      native.resizedCrops(
+        images.handle,
+        tensor(Int32Array.from(from), { dtype: 'int64' }).handle,
+        tensor(flat, { shape: [m, 4], dtype: 'int64' }).handle,
+        tensor(Uint8Array.from(flips, (f) => (f ? 1 : 0))).handle,
+        size,
+      ),
+    ),
+  );
 }

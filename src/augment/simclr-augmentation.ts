@@ -7,8 +7,8 @@
 import { tensor } from '../tensor/create.js';
 import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
 import type { Random } from '../data/random.js';
-import { gaussianBlur, blurKernelSize } from './blur.js';
-import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, grayscale, solarize } from './color.js';
+import { gaussianBlur_, blurKernelSize } from './blur.js';
+import { ColorOp, colorOps_ } from './color.js';
 import { resizedCrops, sampleCropBox, type Box } from './geometry.js';
 
 export interface AugmentationOptions {
@@ -124,39 +124,37 @@ export class SimCLRAugmentation {
     return p;
   }
 
-  /** Applies drawn parameters to uint8 images [N, C, H, W]: float views [N, C, size, size]. */
-  apply(images: Tensor, p: ViewParams): Tensor {
+  /**
+   * Applies drawn parameters to uint8 images [N, C, H, W]: float views [M, C, size, size]. View i
+   * comes from image source[i] (default i; pair() uses each image twice).
+   */
+  apply(images: Tensor, p: ViewParams, source?: ArrayLike<number>): Tensor {
     const o = this.options;
+    const m = p.boxes.length;
     return noGrad(() =>
       tidy(() => {
-        const x = resizedCrops(images.float().div_(255), p.boxes, p.flips, o.size);
-        const channels = x.size(1);
-        const where = (flags: readonly boolean[]) => flags.flatMap((f, i) => (f ? [i] : []));
-        const update = (rows: number[], fn: (sub: Tensor, idx: Tensor) => Tensor) => {
-          if (rows.length === 0) return;
-          tidy(() => {
-            const idx = tensor(Int32Array.from(rows), { dtype: 'int64' });
-            x.indexCopy_(0, idx, fn(x.indexSelect(0, idx), idx));
-          });
-        };
-        const factor = (op: JitterOp, idx: Tensor) => tensor(p.factors[op]).indexSelect(0, idx);
-        const jitterFns: Record<JitterOp, (sub: Tensor, f: Tensor) => Tensor> = {
-          brightness: adjustBrightness,
-          contrast: adjustContrast,
-          saturation: adjustSaturation,
-          hue: adjustHue,
-        };
-        for (let slot = 0; slot < 4; slot++) {
-          for (const op of JITTER_OPS) {
-            if (channels === 1 && (op === 'saturation' || op === 'hue')) continue;
-            const rows = p.jitter.flatMap((on, i) => (on && p.order[i]![slot] === op ? [i] : []));
-            update(rows, (sub, idx) => jitterFns[op](sub, factor(op, idx)));
+        const x = resizedCrops(images, p.boxes, p.flips, o.size, source);
+        // One colour program per view: the jitter ops in its order (when jittered), then grayscale.
+        const program = new Int32Array(m * 5).fill(ColorOp.skip);
+        const factors = new Float32Array(m * 5);
+        for (let i = 0; i < m; i++) {
+          if (p.jitter[i]) {
+            p.order[i]!.forEach((op, k) => {
+              program[i * 5 + k] = ColorOp[op];
+              factors[i * 5 + k] = p.factors[op][i]!;
+            });
           }
+          if (p.gray[i]) program[i * 5 + 4] = ColorOp.grayscale;
         }
-        if (channels === 3) update(where(p.gray), (sub) => grayscale(sub).expand(sub.shape));
-        // (clamped: float rounding can push a blurred 1 to 1 + 1e-7)
-        update(where(p.blur), (sub, idx) => gaussianBlur(sub, tensor(p.sigma).indexSelect(0, idx), o.blurKernel).clamp_(0, 1));
-        update(where(p.solarize), (sub) => solarize(sub, o.solarizeThreshold));
+        colorOps_(x, program, factors);
+        const rows = p.blur.flatMap((on, i) => (on ? [i] : []));
+        if (rows.length > 0) {
+          gaussianBlur_(x, rows, Float32Array.from(rows, (i) => p.sigma[i]!), o.blurKernel);
+          x.clamp_(0, 1); // float rounding can push a blurred 1 to 1 + 1e-7
+        }
+        if (p.solarize.some((on) => on)) {
+          colorOps_(x, Int32Array.from(p.solarize, (on) => (on ? ColorOp.solarize : ColorOp.skip)), new Float32Array(m).fill(o.solarizeThreshold));
+        }
         if (o.mean !== null && o.std !== null) {
           const mean = tensor(o.mean).reshape([1, -1, 1, 1]);
           const std = tensor(o.std).reshape([1, -1, 1, 1]);
@@ -177,6 +175,6 @@ export class SimCLRAugmentation {
   pair(images: Tensor, rng: Random): Tensor {
     const [n, , h, w] = images.shape as [number, number, number, number];
     const params = this.sample(rng, 2 * n, w, h);
-    return tidy(() => this.apply(images.repeat([2, 1, 1, 1]), params));
+    return this.apply(images, params, Int32Array.from({ length: 2 * n }, (_, i) => i % n));
   }
 }

@@ -578,9 +578,17 @@ export function dispose(value: Tensors): void {
   for (const t of found) t.dispose();
 }
 
-/** Live tensor handles and the bytes of their (distinct) storages. */
-export function memory(): { tensors: number; bytes: number } {
-  return native.memory();
+/**
+ * Live tensor handles, the bytes of their (distinct) storages, and the idle bytes the caching
+ * allocator keeps for reuse (emptyCache() returns them to the system).
+ */
+export function memory(): { tensors: number; bytes: number; cachedBytes: number } {
+  return { ...native.memory(), cachedBytes: native.cachedBytes() };
+}
+
+/** Returns the caching allocator's idle blocks to the system. */
+export function emptyCache(): void {
+  native.trimCache();
 }
 
 // ---- autograd ------------------------------------------------------------------------------

@@ -1,0 +1,300 @@
+// Fused per-pixel kernels for the augmentation T. Written in C++ because the profile says so:
+// built from ATen ops, the crop resampling (grid_sample), the colour jitter (HSV round trip) and
+// the per-image blur (grouped convolutions) made a dozen full-batch temporaries and ran 5-10x
+// slower than these single passes.
+// Both parallelise over the views with at::parallel_for.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+
+namespace simclr {
+namespace {
+
+// Ternaries rather than std::min/max or fminf/fmaxf: they vectorise (with -fno-trapping-math).
+inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
+inline float max3(float a, float b, float c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
+inline float min3(float a, float b, float c) { return a < b ? (a < c ? a : c) : (b < c ? b : c); }
+
+// Source coordinate of an output pixel for bilinear resizing with align_corners=false, exactly as
+// ATen's upsample_bilinear2d computes it (area_pixel_compute_source_index).
+struct Tap {
+  int64_t lo, hi;
+  float wlo, whi;
+};
+
+std::vector<Tap> taps(int64_t in, int64_t out) {
+  std::vector<Tap> t(out);
+  float scale = static_cast<float>(in) / static_cast<float>(out);
+  for (int64_t o = 0; o < out; ++o) {
+    float src = scale * (o + 0.5f) - 0.5f;
+    if (src < 0) src = 0;
+    int64_t lo = static_cast<int64_t>(src);
+    int64_t hi = lo + (lo < in - 1 ? 1 : 0);
+    float w = src - lo;
+    t[o] = {lo, hi, 1.0f - w, w};
+  }
+  return t;
+}
+
+template <typename T>
+void cropOne(const T* src, int64_t channels, int64_t height, int64_t width, const int64_t* box, bool flip, int64_t size,
+             float* dst) {
+  const int64_t x0 = box[0], y0 = box[1], w = box[2], h = box[3];
+  const float unit = std::is_same<T, uint8_t>::value ? 1.0f / 255.0f : 1.0f;
+  auto xs = taps(w, size);
+  auto ys = taps(h, size);
+  for (int64_t c = 0; c < channels; ++c) {
+    const T* plane = src + c * height * width;
+    float* out = dst + c * size * size;
+    for (int64_t oy = 0; oy < size; ++oy) {
+      const Tap& ty = ys[oy];
+      const T* row0 = plane + (y0 + ty.lo) * width + x0;
+      const T* row1 = plane + (y0 + ty.hi) * width + x0;
+      float* o = out + oy * size;
+      for (int64_t ox = 0; ox < size; ++ox) {
+        const Tap& tx = xs[flip ? size - 1 - ox : ox];
+        float top = tx.wlo * static_cast<float>(row0[tx.lo]) + tx.whi * static_cast<float>(row0[tx.hi]);
+        float bottom = tx.wlo * static_cast<float>(row1[tx.lo]) + tx.whi * static_cast<float>(row1[tx.hi]);
+        o[ox] = (ty.wlo * top + ty.whi * bottom) * unit;
+      }
+    }
+  }
+}
+
+// resizedCrops(images [N, C, H, W] uint8 or float, source int64 [M], boxes int64 [M, 4] (x, y, w, h),
+//              flips uint8 [M], size) -> float [M, C, size, size] in [0, 1] for uint8 input.
+Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto images = unwrap(env, info[0], "images").contiguous();
+  auto source = unwrap(env, info[1], "source").to(at::kLong).contiguous();
+  auto boxes = unwrap(env, info[2], "boxes").to(at::kLong).contiguous();
+  auto flips = unwrap(env, info[3], "flips").to(at::kByte).contiguous();
+  int64_t size = info[4].As<Napi::Number>().Int64Value();
+  TORCH_CHECK(images.dim() == 4 && images.device().is_cpu(), "resizedCrops: images must be a CPU tensor [N, C, H, W]");
+  TORCH_CHECK(images.scalar_type() == at::kByte || images.scalar_type() == at::kFloat, "resizedCrops: images must be uint8 or float32");
+  const int64_t n = images.size(0), channels = images.size(1), height = images.size(2), width = images.size(3);
+  const int64_t m = source.numel();
+  TORCH_CHECK(size > 0, "resizedCrops: size must be positive");
+  TORCH_CHECK(boxes.dim() == 2 && boxes.size(0) == m && boxes.size(1) == 4 && flips.numel() == m,
+              "resizedCrops: need one box [x, y, w, h] and one flip flag per view");
+  const int64_t* src = source.data_ptr<int64_t>();
+  const int64_t* box = boxes.data_ptr<int64_t>();
+  for (int64_t i = 0; i < m; ++i) {
+    const int64_t* b = box + 4 * i;
+    TORCH_CHECK_INDEX(src[i] >= 0 && src[i] < n, "resizedCrops: source index ", src[i], " out of range for ", n, " images");
+    TORCH_CHECK_INDEX(b[2] > 0 && b[3] > 0 && b[0] >= 0 && b[1] >= 0 && b[0] + b[2] <= width && b[1] + b[3] <= height,
+                      "resizedCrops: box [", b[0], ", ", b[1], ", ", b[2], ", ", b[3], "] is not inside a ", width, "x",
+                      height, " image");
+  }
+  auto out = at::empty({m, channels, size, size}, at::TensorOptions().dtype(at::kFloat));
+  const uint8_t* flip = flips.data_ptr<uint8_t>();
+  float* dst = out.data_ptr<float>();
+  const int64_t plane = channels * height * width;
+  at::parallel_for(0, m, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) {
+      float* o = dst + i * channels * size * size;
+      if (images.scalar_type() == at::kByte)
+        cropOne(images.data_ptr<uint8_t>() + src[i] * plane, channels, height, width, box + 4 * i, flip[i] != 0, size, o);
+      else
+        cropOne(images.data_ptr<float>() + src[i] * plane, channels, height, width, box + 4 * i, flip[i] != 0, size, o);
+    }
+  });
+  return wrap(env, std::move(out));
+  SIMCLR_CATCH(env)
+}
+
+// ---- colour -----------------------------------------------------------------------------------
+
+inline float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
+
+// Hot loops are compiled for AVX-512, AVX2 and the baseline, picked at run time.
+#define SIMCLR_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
+
+// torchvision's _rgb2hsv, hue rotation with Python's modulo, and _hsv2rgb, written without branches
+// so that the loop vectorises (selects instead of torchvision's masks and einsum).
+SIMCLR_VECTOR void rotateHue(float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, float shift) {
+  for (int64_t i = 0; i < n; ++i) {
+    const float R = r[i], G = g[i], B = b[i];
+    const float maxc = max3(R, G, B);
+    const float minc = min3(R, G, B);
+    const bool flat = maxc == minc;
+    const float cr = maxc - minc;
+    const float s = cr / (flat ? 1.0f : maxc);
+    const float d = flat ? 1.0f : cr;
+    const float rc = (maxc - R) / d, gc = (maxc - G) / d, bc = (maxc - B) / d;
+    const float hr = bc - gc, hg = 2.0f + rc - bc, hb = 4.0f + gc - rc;
+    float h = maxc == R ? hr : (maxc == G ? hg : hb);
+    h = h / 6.0f + 1.0f;
+    h -= floorf(h);
+    h += shift;
+    h -= floorf(h);
+    const float v = maxc;
+    float sector = floorf(h * 6.0f);
+    const float f = h * 6.0f - sector;
+    sector = sector >= 6.0f ? 0.0f : sector;
+    const float p = clamp01(v * (1.0f - s));
+    const float q = clamp01(v * (1.0f - s * f));
+    const float t = clamp01(v * (1.0f - s * (1.0f - f)));
+    const int k = static_cast<int>(sector);
+    r[i] = k == 2 || k == 3 ? p : (k == 4 ? t : (k == 1 ? q : v));
+    g[i] = k == 0 ? t : (k <= 2 ? v : (k == 3 ? q : p));
+    b[i] = k <= 1 ? p : (k == 2 ? t : (k == 5 ? q : v));
+  }
+}
+
+SIMCLR_VECTOR void blendWithLuma(float* __restrict r, float* __restrict g, float* __restrict b, int64_t n, float f) {
+  for (int64_t i = 0; i < n; ++i) {
+    float l = luma(r[i], g[i], b[i]) * (1.0f - f);
+    r[i] = clamp01(f * r[i] + l);
+    g[i] = clamp01(f * g[i] + l);
+    b[i] = clamp01(f * b[i] + l);
+  }
+}
+
+SIMCLR_VECTOR void scaleShift(float* __restrict x, int64_t n, float f, float add) {
+  for (int64_t i = 0; i < n; ++i) x[i] = clamp01(f * x[i] + add);
+}
+
+enum Op : int64_t { kBrightness = 0, kContrast = 1, kSaturation = 2, kHue = 3, kGrayscale = 4, kSolarize = 5 };
+
+// Applies one op to one image [C, HW] in place.
+void applyOp(float* x, int64_t channels, int64_t pixels, int64_t op, float f) {
+  float* r = x;
+  float* g = channels == 3 ? x + pixels : x;
+  float* b = channels == 3 ? x + 2 * pixels : x;
+  const int64_t all = channels * pixels;
+  switch (op) {
+    case kBrightness:
+      scaleShift(x, all, f, 0.0f);
+      break;
+    case kContrast: {
+      double sum = 0;
+      for (int64_t i = 0; i < pixels; ++i) sum += channels == 3 ? luma(r[i], g[i], b[i]) : x[i];
+      scaleShift(x, all, f, static_cast<float>(sum / pixels) * (1.0f - f));
+      break;
+    }
+    case kSaturation:
+      if (channels == 3) blendWithLuma(r, g, b, pixels, f);
+      break;
+    case kHue:
+      if (channels == 3) rotateHue(r, g, b, pixels, f);
+      break;
+    case kGrayscale:
+      if (channels == 3) blendWithLuma(r, g, b, pixels, 0.0f);
+      break;
+    case kSolarize:
+      for (int64_t i = 0; i < all; ++i) x[i] = x[i] >= f ? 1.0f - x[i] : x[i];
+      break;
+    default:
+      break;
+  }
+}
+
+// colorOps_(x float [M, C, H, W] (C = 1 or 3), ops int64 [M, K], factors float [M, K]): for each image,
+// runs its K ops in order (0 brightness, 1 contrast, 2 saturation, 3 hue, 4 grayscale, 5 solarize
+// with the factor as threshold; -1 skips), in place, as torchvision defines them.
+Napi::Value ColorOps(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto& x = unwrap(env, info[0], "images");
+  auto ops = unwrap(env, info[1], "ops").to(at::kLong).contiguous();
+  auto factors = unwrap(env, info[2], "factors").to(at::kFloat).contiguous();
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu(),
+              "colorOps_: images must be a contiguous CPU float32 tensor [M, C, H, W]");
+  TORCH_CHECK(x.size(1) == 1 || x.size(1) == 3, "colorOps_: images must have 1 or 3 channels");
+  TORCH_CHECK(!x.requires_grad(), "colorOps_: images must not require grad (augmentation is not differentiable)");
+  const int64_t m = x.size(0), channels = x.size(1), pixels = x.size(2) * x.size(3);
+  TORCH_CHECK(ops.dim() == 2 && ops.size(0) == m && factors.sizes() == ops.sizes(),
+              "colorOps_: ops and factors must both be [M, K] for M images");
+  const int64_t k = ops.size(1);
+  const int64_t* op = ops.data_ptr<int64_t>();
+  const float* factor = factors.data_ptr<float>();
+  for (int64_t i = 0; i < m * k; ++i) TORCH_CHECK_INDEX(op[i] >= -1 && op[i] <= kSolarize, "colorOps_: unknown op ", op[i]);
+  float* data = x.data_ptr<float>();
+  at::parallel_for(0, m, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i)
+      for (int64_t j = 0; j < k; ++j) applyOp(data + i * channels * pixels, channels, pixels, op[i * k + j], factor[i * k + j]);
+  });
+  return info[0];
+  SIMCLR_CATCH(env)
+}
+
+// ---- blur ---------------------------------------------------------------------------------------
+
+inline int64_t reflect(int64_t i, int64_t n) { return i < 0 ? -i : (i >= n ? 2 * n - 2 - i : i); }
+
+// out[x] = Σ_k w[k] · in[x + k] over a padded row: vectorises across x.
+SIMCLR_VECTOR void correlate(const float* __restrict in, const float* __restrict w, int64_t taps, float* __restrict out, int64_t n) {
+  for (int64_t x = 0; x < n; ++x) out[x] = 0.0f;
+  for (int64_t k = 0; k < taps; ++k)
+    for (int64_t x = 0; x < n; ++x) out[x] += w[k] * in[x + k];
+}
+
+SIMCLR_VECTOR void accumulateRow(const float* __restrict in, float w, float* __restrict out, int64_t n) {
+  for (int64_t x = 0; x < n; ++x) out[x] += w * in[x];
+}
+
+// Separable Gaussian blur of one image [C, H, W] in place, reflect padding (torchvision's GaussianBlur).
+void blurOne(float* x, int64_t channels, int64_t height, int64_t width, float sigma, int64_t taps) {
+  const int64_t half = taps / 2;
+  std::vector<float> w(taps);
+  float total = 0;
+  for (int64_t k = 0; k < taps; ++k) total += w[k] = std::exp(-0.5f * std::pow((k - half) / sigma, 2.0f));
+  for (auto& v : w) v /= total;
+  std::vector<float> padded(width + 2 * half), tmp(height * width);
+  for (int64_t c = 0; c < channels; ++c) {
+    float* plane = x + c * height * width;
+    for (int64_t y = 0; y < height; ++y) {
+      const float* row = plane + y * width;
+      for (int64_t i = 0; i < width + 2 * half; ++i) padded[i] = row[reflect(i - half, width)];
+      correlate(padded.data(), w.data(), taps, tmp.data() + y * width, width);
+    }
+    for (int64_t y = 0; y < height; ++y) {
+      float* out = plane + y * width;
+      for (int64_t i = 0; i < width; ++i) out[i] = 0.0f;
+      for (int64_t k = 0; k < taps; ++k) accumulateRow(tmp.data() + reflect(y + k - half, height) * width, w[k], out, width);
+    }
+  }
+}
+
+// gaussianBlur_(x float [M, C, H, W], rows int64 [R], sigma float [R], taps): blurs image rows[i] with
+// σ = sigma[i] and an odd kernel of `taps`, in place.
+Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto& x = unwrap(env, info[0], "images");
+  auto rows = unwrap(env, info[1], "rows").to(at::kLong).contiguous();
+  auto sigma = unwrap(env, info[2], "sigma").to(at::kFloat).contiguous();
+  int64_t taps = info[3].As<Napi::Number>().Int64Value();
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu() && !x.requires_grad(),
+              "gaussianBlur_: images must be a contiguous CPU float32 tensor [M, C, H, W] that does not require grad");
+  TORCH_CHECK(taps % 2 == 1 && taps / 2 < std::min(x.size(2), x.size(3)), "gaussianBlur_: the kernel size must be odd and its half smaller than the image");
+  TORCH_CHECK(rows.numel() == sigma.numel(), "gaussianBlur_: one sigma per row");
+  const int64_t* row = rows.data_ptr<int64_t>();
+  const float* s = sigma.data_ptr<float>();
+  for (int64_t i = 0; i < rows.numel(); ++i) {
+    TORCH_CHECK_INDEX(row[i] >= 0 && row[i] < x.size(0), "gaussianBlur_: row ", row[i], " out of range");
+    TORCH_CHECK(s[i] > 0, "gaussianBlur_: sigma must be positive");
+  }
+  const int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
+  float* data = x.data_ptr<float>();
+  at::parallel_for(0, rows.numel(), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) blurOne(data + row[i] * channels * height * width, channels, height, width, s[i], taps);
+  });
+  return info[0];
+  SIMCLR_CATCH(env)
+}
+
+}  // namespace
+
+void initAugment(Napi::Env env, Napi::Object exports) {
+  exports.Set("resizedCrops", Napi::Function::New(env, ResizedCrops));
+  exports.Set("colorOps_", Napi::Function::New(env, ColorOps));
+  exports.Set("gaussianBlur_", Napi::Function::New(env, GaussianBlur));
+}
+
+}  // namespace simclr
