@@ -82,3 +82,14 @@ export function helpText(command: string, summary: string, flags: Flags): string
   }
   return `${lines.join('\n')}\n`;
 }
+
+/** The flags named on the command line (not defaulted), for layering over a config file. */
+export function givenFlags(argv: readonly string[]): Set<string> {
+  const given = new Set<string>();
+  for (const arg of argv) {
+    if (!arg.startsWith('--')) continue;
+    const name = arg.slice(2).split('=')[0]!;
+    given.add(name.startsWith('no-') ? name.slice(3) : name);
+  }
+  return given;
+}

@@ -1,16 +1,23 @@
 #!/usr/bin/env node
 // The `simclr` command line.
 import { info } from '../info.js';
-import { helpText, parseFlags, UsageError, type Flags } from './args.js';
+import { givenFlags, helpText, parseFlags, UsageError, type Flags } from './args.js';
 import { augmentCommand, augmentFlags } from './augment.js';
+import { pretrainCommand } from './pretrain.js';
+import { pretrainFlags } from '../simclr/config.js';
 
 interface Command {
   summary: string;
   flags: Flags;
-  run(options: any): Promise<number> | number;
+  run(options: any, given: Set<string>): Promise<number> | number;
 }
 
 const commands: Record<string, Command> = {
+  pretrain: {
+    summary: 'SimCLR pretraining of an encoder on unlabelled images; writes checkpoints, metrics.jsonl and encoder.safetensors to --out.',
+    flags: pretrainFlags,
+    run: pretrainCommand,
+  },
   augment: {
     summary: 'Writes a PNG grid showing, for a few images, the original and pairs of SimCLR views (T).',
     flags: augmentFlags,
@@ -48,7 +55,7 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(helpText(name, command.summary, command.flags));
     return 0;
   }
-  return command.run(parseFlags(rest, command.flags, name));
+  return command.run(parseFlags(rest, command.flags, name), givenFlags(rest));
 }
 
 main(process.argv.slice(2)).then(

@@ -1,0 +1,46 @@
+// Features h of a data set from a frozen encoder (eval mode, no gradients), in batches.
+import * as F from '../tensor/functional.js';
+import { cat } from '../tensor/create.js';
+import { keep, noGrad, Tensor, tidy } from '../tensor/tensor.js';
+import type { Module } from '../nn/module.js';
+import type { DataSource } from '../data/source.js';
+
+export interface Features {
+  /** [N, D] float32. */
+  features: Tensor;
+  labels: Int32Array | null;
+  indices: Int32Array;
+}
+
+/** uint8 images → float [0, 1] at the encoder's input size (bilinear, antialiased, when it differs). */
+export function prepareImages(images: Tensor, size: number): Tensor {
+  return tidy(() => {
+    const x = images.float().div(255);
+    return x.size(2) === size && x.size(3) === size ? x : F.interpolate(x, { size, mode: 'bilinear', antialias: true }).clamp(0, 1);
+  });
+}
+
+export async function extractFeatures(
+  encoder: Module,
+  source: DataSource,
+  { size, batchSize = 500, indices }: { size: number; batchSize?: number; indices?: Int32Array },
+): Promise<Features> {
+  const order = indices ?? Int32Array.from({ length: source.size }, (_, i) => i);
+  const wasTraining = encoder.training;
+  encoder.eval();
+  const parts: Tensor[] = [];
+  try {
+    for (let start = 0; start < order.length; start += batchSize) {
+      const batch = order.subarray(start, Math.min(start + batchSize, order.length));
+      const images = source.loadSync ? source.loadSync(batch) : await source.load(batch);
+      parts.push(keep(noGrad(() => tidy(() => encoder.forward(prepareImages(images, size))))));
+      images.dispose();
+    }
+    const features = keep(tidy(() => cat(parts, 0)));
+    const labels = source.labels === null ? null : Int32Array.from(order, (i) => source.labels![i]!);
+    return { features, labels, indices: order };
+  } finally {
+    for (const p of parts) p.dispose();
+    encoder.train(wasTraining);
+  }
+}

@@ -1,0 +1,93 @@
+// Pretraining checkpoints: one safetensors file holding the model (model.*), the optimizer state
+// (optimizer.*), and in its metadata the config, the position (epoch, step) and the optimizer's
+// hyper-parameters. Written atomically; the newest k are kept. A run draws its randomness from
+// (seed, epoch, step) alone, so the position is all the state a resume needs besides the tensors.
+import { existsSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import type { Module } from '../nn/module.js';
+import type { GroupOptions, Optimizer, OptimizerState } from '../optim/optimizer.js';
+import type { Tensor } from '../tensor/tensor.js';
+import type { PretrainConfig } from './config.js';
+
+export interface Position {
+  /** The next step to run: epoch and step within it. */
+  epoch: number;
+  step: number;
+  globalStep: number;
+}
+
+export interface Checkpoint {
+  file: string;
+  config: PretrainConfig;
+  position: Position;
+}
+
+const PATTERN = /^step-(\d+)\.safetensors$/;
+
+export function checkpointDir(runDir: string): string {
+  return join(runDir, 'checkpoints');
+}
+
+/** Checkpoint files of a run, newest first. */
+export function listCheckpoints(runDir: string): string[] {
+  const dir = checkpointDir(runDir);
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir)
+    .filter((f) => PATTERN.test(f))
+    .sort((a, b) => Number(PATTERN.exec(b)![1]) - Number(PATTERN.exec(a)![1]))
+    .map((f) => join(dir, f));
+}
+
+export function saveCheckpoint(
+  runDir: string,
+  model: Module,
+  optimizer: Optimizer<GroupOptions>,
+  config: PretrainConfig,
+  position: Position,
+  keep: number,
+): string {
+  const dir = checkpointDir(runDir);
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `step-${String(position.globalStep).padStart(8, '0')}.safetensors`);
+  const { tensors, meta } = optimizer.stateDict();
+  const all: [string, Tensor][] = [
+    ...[...model.stateDict()].map(([k, v]) => [`model.${k}`, v] as [string, Tensor]),
+    ...[...tensors].map(([k, v]) => [`optimizer.${k}`, v] as [string, Tensor]),
+  ];
+  saveSafetensors(file, all, {
+    format: 'simclr-checkpoint/1',
+    config: JSON.stringify(config),
+    position: JSON.stringify(position),
+    optimizer: JSON.stringify(meta),
+  });
+  for (const old of listCheckpoints(runDir).slice(keep)) unlinkSync(old);
+  return file;
+}
+
+/** Reads a checkpoint's metadata (config and position) without keeping its tensors. */
+export function readCheckpoint(file: string): Checkpoint & { load(model: Module, optimizer: Optimizer<GroupOptions> | null): void } {
+  const { tensors, metadata } = loadSafetensors(file);
+  if (metadata.format !== 'simclr-checkpoint/1') {
+    for (const t of tensors.values()) t.dispose();
+    throw new Error(`${file}: not a simclr pretraining checkpoint`);
+  }
+  const config = JSON.parse(metadata.config!) as PretrainConfig;
+  const position = JSON.parse(metadata.position!) as Position;
+  return {
+    file,
+    config,
+    position,
+    load(model, optimizer) {
+      try {
+        const pick = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
+        model.loadStateDict(pick('model.'));
+        if (optimizer !== null) optimizer.loadStateDict({ tensors: pick('optimizer.'), meta: JSON.parse(metadata.optimizer!) as OptimizerState['meta'] });
+      } catch (e) {
+        throw new Error(`${file}: ${(e as Error).message}`);
+      } finally {
+        for (const t of tensors.values()) t.dispose();
+      }
+    },
+  };
+}

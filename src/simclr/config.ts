@@ -1,0 +1,116 @@
+// The pretraining configuration: defaults (the Fashion-MNIST recipe that the README's first command
+// runs), a JSON or YAML file, and flags that override it.
+import { readFileSync } from 'node:fs';
+import { parse as parseYaml } from 'yaml';
+import type { ResNetDepth } from '../models/resnet.js';
+import type { Flags } from '../cli/args.js';
+
+export interface PretrainConfig {
+  data: string;
+  /** Use only the first N images (0: all). */
+  subset: number;
+  /** View size, and decode size of image folders (0: the data set's own, 32 for folders). */
+  imageSize: number;
+  batchSize: number;
+  epochs: number;
+  /** Stop after this many epochs although the schedule spans `epochs` (0: don't). */
+  stopEpoch: number;
+  depth: ResNetDepth;
+  cifarStem: boolean;
+  width: number;
+  head: 'v1' | 'v2';
+  headLayers: number;
+  hiddenDim: number;
+  projectionDim: number;
+  temperature: number;
+  strength: number;
+  /** Gaussian blur probability (-1: 0.5 above 32 px, else 0). */
+  blur: number;
+  optimizer: 'lars' | 'sgd' | 'adam' | 'adamw';
+  lr: number;
+  lrScaling: 'none' | 'linear' | 'sqrt';
+  warmupEpochs: number;
+  weightDecay: number;
+  momentum: number;
+  /** Views per chunk for gradient caching (0: the whole batch at once). */
+  chunk: number;
+  bf16: boolean;
+  seed: number;
+  threads: number;
+  out: string;
+  checkpointEvery: number;
+  keepCheckpoints: number;
+  knnEvery: number;
+  skipBad: boolean;
+}
+
+const positive = (v: number) => (v > 0 ? null : 'must be positive');
+const nonNegative = (v: number) => (v >= 0 ? null : 'must be ≥ 0');
+
+/** Every option as a CLI flag (kebab-case), with its default and help. */
+export const pretrainFlags = {
+  config: { type: 'string', default: '', help: 'JSON or YAML file with any of these options (camelCase keys); flags override it' },
+  resume: { type: 'boolean', default: false, help: 'continue from the newest checkpoint in --out exactly where it stopped' },
+  data: { type: 'string', default: 'fashion-mnist', help: 'data source: fashion-mnist, an image folder, a CIFAR folder or an IDX file' },
+  subset: { type: 'int', default: 0, check: nonNegative, help: 'use only the first N images (0: all)' },
+  'image-size': { type: 'int', default: 0, check: nonNegative, help: 'view size in pixels (0: the data set\'s own; image folders decode at 32)' },
+  'batch-size': { type: 'int', default: 256, check: positive, help: 'images per step (2 views each); the last partial batch is dropped' },
+  epochs: { type: 'int', default: 5, check: positive, help: 'epochs of the schedule' },
+  'stop-epoch': { type: 'int', default: 0, check: nonNegative, help: 'stop (with a checkpoint) after this many epochs; the schedule still spans --epochs' },
+  depth: { type: 'int', default: 18, check: (v) => ([18, 34, 50, 101, 152].includes(v) ? null : 'must be 18, 34, 50, 101 or 152'), help: 'ResNet depth of the encoder' },
+  'cifar-stem': { type: 'boolean', default: true, help: '3×3 stride-1 first conv, no max-pool (for small images)' },
+  width: { type: 'number', default: 0.25, check: positive, help: 'width multiplier of the encoder (0.25: 16/32/64/128 channels for ResNet-18)' },
+  head: { type: 'string', default: 'v1', choices: ['v1', 'v2'], help: 'projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm' },
+  'head-layers': { type: 'int', default: 3, check: positive, help: 'Linear layers of a v2 head' },
+  'hidden-dim': { type: 'int', default: 0, check: nonNegative, help: 'hidden width of the head (0: the width of h)' },
+  'projection-dim': { type: 'int', default: 128, check: positive, help: 'dimension of z' },
+  temperature: { type: 'number', default: 0.5, check: positive, help: 'τ of NT-Xent (0.5 for small images, 0.1 ImageNet-like)' },
+  strength: { type: 'number', default: 1, check: nonNegative, help: 'colour distortion strength s' },
+  blur: { type: 'number', default: -1, check: (v) => (v === -1 || (v >= 0 && v <= 1) ? null : 'must be a probability, or -1 for automatic'), help: 'Gaussian blur probability (-1: 0.5 above 32 px, else 0)' },
+  optimizer: { type: 'string', default: 'adam', choices: ['lars', 'sgd', 'adam', 'adamw'], help: 'optimizer (the paper: lars)' },
+  lr: { type: 'number', default: 1e-3, check: positive, help: 'base learning rate (scaled by --lr-scaling)' },
+  'lr-scaling': { type: 'string', default: 'none', choices: ['none', 'linear', 'sqrt'], help: 'peak LR: base (none), base·B/256 (linear; paper base 0.3), base·√B (sqrt; paper base 0.075)' },
+  'warmup-epochs': { type: 'number', default: 0.5, check: nonNegative, help: 'linear warm-up, then cosine decay to 0' },
+  'weight-decay': { type: 'number', default: 1e-6, check: nonNegative, help: 'weight decay (LARS: not on biases and BN)' },
+  momentum: { type: 'number', default: 0.9, check: nonNegative, help: 'momentum of SGD and LARS' },
+  chunk: { type: 'int', default: 0, check: nonNegative, help: 'gradient caching: compute each step in chunks of this many views, with the gradient of the whole batch (0: off). BatchNorm statistics are then per chunk' },
+  bf16: { type: 'boolean', default: false, help: 'bfloat16 autocast for the forward pass (fast on CPUs with AVX512-BF16)' },
+  seed: { type: 'int', default: 0, help: 'seed of initialisation, data order and augmentation' },
+  threads: { type: 'int', default: 0, check: nonNegative, help: 'libtorch threads (0: all cores)' },
+  out: { type: 'string', default: 'runs/fashion-mnist', help: 'run folder: checkpoints, metrics.jsonl, encoder.safetensors' },
+  'checkpoint-every': { type: 'int', default: 1, check: positive, help: 'write a checkpoint every N epochs (and at the end)' },
+  'keep-checkpoints': { type: 'int', default: 2, check: positive, help: 'how many checkpoints to keep' },
+  'knn-every': { type: 'int', default: 1, check: nonNegative, help: 'kNN monitor every N epochs when the data has labels (0: off)' },
+  'skip-bad': { type: 'boolean', default: false, help: 'skip unreadable images with a warning instead of stopping' },
+} satisfies Flags;
+
+const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+
+/** Defaults ← config file ← flags given on the command line. */
+export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySet<string>): PretrainConfig {
+  const config: Record<string, unknown> = {};
+  for (const [flag, spec] of Object.entries(pretrainFlags)) {
+    if (flag !== 'config' && flag !== 'resume') config[camel(flag)] = spec.default;
+  }
+  const file = parsed.config as string;
+  if (file) {
+    let loaded: unknown;
+    try {
+      const text = readFileSync(file, 'utf8');
+      loaded = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
+    } catch (e) {
+      throw new Error(`${file}: cannot read the config (${(e as Error).message})`);
+    }
+    if (loaded === null || typeof loaded !== 'object' || Array.isArray(loaded)) throw new Error(`${file}: the config must be an object`);
+    for (const [key, value] of Object.entries(loaded as Record<string, unknown>)) {
+      const flag = Object.keys(pretrainFlags).find((f) => camel(f) === key);
+      if (flag === undefined || flag === 'config' || flag === 'resume') throw new Error(`${file}: unknown option '${key}'`);
+      const spec = pretrainFlags[flag as keyof typeof pretrainFlags] as { type: string; choices?: readonly string[] };
+      const ok = spec.type === 'boolean' ? typeof value === 'boolean' : spec.type === 'string' ? typeof value === 'string' && (!spec.choices || spec.choices.includes(value)) : typeof value === 'number';
+      if (!ok) throw new Error(`${file}: '${key}' must be ${spec.choices ? `one of ${spec.choices.join(', ')}` : `a ${spec.type}`} (got ${JSON.stringify(value)})`);
+      config[key] = value;
+    }
+  }
+  for (const flag of given) if (flag !== 'config' && flag !== 'resume') config[camel(flag)] = parsed[flag];
+  return config as unknown as PretrainConfig;
+}

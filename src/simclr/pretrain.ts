@@ -1,0 +1,288 @@
+// SimCLR pretraining: for each batch, two views per image (T), z = g(f(x)), NT-Xent, an optimizer
+// step on a warm-up + cosine schedule. Logs progress, writes metrics.jsonl, runs a kNN monitor,
+// checkpoints atomically (and on SIGINT / SIGTERM), resumes exactly, stops on a NaN loss.
+import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
+import { Loader } from '../data/loader.js';
+import { openSource } from '../data/open.js';
+import { Random } from '../data/random.js';
+import { MemorySource, type DataSource } from '../data/source.js';
+import { extractFeatures } from '../eval/features.js';
+import { knnAccuracy } from '../eval/knn.js';
+import type { Module } from '../nn/module.js';
+import { Adam, AdamW } from '../optim/adam.js';
+import { LARS, larsGroups } from '../optim/lars.js';
+import type { GroupOptions, Optimizer } from '../optim/optimizer.js';
+import { scaledLearningRate, warmupCosine } from '../optim/schedule.js';
+import { SGD } from '../optim/sgd.js';
+import { cat, manualSeed, setNumThreads } from '../tensor/create.js';
+import { autocast, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { availableParallelism } from 'node:os';
+import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
+import type { PretrainConfig } from './config.js';
+import { buildModel, type SimCLRModel } from './model.js';
+import { ntXentLoss, ntXentMetrics } from './nt-xent.js';
+
+export interface StepRecord {
+  type: 'step';
+  epoch: number;
+  step: number;
+  globalStep: number;
+  loss: number;
+  accuracy: number;
+  positiveSimilarity: number;
+  negativeSimilarity: number;
+  lr: number;
+  viewsPerSecond: number;
+}
+
+export interface PretrainResult {
+  runDir: string;
+  /** Why the run ended: all epochs done, the stop epoch reached, or a signal. */
+  stopped: 'completed' | 'stop-epoch' | 'signal';
+  position: Position;
+  lastLoss: number | null;
+  knnAccuracy: number | null;
+  encoderFile: string | null;
+  model: SimCLRModel;
+}
+
+export class NonFiniteLossError extends Error {}
+
+function buildOptimizer(model: Module, c: PretrainConfig, peakLr: number): Optimizer<GroupOptions> {
+  const params = model.parameters();
+  switch (c.optimizer) {
+    case 'lars':
+      return new LARS(larsGroups(model, c.weightDecay), { lr: peakLr, momentum: c.momentum }) as unknown as Optimizer<GroupOptions>;
+    case 'sgd':
+      return new SGD(params, { lr: peakLr, momentum: c.momentum, weightDecay: c.weightDecay }) as unknown as Optimizer<GroupOptions>;
+    case 'adam':
+      return new Adam(params, { lr: peakLr, weightDecay: c.weightDecay }) as unknown as Optimizer<GroupOptions>;
+    case 'adamw':
+      return new AdamW(params, { lr: peakLr, weightDecay: c.weightDecay }) as unknown as Optimizer<GroupOptions>;
+  }
+}
+
+/** Copies of every buffer (BN running statistics), to undo the first pass of gradient caching. */
+function snapshotBuffers(model: Module): [Tensor, Tensor][] {
+  return [...model.namedBuffers()].map(([, b]) => [b, noGrad(() => b.clone())]);
+}
+
+/**
+ * One optimisation step's forward and backward. With chunk > 0 and fewer views than the batch,
+ * gradient caching: z for the whole batch without activations, the loss and dL/dz, then each
+ * chunk re-run with autograd and back-propagated from its slice of dL/dz. The gradient is that of
+ * the whole batch; BatchNorm sees per-chunk statistics.
+ */
+export function contrastiveStep(model: SimCLRModel, views: Tensor, temperature: number, chunk: number, bf16: boolean): { loss: number; z: Tensor } {
+  const forward = (x: Tensor) => (bf16 ? autocast(() => model.forward(x)).float() : model.forward(x));
+  const rows = views.size(0);
+  if (chunk <= 0 || chunk >= rows) {
+    const z = forward(views);
+    const loss = ntXentLoss(z, { temperature });
+    const value = loss.item();
+    if (Number.isFinite(value)) loss.backward();
+    return { loss: value, z };
+  }
+  const saved = snapshotBuffers(model);
+  const z = noGrad(() => cat(views.split(chunk, 0).map(forward), 0));
+  noGrad(() => saved.forEach(([b, copy]) => b.copy_(copy)));
+  for (const [, copy] of saved) copy.dispose();
+  z.requiresGrad_(true);
+  const loss = ntXentLoss(z, { temperature });
+  const value = loss.item();
+  if (!Number.isFinite(value)) return { loss: value, z };
+  loss.backward();
+  const dz = z.grad!;
+  for (let start = 0; start < rows; start += chunk) {
+    tidy(() => {
+      const n = Math.min(chunk, rows - start);
+      forward(views.narrow(0, start, n)).backward(dz.narrow(0, start, n));
+    });
+  }
+  return { loss: value, z: z.detach() };
+}
+
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?';
+  const s = Math.round(seconds);
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+async function openTrainData(c: PretrainConfig): Promise<DataSource> {
+  const source = await openSource(c.data, { split: 'train', size: c.imageSize || 32, skipBad: c.skipBad });
+  if (c.subset > 0 && c.subset < source.size) {
+    if (!(source instanceof MemorySource)) throw new Error(`--subset needs a data set that fits in memory`);
+    const sub = source.subset(Int32Array.from({ length: c.subset }, (_, i) => i));
+    source.dispose();
+    return sub;
+  }
+  return source;
+}
+
+/** kNN accuracy on held-out data: train features as the bank, test features as queries (subsets). */
+async function knnMonitor(model: SimCLRModel, train: DataSource, c: PretrainConfig, size: number): Promise<number | null> {
+  if (train.labels === null) return null;
+  let test: DataSource;
+  try {
+    test = await openSource(c.data, { split: 'test', size: c.imageSize || 32 });
+  } catch {
+    test = train;
+  }
+  if (test.labels === null) return null;
+  const pick = (n: number, limit: number) => Int32Array.from({ length: Math.min(n, limit) }, (_, i) => Math.floor((i * n) / Math.min(n, limit)));
+  const bank = await extractFeatures(model.encoder, train, { size, indices: pick(train.size, 10_000) });
+  const queries = await extractFeatures(model.encoder, test, { size, indices: pick(test.size, 2_000) });
+  try {
+    return knnAccuracy(bank.features, bank.labels!, queries.features, queries.labels!);
+  } finally {
+    bank.features.dispose();
+    queries.features.dispose();
+    if (test !== train && test instanceof MemorySource) test.dispose();
+  }
+}
+
+export interface PretrainOptions {
+  resume?: boolean;
+  /** Progress output (stderr by default); null for silence. */
+  log?: ((line: string, live: boolean) => void) | null;
+  /** Handle SIGINT / SIGTERM by checkpointing and stopping (default true). */
+  handleSignals?: boolean;
+}
+
+export async function pretrain(config: PretrainConfig, { resume = false, log, handleSignals = true }: PretrainOptions = {}): Promise<PretrainResult> {
+  let c = config;
+  const runDir = c.out;
+  let start: Position = { epoch: 0, step: 0, globalStep: 0 };
+  let checkpoint: ReturnType<typeof readCheckpoint> | null = null;
+  if (resume) {
+    const files = listCheckpoints(runDir);
+    if (files.length === 0) throw new Error(`${runDir}: no checkpoint to resume from`);
+    checkpoint = readCheckpoint(files[0]!);
+    // The saved run's settings, except what may change on resume: how long and where to stop.
+    c = { ...checkpoint.config, epochs: config.epochs, stopEpoch: config.stopEpoch, threads: config.threads, out: config.out };
+    start = checkpoint.position;
+  }
+  const out = log === undefined ? (line: string, live: boolean) => process.stderr.write(live ? `\r${line}\x1b[K` : `${line}\n`) : log;
+  const isTTY = log === undefined && process.stderr.isTTY === true;
+
+  setNumThreads(c.threads > 0 ? c.threads : availableParallelism());
+  manualSeed(c.seed);
+  const source = await openTrainData(c);
+  const [channels, height, width] = source.imageShape;
+  const size = c.imageSize || Math.min(height, width);
+  const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+  const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true });
+  const stepsPerEpoch = loader.stepsPerEpoch;
+  const totalSteps = c.epochs * stepsPerEpoch;
+  const peakLr = c.lrScaling === 'none' ? c.lr : scaledLearningRate(c.lr, c.batchSize, c.lrScaling);
+  const schedule = { peak: peakLr, warmupSteps: Math.round(c.warmupEpochs * stepsPerEpoch), totalSteps };
+  const optimizer = buildOptimizer(model, c, peakLr);
+  if (checkpoint !== null) checkpoint.load(model, optimizer);
+  const augmentation = new SimCLRAugmentation({
+    ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
+    strength: c.strength,
+    ...(c.blur >= 0 ? { blurP: c.blur } : {}),
+  });
+
+  mkdirSync(runDir, { recursive: true });
+  writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
+  const metricsFile = join(runDir, 'metrics.jsonl');
+  const record = (r: object) => appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
+
+  let stopSignal: string | null = null;
+  const onSignal = (signal: string) => {
+    stopSignal = signal;
+  };
+  if (handleSignals) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  const lastEpoch = c.stopEpoch > 0 ? Math.min(c.stopEpoch, c.epochs) : c.epochs;
+  let position = start;
+  let lastLoss: number | null = null;
+  let lastKnn: number | null = null;
+  let stopped: PretrainResult['stopped'] = 'completed';
+  const save = () => saveCheckpoint(runDir, model, optimizer, c, position, c.keepCheckpoints);
+  const began = performance.now();
+  let stepsDone = 0;
+  try {
+    model.train();
+    outer: for (let epoch = start.epoch; epoch < lastEpoch; epoch++) {
+      let epochLoss = 0;
+      let epochAccuracy = 0;
+      let epochSteps = 0;
+      const fromStep = epoch === start.epoch ? start.step : 0;
+      for await (const batch of loader.epoch(epoch, fromStep)) {
+        const t0 = performance.now();
+        const globalStep = epoch * stepsPerEpoch + batch.step;
+        const lr = warmupCosine(schedule, globalStep);
+        optimizer.setLearningRate(lr);
+        const stats = tidy(() => {
+          const views = augmentation.pair(batch.images, new Random(c.seed, epoch, batch.step, 0x5e1f));
+          optimizer.zeroGrad();
+          const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.bf16);
+          if (!Number.isFinite(loss)) return { loss, metrics: null };
+          optimizer.step();
+          return { loss, metrics: ntXentMetrics(z, { temperature: c.temperature }) };
+        });
+        batch.images.dispose();
+        if (stats.metrics === null) {
+          throw new NonFiniteLossError(
+            `the loss became ${stats.loss} at epoch ${epoch + 1}, step ${batch.step + 1}; stopping. ` +
+              `The last good checkpoint is kept in ${runDir}/checkpoints (lower the learning rate and --resume).`,
+          );
+        }
+        const seconds = (performance.now() - t0) / 1000;
+        stepsDone++;
+        lastLoss = stats.loss;
+        epochLoss += stats.loss;
+        epochAccuracy += stats.metrics.accuracy;
+        epochSteps++;
+        position = { epoch, step: batch.step + 1, globalStep: globalStep + 1 };
+        if (position.step === stepsPerEpoch) position = { epoch: epoch + 1, step: 0, globalStep: globalStep + 1 };
+        const r: StepRecord = { type: 'step', epoch: epoch + 1, step: batch.step + 1, globalStep: globalStep + 1, loss: stats.loss, ...stats.metrics, lr, viewsPerSecond: (2 * batch.indices.length) / seconds };
+        record(r);
+        if (out !== null) {
+          const elapsed = (performance.now() - began) / 1000;
+          const eta = (elapsed / stepsDone) * (lastEpoch * stepsPerEpoch - (globalStep + 1));
+          const line = `epoch ${epoch + 1}/${c.epochs} step ${batch.step + 1}/${stepsPerEpoch} loss ${stats.loss.toFixed(4)} acc ${stats.metrics.accuracy.toFixed(3)} lr ${lr.toExponential(2)} ${r.viewsPerSecond.toFixed(0)} views/s ETA ${formatDuration(eta)}`;
+          if (isTTY) out(line, true);
+          else if ((batch.step + 1) % Math.max(1, Math.floor(stepsPerEpoch / 10)) === 0 || batch.step + 1 === stepsPerEpoch) out(line, false);
+        }
+        if (stopSignal !== null) {
+          stopped = 'signal';
+          break outer;
+        }
+      }
+      const epochRecord: Record<string, unknown> = { type: 'epoch', epoch: epoch + 1, loss: epochLoss / Math.max(1, epochSteps), accuracy: epochAccuracy / Math.max(1, epochSteps) };
+      if (c.knnEvery > 0 && ((epoch + 1) % c.knnEvery === 0 || epoch + 1 === lastEpoch)) {
+        lastKnn = await knnMonitor(model, source, c, size);
+        if (lastKnn !== null) epochRecord.knnAccuracy = lastKnn;
+        model.train();
+      }
+      record(epochRecord);
+      if (out !== null) {
+        if (isTTY) out('', false);
+        out(`epoch ${epoch + 1}/${c.epochs}: loss ${(epochRecord.loss as number).toFixed(4)}${lastKnn !== null ? ` kNN ${(100 * lastKnn).toFixed(2)}%` : ''}`, false);
+      }
+      if ((epoch + 1) % c.checkpointEvery === 0 && epoch + 1 < lastEpoch) save();
+    }
+    if (stopped === 'completed' && lastEpoch < c.epochs) stopped = 'stop-epoch';
+    save();
+    let encoderFile: string | null = null;
+    if (stopped === 'completed') {
+      encoderFile = join(runDir, 'encoder.safetensors');
+      model.encoder.save(encoderFile, { format: 'torchvision-resnet', depth: String(c.depth), cifarStem: String(c.cifarStem), width: String(c.width), inChannels: String(channels) });
+    }
+    return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model };
+  } finally {
+    if (handleSignals) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+    }
+    optimizer.dispose();
+    if (source instanceof MemorySource) source.dispose();
+  }
+}
