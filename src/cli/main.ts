@@ -5,6 +5,9 @@ import { givenFlags, helpText, parseFlags, UsageError, type Flags } from './args
 import { augmentCommand, augmentFlags } from './augment.js';
 import { pretrainCommand } from './pretrain.js';
 import { pretrainFlags } from '../simclr/config.js';
+import { evalCommand, evalFlags } from './eval.js';
+import { embedCommand, embedFlags } from './embed.js';
+import { quickstartCommand, quickstartFlags } from './quickstart.js';
 
 interface Command {
   summary: string;
@@ -17,6 +20,21 @@ const commands: Record<string, Command> = {
     summary: 'SimCLR pretraining of an encoder on unlabelled images; writes checkpoints, metrics.jsonl and encoder.safetensors to --out.',
     flags: pretrainFlags,
     run: pretrainCommand,
+  },
+  eval: {
+    summary: 'kNN or linear evaluation of a trained encoder (frozen, eval mode) or of a baseline; prints one JSON line.',
+    flags: evalFlags,
+    run: evalCommand,
+  },
+  embed: {
+    summary: 'Writes the features h (and z) of a data set, with labels and order, to a safetensors file.',
+    flags: embedFlags,
+    run: embedCommand,
+  },
+  quickstart: {
+    summary: 'The main job: pretrain on Fashion-MNIST, then kNN and linear evaluation against baselines, with a summary.',
+    flags: quickstartFlags,
+    run: quickstartCommand,
   },
   augment: {
     summary: 'Writes a PNG grid showing, for a few images, the original and pairs of SimCLR views (T).',

@@ -42,6 +42,8 @@ export interface PretrainConfig {
   keepCheckpoints: number;
   knnEvery: number;
   skipBad: boolean;
+  /** Set by the run from the data (recorded in checkpoints). */
+  inChannels?: number;
 }
 
 const positive = (v: number) => (v > 0 ? null : 'must be positive');

@@ -22,6 +22,7 @@ import { availableParallelism } from 'node:os';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
 import { buildModel, type SimCLRModel } from './model.js';
+import { architectureMetadata } from './encoder-file.js';
 import { ntXentLoss, ntXentMetrics } from './nt-xent.js';
 
 export interface StepRecord {
@@ -187,6 +188,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   });
 
   mkdirSync(runDir, { recursive: true });
+  c = { ...c, imageSize: size, inChannels: channels };
   writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
   const metricsFile = join(runDir, 'metrics.jsonl');
   const record = (r: object) => appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
@@ -274,7 +276,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
     let encoderFile: string | null = null;
     if (stopped === 'completed') {
       encoderFile = join(runDir, 'encoder.safetensors');
-      model.encoder.save(encoderFile, { format: 'torchvision-resnet', depth: String(c.depth), cifarStem: String(c.cifarStem), width: String(c.width), inChannels: String(channels) });
+      model.encoder.save(encoderFile, architectureMetadata({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, imageSize: size }));
     }
     return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model };
   } finally {

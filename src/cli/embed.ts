@@ -1,0 +1,41 @@
+// simclr embed: features h (and z on request) of a data set, with labels and the data order.
+import { openSource } from '../data/open.js';
+import { MemorySource } from '../data/source.js';
+import { extractFeatures } from '../eval/features.js';
+import { saveSafetensors } from '../io/safetensors.js';
+import { loadEncoder } from '../simclr/encoder-file.js';
+import { tensor } from '../tensor/create.js';
+import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { UsageError, type Flags, type Parsed } from './args.js';
+
+export const embedFlags = {
+  checkpoint: { type: 'string', help: 'run folder, pretraining checkpoint or encoder.safetensors' },
+  data: { type: 'string', default: '', help: 'data to embed (default: the data the encoder was trained on)' },
+  split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'split of data sets that have one' },
+  out: { type: 'string', default: 'features.safetensors', help: 'safetensors file: h [N, D], z [N, d] with --z, labels [N], index [N]' },
+  z: { type: 'boolean', default: false, help: 'also write z = g(h) (needs a pretraining checkpoint, which holds the head)' },
+  'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'input size (0: the size the encoder was trained on)' },
+} satisfies Flags;
+
+export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number> {
+  const loaded = loadEncoder(o.checkpoint);
+  if (o.z && loaded.model === null) throw new UsageError('embed: --z needs a pretraining checkpoint or run folder (an encoder file has no head)');
+  const data = o.data || loaded.config?.data || '';
+  if (!data) throw new UsageError('embed: --data is required for this encoder');
+  const size = o['image-size'] || loaded.architecture.imageSize || 32;
+  const source = await openSource(data, { split: o.split as 'train' | 'test', size });
+  const { features, labels, indices } = await extractFeatures(loaded.encoder, source, { size });
+  const tensors: Record<string, Tensor> = { h: features, index: tensor(indices, { dtype: 'int64' }) };
+  if (labels !== null) tensors.labels = tensor(labels, { dtype: 'int64' });
+  if (o.z) {
+    loaded.model!.eval();
+    tensors.z = noGrad(() => tidy(() => loaded.model!.head.forward(features)));
+  }
+  const metadata: Record<string, string> = { data: source.description, split: o.split, checkpoint: o.checkpoint };
+  if (source.classNames) metadata.classNames = JSON.stringify(source.classNames);
+  saveSafetensors(o.out, tensors, metadata);
+  console.log(JSON.stringify({ out: o.out, images: indices.length, h: features.shape, z: o.z ? tensors.z!.shape : null, labels: labels !== null }));
+  for (const t of Object.values(tensors)) t.dispose();
+  if (source instanceof MemorySource) source.dispose();
+  return 0;
+}

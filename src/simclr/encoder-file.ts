@@ -1,0 +1,84 @@
+// Finding and loading a trained encoder: from a run folder (its encoder.safetensors, else its
+// newest checkpoint), a pretraining checkpoint, or an encoder file with its architecture in the
+// metadata. Also builds the same architecture randomly initialised, as a baseline.
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadSafetensors } from '../io/safetensors.js';
+import { resnet, type ResNet, type ResNetDepth } from '../models/resnet.js';
+import { manualSeed } from '../tensor/create.js';
+import { listCheckpoints, readCheckpoint } from './checkpoint.js';
+import type { PretrainConfig } from './config.js';
+import { buildModel, type SimCLRModel } from './model.js';
+
+export interface Architecture {
+  depth: ResNetDepth;
+  cifarStem: boolean;
+  width: number;
+  inChannels: number;
+  /** The view size the encoder was trained on (0: unknown). */
+  imageSize: number;
+}
+
+export interface LoadedEncoder {
+  encoder: ResNet;
+  architecture: Architecture;
+  /** The whole SimCLR model, when loaded from a checkpoint (for z). */
+  model: SimCLRModel | null;
+  /** The run folder the encoder came from (for writing results), or null. */
+  runDir: string | null;
+  config: PretrainConfig | null;
+}
+
+export function architectureMetadata(a: Architecture): Record<string, string> {
+  return { format: 'simclr-encoder/1', depth: String(a.depth), cifarStem: String(a.cifarStem), width: String(a.width), inChannels: String(a.inChannels), imageSize: String(a.imageSize) };
+}
+
+export function loadEncoder(path: string): LoadedEncoder {
+  if (!existsSync(path)) throw new Error(`${path}: no such run folder, checkpoint or encoder file`);
+  let runDir: string | null = null;
+  let file = path;
+  if (statSync(path).isDirectory()) {
+    runDir = path;
+    const checkpoints = listCheckpoints(path);
+    if (checkpoints.length > 0) file = checkpoints[0]!;
+    else if (existsSync(join(path, 'encoder.safetensors'))) file = join(path, 'encoder.safetensors');
+    else throw new Error(`${path}: no checkpoints/ or encoder.safetensors in this folder`);
+  }
+  const { tensors, metadata } = loadSafetensors(file);
+  for (const t of tensors.values()) t.dispose();
+  if (metadata.format === 'simclr-checkpoint/1') {
+    const checkpoint = readCheckpoint(file);
+    const c = checkpoint.config;
+    const inChannels = c.inChannels ?? guessChannels(file);
+    const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+    checkpoint.load(model, null);
+    const encoder = model.encoder as ResNet;
+    return { encoder, model, runDir: runDir ?? c.out, config: c, architecture: { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, imageSize: c.imageSize } };
+  }
+  if (metadata.format !== 'simclr-encoder/1') throw new Error(`${file}: not a simclr checkpoint or encoder file (no architecture in its metadata)`);
+  const architecture: Architecture = {
+    depth: Number(metadata.depth) as ResNetDepth,
+    cifarStem: metadata.cifarStem === 'true',
+    width: Number(metadata.width),
+    inChannels: Number(metadata.inChannels),
+    imageSize: Number(metadata.imageSize ?? 0),
+  };
+  const encoder = randomEncoder(architecture, 0);
+  encoder.load(file);
+  return { encoder, model: null, runDir, config: null, architecture };
+}
+
+/** The input channels of a checkpoint, from the shape of its first convolution. */
+function guessChannels(file: string): number {
+  const { tensors } = loadSafetensors(file);
+  const conv = tensors.get('model.encoder.conv1.weight');
+  const channels = conv?.size(1) ?? 3;
+  for (const t of tensors.values()) t.dispose();
+  return channels;
+}
+
+/** The architecture with fresh (seeded) weights: the random-init baseline. */
+export function randomEncoder(a: Architecture, seed: number): ResNet {
+  manualSeed(seed);
+  return resnet(a.depth, { cifarStem: a.cifarStem, widthMultiplier: a.width, inChannels: a.inChannels });
+}
