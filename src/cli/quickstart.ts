@@ -18,7 +18,7 @@ export const quickstartFlags = {
 } as const;
 
 export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, given: Set<string>): Promise<number> {
-  const config = resolveConfig(parsed, given);
+  const config = resolveConfig(parsed, given, quickstartFlags);
   const t0 = performance.now();
   const run = await pretrain(config, { resume: parsed.resume });
   const pretrainSeconds = (performance.now() - t0) / 1000;

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { ResNetDepth } from '../models/resnet.js';
-import type { Flags } from '../cli/args.js';
+import type { Flag, Flags } from '../cli/args.js';
 
 export interface PretrainConfig {
   data: string;
@@ -89,9 +89,9 @@ export const pretrainFlags = {
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Defaults ← config file ← flags given on the command line. */
-export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySet<string>): PretrainConfig {
+export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySet<string>, flags: Flags = pretrainFlags): PretrainConfig {
   const config: Record<string, unknown> = {};
-  for (const [flag, spec] of Object.entries(pretrainFlags)) {
+  for (const [flag, spec] of Object.entries(flags)) {
     if (flag !== 'config' && flag !== 'resume') config[camel(flag)] = spec.default;
   }
   const file = parsed.config as string;
@@ -107,9 +107,17 @@ export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySe
     for (const [key, value] of Object.entries(loaded as Record<string, unknown>)) {
       const flag = Object.keys(pretrainFlags).find((f) => camel(f) === key);
       if (flag === undefined || flag === 'config' || flag === 'resume') throw new Error(`${file}: unknown option '${key}'`);
-      const spec = pretrainFlags[flag as keyof typeof pretrainFlags] as { type: string; choices?: readonly string[] };
-      const ok = spec.type === 'boolean' ? typeof value === 'boolean' : spec.type === 'string' ? typeof value === 'string' && (!spec.choices || spec.choices.includes(value)) : typeof value === 'number';
-      if (!ok) throw new Error(`${file}: '${key}' must be ${spec.choices ? `one of ${spec.choices.join(', ')}` : `a ${spec.type}`} (got ${JSON.stringify(value)})`);
+      const spec = pretrainFlags[flag as keyof typeof pretrainFlags] as Flag;
+      const kinds = { boolean: 'true or false', string: 'a string', number: 'a number', int: 'an integer' };
+      const ok =
+        spec.type === 'boolean'
+          ? typeof value === 'boolean'
+          : spec.type === 'string'
+            ? typeof value === 'string' && (!spec.choices || spec.choices.includes(value))
+            : typeof value === 'number' && (spec.type === 'number' || Number.isInteger(value));
+      if (!ok) throw new Error(`${file}: '${key}' must be ${spec.choices ? `one of ${spec.choices.join(', ')}` : kinds[spec.type]} (got ${JSON.stringify(value)})`);
+      const problem = typeof value === 'number' ? spec.check?.(value) : null;
+      if (problem) throw new Error(`${file}: '${key}' ${problem} (got ${value})`);
       config[key] = value;
     }
   }

@@ -1,0 +1,149 @@
+// Pretraining: exact resume, gradient caching, NaN stop, kill-safe checkpoints, signals.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSafetensors, manualSeed, randn, tidy, nn, ProjectionHead, type Tensor } from '../src/index.js';
+import { pretrainFlags, resolveConfig, type PretrainConfig } from '../src/simclr/config.js';
+import { contrastiveStep, NonFiniteLossError, pretrain } from '../src/simclr/pretrain.js';
+import { SimCLRModel } from '../src/simclr/model.js';
+import { listCheckpoints } from '../src/simclr/checkpoint.js';
+import { repoRoot } from './helpers.js';
+
+const base = mkdtempSync(join(tmpdir(), 'simclr-pretrain-'));
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+function config(out: string, overrides: Partial<PretrainConfig> = {}): PretrainConfig {
+  const defaults = resolveConfig(Object.fromEntries(Object.entries(pretrainFlags).map(([k, v]) => [k, v.default])), new Set());
+  return { ...defaults, subset: 384, batchSize: 96, epochs: 2, width: 0.125, knnEvery: 0, threads: 2, out, ...overrides };
+}
+
+function stepLosses(runDir: string): number[] {
+  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.type === 'step')
+    .map((r) => r.loss);
+}
+
+test('resume: 2 epochs straight equal 1 epoch, stop, --resume, 1 more (losses and weights)', async () => {
+  const straight = await pretrain(config(join(base, 'straight')), { log: null, handleSignals: false });
+  const first = await pretrain(config(join(base, 'resumed'), { stopEpoch: 1 }), { log: null, handleSignals: false });
+  assert.equal(first.stopped, 'stop-epoch');
+  first.model.dispose();
+  const second = await pretrain(config(join(base, 'resumed')), { resume: true, log: null, handleSignals: false });
+  assert.equal(second.stopped, 'completed');
+  const a = stepLosses(join(base, 'straight'));
+  const b = stepLosses(join(base, 'resumed'));
+  assert.equal(a.length, 8);
+  assert.deepEqual(b, a);
+  for (const [key, t] of straight.model.stateDict()) {
+    const other = second.model.stateDict().get(key)!;
+    assert.equal(tidy(() => t.sub(other).abs().amax().item()), 0, key);
+  }
+  straight.model.dispose();
+  second.model.dispose();
+});
+
+test('gradient caching: chunked gradients equal the direct ones (BN in eval mode)', () => {
+  manualSeed(3);
+  tidy(() => {
+    const encoder = new nn.Sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten());
+    const model = new SimCLRModel(encoder, new ProjectionHead({ inputDim: 4, hiddenDim: 8, outputDim: 5 }));
+    model.eval();
+    const views = randn([24, 1, 6, 6]);
+    const grads = (chunk: number): Tensor[] => {
+      model.zeroGrad();
+      contrastiveStep(model, views, 0.5, chunk, false);
+      return model.parameters().map((p) => p.grad!.clone());
+    };
+    const direct = grads(0);
+    for (const chunk of [5, 8]) {
+      grads(chunk).forEach((g, i) => {
+        const err = g.sub(direct[i]!).abs().amax().item() / Math.max(1e-12, direct[i]!.abs().amax().item());
+        assert.ok(err < 1e-5, `chunk ${chunk}, parameter ${i}: ${err}`);
+      });
+    }
+    model.dispose();
+  });
+});
+
+test('a non-finite loss stops the run with a clear error', async () => {
+  await assert.rejects(
+    pretrain(config(join(base, 'nan'), { optimizer: 'sgd', lr: 1e30, epochs: 1 }), { log: null, handleSignals: false }),
+    (e: unknown) => e instanceof NonFiniteLossError && /the loss became (NaN|Infinity|-Infinity)/.test(e.message) && e.message.includes('nan/checkpoints'),
+  );
+});
+
+test('SIGKILL while a checkpoint is written leaves the previous one loadable', async () => {
+  const file = join(base, 'kill', 'ckpt.safetensors');
+  const script = join(base, 'writer.mjs');
+  writeFileSync(
+    script,
+    `import { mkdirSync } from 'node:fs';
+     import { dirname } from 'node:path';
+     import { full, saveSafetensors, tidy } from ${JSON.stringify(join(repoRoot, 'dist', 'src', 'index.js'))};
+     mkdirSync(dirname(${JSON.stringify(file)}), { recursive: true });
+     for (let i = 1; ; i++) tidy(() => saveSafetensors(${JSON.stringify(file)}, { w: full([8_000_000], i) }, { i: String(i) }));`,
+  );
+  for (let round = 0; round < 3; round++) {
+    const child = spawn(process.execPath, [script], { stdio: 'ignore' });
+    while (!existsSync(file)) await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 150 + 97 * round));
+    child.kill('SIGKILL');
+    await new Promise((r) => child.on('exit', r));
+    const { tensors, metadata } = loadSafetensors(file);
+    const w = tensors.get('w')!;
+    tidy(() => {
+      assert.equal(w.amin().item(), Number(metadata.i));
+      assert.equal(w.amax().item(), Number(metadata.i));
+    });
+    w.dispose();
+  }
+});
+
+test('SIGINT writes a checkpoint and exits 0; --resume finishes the run', () => {
+  const out = join(base, 'sigint');
+  const args = [cli, 'pretrain', '--subset', '1024', '--batch-size', '32', '--epochs', '1', '--width', '0.125', '--knn-every', '0', '--out', out];
+  const child = spawnSync(process.execPath, ['-e', `
+    const { spawn } = require('node:child_process');
+    const p = spawn(process.execPath, ${JSON.stringify(args)}, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let sent = false, out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => { if (!sent && /step 6\\//.test(String(d))) { sent = true; p.kill('SIGINT'); } });
+    p.on('exit', (code) => { console.log(JSON.stringify({ code, out })); });
+  `], { encoding: 'utf8' });
+  const { code, out: stdout } = JSON.parse(child.stdout.trim().split('\n').at(-1)!);
+  assert.equal(code, 0);
+  const summary = JSON.parse(stdout);
+  assert.equal(summary.stopped, 'signal');
+  assert.ok(summary.step > 0 && summary.step < 32);
+  assert.equal(listCheckpoints(out).length, 1);
+  const resumed = spawnSync(process.execPath, [cli, 'pretrain', '--resume', '--epochs', '1', '--out', out], { encoding: 'utf8' });
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(JSON.parse(resumed.stdout).stopped, 'completed');
+  assert.equal(stepLosses(out).length, 32);
+});
+
+test('the CLI names a bad flag or value, and --help lists every flag with its default', () => {
+  const unknown = spawnSync(process.execPath, [cli, 'pretrain', '--epoch', '3'], { encoding: 'utf8' });
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /unknown flag --epoch/);
+  const bad = spawnSync(process.execPath, [cli, 'pretrain', '--batch-size', 'big'], { encoding: 'utf8' });
+  assert.equal(bad.status, 2);
+  assert.match(bad.stderr, /--batch-size expects a number \(got 'big'\)/);
+  const negative = spawnSync(process.execPath, [cli, 'pretrain', '--temperature', '-1'], { encoding: 'utf8' });
+  assert.match(negative.stderr, /--temperature must be positive/);
+  const help = spawnSync(process.execPath, [cli, 'pretrain', '--help'], { encoding: 'utf8' });
+  for (const [flag, spec] of Object.entries(pretrainFlags)) {
+    assert.match(help.stdout, new RegExp(`--${flag} <[^>]+>.*default: ${String(spec.default === '' ? '' : spec.default).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), flag);
+  }
+  const badConfig = join(base, 'bad.yaml');
+  writeFileSync(badConfig, 'epochs: three\n');
+  const fromFile = spawnSync(process.execPath, [cli, 'pretrain', '--config', badConfig], { encoding: 'utf8' });
+  assert.equal(fromFile.status, 1);
+  assert.match(fromFile.stderr, /bad\.yaml: 'epochs' must be an integer \(got "three"\)/);
+});
