@@ -159,6 +159,13 @@ SIMCLR_VECTOR void scaleShift(float* __restrict x, int64_t n, float f, float add
   for (int64_t i = 0; i < n; ++i) x[i] = clamp01(f * x[i] + add);
 }
 
+// The in-place kernels work on the raw data: a contiguous CPU float32 batch outside autograd.
+void checkImagesInPlace(const at::Tensor& x, const char* op) {
+  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu(), op,
+              ": images must be a contiguous CPU float32 tensor [M, C, H, W]");
+  TORCH_CHECK(!x.requires_grad(), op, ": images must not require grad (augmentation is not differentiable)");
+}
+
 enum Op : int64_t { kBrightness = 0, kContrast = 1, kSaturation = 2, kHue = 3, kGrayscale = 4, kSolarize = 5 };
 
 // Applies one op to one image [C, HW] in place.
@@ -203,10 +210,8 @@ Napi::Value ColorOps(const Napi::CallbackInfo& info) {
   auto& x = unwrap(env, info[0], "images");
   auto ops = unwrap(env, info[1], "ops").to(at::kLong).contiguous();
   auto factors = unwrap(env, info[2], "factors").to(at::kFloat).contiguous();
-  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu(),
-              "colorOps_: images must be a contiguous CPU float32 tensor [M, C, H, W]");
+  checkImagesInPlace(x, "colorOps_");
   TORCH_CHECK(x.size(1) == 1 || x.size(1) == 3, "colorOps_: images must have 1 or 3 channels");
-  TORCH_CHECK(!x.requires_grad(), "colorOps_: images must not require grad (augmentation is not differentiable)");
   const int64_t m = x.size(0), channels = x.size(1), pixels = x.size(2) * x.size(3);
   TORCH_CHECK(ops.dim() == 2 && ops.size(0) == m && factors.sizes() == ops.sizes(),
               "colorOps_: ops and factors must both be [M, K] for M images");
@@ -270,8 +275,7 @@ Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
   auto rows = unwrap(env, info[1], "rows").to(at::kLong).contiguous();
   auto sigma = unwrap(env, info[2], "sigma").to(at::kFloat).contiguous();
   int64_t taps = info[3].As<Napi::Number>().Int64Value();
-  TORCH_CHECK(x.dim() == 4 && x.scalar_type() == at::kFloat && x.is_contiguous() && x.device().is_cpu() && !x.requires_grad(),
-              "gaussianBlur_: images must be a contiguous CPU float32 tensor [M, C, H, W] that does not require grad");
+  checkImagesInPlace(x, "gaussianBlur_");
   TORCH_CHECK(taps % 2 == 1 && taps / 2 < std::min(x.size(2), x.size(3)), "gaussianBlur_: the kernel size must be odd and its half smaller than the image");
   TORCH_CHECK(rows.numel() == sigma.numel(), "gaussianBlur_: one sigma per row");
   const int64_t* row = rows.data_ptr<int64_t>();

@@ -85,13 +85,14 @@ test('the decode cache is written once and read instead of decoding', async () =
   mkdirSync(join(root, 'a'), { recursive: true });
   await solid(12, 12, [10, 200, 30]).png().toFile(join(root, 'a', 'x.png'));
   await solid(12, 12, [200, 10, 30]).png().toFile(join(root, 'a', 'y.png'));
+  // whole-second times, so that restoring them below is exact
+  for (const f of ['x.png', 'y.png']) utimesSync(join(root, 'a', f), 1_700_000_000, 1_700_000_000);
   const first = (await imageFolder(root, { size: 12, cacheDir })) as MemorySource;
   assert.equal(readdirSync(cacheDir).filter((f) => f.endsWith('.safetensors')).length, 1);
   // Same size and mtime but unreadable content: only the cache can give the images now.
   const file = join(root, 'a', 'x.png');
-  const { size, atime, mtime } = statSync(file);
-  writeFileSync(file, Buffer.alloc(size, 7));
-  utimesSync(file, atime, mtime);
+  writeFileSync(file, Buffer.alloc(statSync(file).size, 7));
+  utimesSync(file, 1_700_000_000, 1_700_000_000);
   const second = (await imageFolder(root, { size: 12, cacheDir })) as MemorySource;
   assert.deepEqual(second.images.toArray(), first.images.toArray());
   assert.deepEqual(Array.from(second.labels!), [0, 0]);

@@ -52,9 +52,9 @@ test('gradient caching: chunked gradients equal the direct ones (BN in eval mode
   manualSeed(3);
   tidy(() => {
     const encoder = new nn.Sequential(new nn.Conv2d(1, 4, 3, { padding: 1 }), new nn.BatchNorm2d(4), new nn.ReLU(), new nn.AdaptiveAvgPool2d(1), new nn.Flatten());
-    const model = new SimCLRModel(encoder, new ProjectionHead({ inputDim: 4, hiddenDim: 8, outputDim: 5 }));
+    const model = new SimCLRModel(encoder, new ProjectionHead({ inputDim: 4, hiddenDim: 8, outputDim: 5 })).to({ dtype: 'float64' });
     model.eval();
-    const views = randn([24, 1, 6, 6]);
+    const views = randn([24, 1, 6, 6], { dtype: 'float64' });
     const grads = (chunk: number): Tensor[] => {
       model.zeroGrad();
       contrastiveStep(model, views, 0.5, chunk, false);
@@ -146,4 +146,41 @@ test('the CLI names a bad flag or value, and --help lists every flag with its de
   const fromFile = spawnSync(process.execPath, [cli, 'pretrain', '--config', badConfig], { encoding: 'utf8' });
   assert.equal(fromFile.status, 1);
   assert.match(fromFile.stderr, /bad\.yaml: 'epochs' must be an integer \(got "three"\)/);
+});
+
+test('pretrain and eval end to end on a folder of colour images', async () => {
+  const sharp = (await import('sharp')).default;
+  const root = join(base, 'colour');
+  for (const [split, count] of [['train', 48], ['test', 16]] as const) {
+    for (const [cls, rgb] of [['warm', [220, 60, 30]], ['cool', [30, 80, 220]]] as const) {
+      const { mkdirSync } = await import('node:fs');
+      mkdirSync(join(root, split, cls), { recursive: true });
+      for (let i = 0; i < count / 2; i++) {
+        const jitter = (v: number) => Math.max(0, Math.min(255, v + ((i * 37) % 41) - 20));
+        await sharp({ create: { width: 40, height: 36, channels: 3, background: { r: jitter(rgb[0]), g: jitter(rgb[1]), b: jitter(rgb[2]) } } })
+          .jpeg()
+          .toFile(join(root, split, cls, `${i}.jpg`));
+      }
+    }
+  }
+  const out = join(base, 'colour-run');
+  const env = { ...process.env, XDG_CACHE_HOME: join(base, 'xdg') };
+  const trained = spawnSync(process.execPath, [cli, 'pretrain', '--data', root, '--image-size', '32', '--batch-size', '16', '--epochs', '1', '--width', '0.125', '--strength', '0.5', '--out', out], { encoding: 'utf8', env });
+  assert.equal(trained.status, 0, trained.stderr);
+  assert.equal(JSON.parse(trained.stdout).stopped, 'completed');
+  for (const protocol of ['knn', 'linear']) {
+    const evaluated = spawnSync(process.execPath, [cli, 'eval', '--checkpoint', out, '--protocol', protocol], { encoding: 'utf8', env });
+    assert.equal(evaluated.status, 0, evaluated.stderr);
+    const r = JSON.parse(evaluated.stdout);
+    assert.equal(r.test, 16);
+    assert.ok(r.accuracy >= 0.9, `${protocol}: ${r.accuracy}`); // the colours separate the classes
+    assert.ok(existsSync(join(out, `eval-${protocol}.json`)));
+  }
+  const embedded = spawnSync(process.execPath, [cli, 'embed', '--checkpoint', out, '--split', 'test', '--z', '--out', join(out, 'f.safetensors')], { encoding: 'utf8', env });
+  assert.equal(embedded.status, 0, embedded.stderr);
+  const { tensors } = loadSafetensors(join(out, 'f.safetensors'));
+  assert.deepEqual(tensors.get('h')!.shape, [16, 64]);
+  assert.deepEqual(tensors.get('z')!.shape, [16, 128]);
+  assert.deepEqual(tensors.get('labels')!.shape, [16]);
+  for (const t of tensors.values()) t.dispose();
 });

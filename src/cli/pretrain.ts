@@ -14,6 +14,7 @@ export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, give
     loss: result.lastLoss,
     knnAccuracy: result.knnAccuracy,
     encoder: result.encoderFile,
+    peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   result.model.dispose();
   console.log(JSON.stringify(summary));

@@ -132,7 +132,7 @@ function defaultCacheDir(): string {
 function cacheKey(root: string, listing: Listing, size: number, channels: number, skipBad: boolean): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ v: 1, root: resolve(root), size, channels, skipBad }));
-  listing.files.forEach((f, i) => hash.update(`${relative(root, f)}\0${listing.stats[i]!.size}\0${Math.floor(listing.stats[i]!.mtimeMs)}\n`));
+  listing.files.forEach((f, i) => hash.update(`${relative(root, f)}\0${listing.stats[i]!.size}\0${Math.round(listing.stats[i]!.mtimeMs)}\n`));
   return hash.digest('hex').slice(0, 32);
 }
 

@@ -253,6 +253,9 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
           if (isTTY) out(line, true);
           else if ((batch.step + 1) % Math.max(1, Math.floor(stepsPerEpoch / 10)) === 0 || batch.step + 1 === stepsPerEpoch) out(line, false);
         }
+        // Let the event loop deliver signals: the loader's promises are already resolved, and
+        // awaiting them alone never leaves the microtask queue.
+        await new Promise((resolve) => setImmediate(resolve));
         if (stopSignal !== null) {
           stopped = 'signal';
           break outer;
