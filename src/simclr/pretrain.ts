@@ -55,13 +55,13 @@ function buildOptimizer(model: Module, c: PretrainConfig, peakLr: number): Optim
   const params = model.parameters();
   switch (c.optimizer) {
     case 'lars':
-      return new LARS(larsGroups(model, c.weightDecay), { lr: peakLr, momentum: c.momentum }) as unknown as Optimizer<GroupOptions>;
+      return new LARS(larsGroups(model, c.weightDecay), { lr: peakLr, momentum: c.momentum });
     case 'sgd':
-      return new SGD(params, { lr: peakLr, momentum: c.momentum, weightDecay: c.weightDecay }) as unknown as Optimizer<GroupOptions>;
+      return new SGD(params, { lr: peakLr, momentum: c.momentum, weightDecay: c.weightDecay });
     case 'adam':
-      return new Adam(params, { lr: peakLr, weightDecay: c.weightDecay }) as unknown as Optimizer<GroupOptions>;
+      return new Adam(params, { lr: peakLr, weightDecay: c.weightDecay });
     case 'adamw':
-      return new AdamW(params, { lr: peakLr, weightDecay: c.weightDecay }) as unknown as Optimizer<GroupOptions>;
+      return new AdamW(params, { lr: peakLr, weightDecay: c.weightDecay });
   }
 }
 
