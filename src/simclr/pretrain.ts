@@ -87,7 +87,8 @@ export function contrastiveStep(model: SimCLRModel, views: Tensor, temperature: 
     return { loss: value, z };
   }
   const saved = snapshotBuffers(model);
-  const z = noGrad(() => cat(views.split(chunk, 0).map(forward), 0));
+  // (a scope per chunk, so that each chunk's activations are freed before the next one)
+  const z = noGrad(() => cat(views.split(chunk, 0).map((v) => tidy(() => forward(v))), 0));
   noGrad(() => saved.forEach(([b, copy]) => b.copy_(copy)));
   for (const [, copy] of saved) copy.dispose();
   z.requiresGrad_(true);
