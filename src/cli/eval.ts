@@ -1,7 +1,8 @@
 // simclr eval: kNN or linear evaluation of a trained encoder (or of a baseline); one JSON line.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { disposeEvalData, encoderFeatures, openEvalData, pixelFeatures, runProtocol, type Protocol } from '../eval/evaluate.js';
+import { extractFeatures } from '../eval/features.js';
+import { disposeEvalData, openEvalData, pixelFeatures, runProtocol, type Protocol } from '../eval/evaluate.js';
 import { loadEncoder, randomEncoder } from '../simclr/encoder-file.js';
 import { setNumThreads } from '../tensor/create.js';
 import { finetune } from '../eval/finetune.js';
@@ -35,7 +36,7 @@ export async function evalCommand(o: Parsed<typeof evalFlags>): Promise<number> 
   const split = await openEvalData(data, size);
   const encoder = o.baseline === 'random' ? randomEncoder(loaded!.architecture, o.seed) : loaded?.encoder ?? null;
   const features = async (which: 'train' | 'test') =>
-    o.baseline === 'pixels' || encoder === null ? pixelFeatures(split[which], size) : encoderFeatures(encoder, split[which], size);
+    o.baseline === 'pixels' || encoder === null ? pixelFeatures(split[which], size) : extractFeatures(encoder, split[which], { size });
   if (protocol === 'finetune') {
     if (encoder === null) throw new UsageError('eval: --protocol finetune needs an encoder (not --baseline pixels)');
     const head = o['head-layer'] > 0 ? loaded?.model?.head ?? null : null;

@@ -3,7 +3,8 @@
 // (the same encoder randomly initialised, and raw pixels), and a short summary.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { disposeEvalData, encoderFeatures, openEvalData, pixelFeatures, runProtocol } from '../eval/evaluate.js';
+import { extractFeatures } from '../eval/features.js';
+import { disposeEvalData, openEvalData, pixelFeatures, runProtocol } from '../eval/evaluate.js';
 import type { Features } from '../eval/features.js';
 import { pretrainFlags, resolveConfig } from '../simclr/config.js';
 import { randomEncoder } from '../simclr/encoder-file.js';
@@ -36,9 +37,9 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     train.features.dispose();
     test.features.dispose();
   };
-  await evaluate('simclr', (s) => encoderFeatures(encoder, data[s], viewSize));
+  await evaluate('simclr', (s) => extractFeatures(encoder, data[s], { size: viewSize }));
   const random = randomEncoder(architecture, config.seed);
-  await evaluate('random-init encoder', (s) => encoderFeatures(random, data[s], viewSize));
+  await evaluate('random-init encoder', (s) => extractFeatures(random, data[s], { size: viewSize }));
   random.dispose();
   await evaluate('raw pixels', (s) => pixelFeatures(data[s], viewSize));
   disposeEvalData(data);

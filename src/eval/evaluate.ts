@@ -2,9 +2,8 @@
 // an encoder or on raw pixels (a baseline).
 import { openSource } from '../data/open.js';
 import { MemorySource, type DataSource } from '../data/source.js';
-import type { Module } from '../nn/module.js';
 import { tidy } from '../tensor/tensor.js';
-import { extractFeatures, prepareImages, type Features } from './features.js';
+import { prepareImages, type Features } from './features.js';
 import { knnAccuracy } from './knn.js';
 import { linearProbe } from './linear.js';
 
@@ -36,10 +35,6 @@ export async function pixelFeatures(source: DataSource, size: number): Promise<F
   const features = tidy(() => prepareImages(images, size).flatten(1));
   images.dispose();
   return { features, labels: source.labels, indices };
-}
-
-export async function encoderFeatures(encoder: Module, source: DataSource, size: number): Promise<Features> {
-  return extractFeatures(encoder, source, { size });
 }
 
 export interface EvalResult {

@@ -123,16 +123,18 @@ async function openTrainData(c: PretrainConfig): Promise<DataSource> {
   return source;
 }
 
-/** kNN accuracy on held-out data: train features as the bank, test features as queries (subsets). */
-async function knnMonitor(model: SimCLRModel, train: DataSource, c: PretrainConfig, size: number): Promise<number | null> {
-  if (train.labels === null) return null;
-  let test: DataSource;
+/** The labelled held-out split for the kNN monitor (the training split when there is none). */
+async function monitorData(train: DataSource, c: PretrainConfig): Promise<DataSource> {
   try {
-    test = await openSource(c.data, { split: 'test', size: c.imageSize || 32 });
+    return await openSource(c.data, { split: 'test', size: c.imageSize || 32 });
   } catch {
-    test = train;
+    return train;
   }
-  if (test.labels === null) return null;
+}
+
+/** kNN accuracy on held-out data: train features as the bank, test features as queries (subsets). */
+async function knnMonitor(model: SimCLRModel, train: DataSource, test: DataSource, size: number): Promise<number | null> {
+  if (train.labels === null || test.labels === null) return null;
   const pick = (n: number, limit: number) => Int32Array.from({ length: Math.min(n, limit) }, (_, i) => Math.floor((i * n) / Math.min(n, limit)));
   const bank = await extractFeatures(model.encoder, train, { size, indices: pick(train.size, 10_000) });
   const queries = await extractFeatures(model.encoder, test, { size, indices: pick(test.size, 2_000) });
@@ -141,7 +143,6 @@ async function knnMonitor(model: SimCLRModel, train: DataSource, c: PretrainConf
   } finally {
     bank.features.dispose();
     queries.features.dispose();
-    if (test !== train && test instanceof MemorySource) test.dispose();
   }
 }
 
@@ -207,6 +208,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   let lastLoss: number | null = null;
   let lastKnn: number | null = null;
   let stopped: PretrainResult['stopped'] = 'completed';
+  let monitorSplit: DataSource | null = null;
   const save = () => saveCheckpoint(runDir, model, optimizer, c, position, c.keepCheckpoints);
   const began = performance.now();
   let stepsDone = 0;
@@ -264,7 +266,8 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
       }
       const epochRecord: Record<string, unknown> = { type: 'epoch', epoch: epoch + 1, loss: epochLoss / Math.max(1, epochSteps), accuracy: epochAccuracy / Math.max(1, epochSteps) };
       if (c.knnEvery > 0 && ((epoch + 1) % c.knnEvery === 0 || epoch + 1 === lastEpoch)) {
-        lastKnn = await knnMonitor(model, source, c, size);
+        monitorSplit ??= await monitorData(source, c);
+        lastKnn = await knnMonitor(model, source, monitorSplit, size);
         if (lastKnn !== null) epochRecord.knnAccuracy = lastKnn;
         model.train();
       }
@@ -289,6 +292,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
       process.off('SIGTERM', onSignal);
     }
     optimizer.dispose();
+    if (monitorSplit !== null && monitorSplit !== source && monitorSplit instanceof MemorySource) monitorSplit.dispose();
     if (source instanceof MemorySource) source.dispose();
   }
 }
