@@ -16,10 +16,10 @@ done
 
 say() { echo "[setup] $*"; }
 
-# 1. System packages: libtorch, a fast BLAS (without it Debian resolves libblas.so.3 to the
+# 1. System packages: libtorch (with gloo's headers, for c10d), a fast BLAS (without it Debian resolves libblas.so.3 to the
 #    slow reference BLAS), Fashion-MNIST (the default data set), and the compiler for the addon.
 packages=(dataset-fashion-mnist g++ make python3)
-[ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libopenblas0-openmp)
+[ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libgloo-dev libopenblas0-openmp)
 if command -v dpkg-query >/dev/null; then
   missing=()
   for p in "${packages[@]}"; do

@@ -33,6 +33,7 @@ void initTensor(Napi::Env env, Napi::Object exports);
 void initDispatch(Napi::Env env, Napi::Object exports);
 void initAugment(Napi::Env env, Napi::Object exports);
 void initAllocator(Napi::Env env, Napi::Object exports);
+void initDistributed(Napi::Env env, Napi::Object exports);
 void installCachingAllocator();
 
 // Converts C++ exceptions (c10::Error and friends) into JS exceptions without the backtrace.

@@ -62,6 +62,16 @@ export interface Native {
   colorOps_(images: Handle, ops: Handle, factors: Handle): Handle;
   /** Separable Gaussian blur of chosen images, in place (native/augment.cc). */
   gaussianBlur_(images: Handle, rows: Handle, sigma: Handle, taps: number): Handle;
+  /** Joins a c10d process group (TCPStore rendezvous, gloo); blocks until all workers joined. Returns its id. */
+  distInit(o: { host: string; port: number; rank: number; size: number; bind: string; timeoutMs: number; heartbeatMs: number; staleMs: number }): number;
+  distDestroy(group: number, orderly: boolean): void;
+  distAllReduce(group: number, t: Handle): Handle;
+  distBroadcast(group: number, t: Handle, root: number): Handle;
+  distAllGather(group: number, t: Handle): Handle;
+  distAllReduceGrad(group: number, t: Handle): Handle;
+  distAllGatherGrad(group: number, t: Handle): Handle;
+  distBarrier(group: number): void;
+  distStats(group: number): { collectives: number; commSeconds: number; lostRank: number };
 }
 
 function load(): Native {

@@ -171,10 +171,36 @@ export class SimCLRAugmentation {
     return this.apply(images, this.sample(rng, n, w, h));
   }
 
-  /** Two views of each of N images: [2N, C, size, size], rows i and i + N from image i. */
-  pair(images: Tensor, rng: Random): Tensor {
+  /**
+   * Two views of each of N images: [2N, C, size, size], rows i and i + N from image i. With
+   * `part`, the images are images offset … offset + N − 1 of a global batch of `total` split among
+   * data-parallel workers: the views are drawn for the whole global batch and this part's kept, so
+   * that they do not depend on how the batch is split.
+   */
+  pair(images: Tensor, rng: Random, part?: { offset: number; total: number }): Tensor {
     const [n, , h, w] = images.shape as [number, number, number, number];
-    const params = this.sample(rng, 2 * n, w, h);
+    const { offset, total } = part ?? { offset: 0, total: n };
+    if (!(offset >= 0 && offset + n <= total)) throw new RangeError(`images ${offset}…${offset + n - 1} are not in a batch of ${total}`);
+    const all = this.sample(rng, 2 * total, w, h);
+    const rows = [...Array.from({ length: n }, (_, i) => offset + i), ...Array.from({ length: n }, (_, i) => total + offset + i)];
+    const params = total === n ? all : selectViews(all, rows);
     return this.apply(images, params, Int32Array.from({ length: 2 * n }, (_, i) => i % n));
   }
+}
+
+/** The parameters of the chosen views, in that order. */
+function selectViews(p: ViewParams, rows: readonly number[]): ViewParams {
+  const pick = <T>(a: readonly T[]) => rows.map((i) => a[i]!);
+  const floats = (a: Float32Array) => Float32Array.from(rows, (i) => a[i]!);
+  return {
+    boxes: pick(p.boxes),
+    flips: pick(p.flips),
+    jitter: pick(p.jitter),
+    order: pick(p.order),
+    factors: { brightness: floats(p.factors.brightness), contrast: floats(p.factors.contrast), saturation: floats(p.factors.saturation), hue: floats(p.factors.hue) },
+    gray: pick(p.gray),
+    blur: pick(p.blur),
+    sigma: floats(p.sigma),
+    solarize: pick(p.solarize),
+  };
 }

@@ -1,11 +1,30 @@
-// simclr pretrain: SimCLR pretraining from a config file and flags.
+// simclr pretrain: SimCLR pretraining from a config file and flags; with --nproc / --nnodes (or
+// torchrun's environment) data-parallel across processes and machines.
+import { launchWorkers, threadsPerWorker, workerEnv } from '../distributed/launch.js';
+import { ProcessGroup } from '../distributed/process-group.js';
 import { pretrainFlags, resolveConfig } from '../simclr/config.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { Parsed } from './args.js';
 
 export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, given: Set<string>): Promise<number> {
   const config = resolveConfig(parsed, given);
-  const result = await pretrain(config, { resume: parsed.resume });
+  const worker = workerEnv();
+  if (worker === null && (config.nproc > 1 || config.nnodes > 1)) {
+    return launchWorkers({ ...config, argv: process.argv.slice(2) });
+  }
+  let group: ProcessGroup | null = null;
+  if (worker !== null) {
+    group = ProcessGroup.init({ masterAddr: worker.masterAddr, masterPort: worker.masterPort, rank: worker.rank, worldSize: worker.worldSize });
+    if (config.threads === 0) config.threads = threadsPerWorker(worker.localWorldSize);
+  }
+  let result: Awaited<ReturnType<typeof pretrain>>;
+  try {
+    result = await pretrain(config, { resume: parsed.resume, group });
+  } catch (e) {
+    group?.destroy(false);
+    throw e;
+  }
+  group?.destroy();
   const summary = {
     run: result.runDir,
     stopped: result.stopped,
@@ -14,9 +33,10 @@ export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, give
     loss: result.lastLoss,
     knnAccuracy: result.knnAccuracy,
     encoder: result.encoderFile,
+    workers: group?.size ?? 1,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   result.model.dispose();
-  console.log(JSON.stringify(summary));
+  if ((group?.rank ?? 0) === 0) console.log(JSON.stringify(summary));
   return 0;
 }

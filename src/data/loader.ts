@@ -1,5 +1,8 @@
 // Batches from a data source: seeded per-epoch shuffling, drop_last, the next batch prefetched
 // while the current one is used, and a resumable position (epoch, step) for exact resume.
+// Data-parallel workers each take their share of every global batch (torch's DistributedSampler:
+// disjoint, seeded per epoch), cut per batch rather than per epoch so that the global batches do
+// not depend on the number of workers, and a run can resume with another number of them.
 import type { Tensor } from '../tensor/tensor.js';
 import { Random } from './random.js';
 import type { DataSource } from './source.js';
@@ -9,6 +12,8 @@ export interface LoaderOptions {
   shuffle?: boolean;
   dropLast?: boolean;
   seed?: number;
+  /** This worker's share of each batch of `batchSize` (the global batch) when data-parallel. */
+  shard?: { rank: number; count: number };
 }
 
 export interface Batch {
@@ -28,11 +33,15 @@ export class Loader {
   readonly shuffle: boolean;
   readonly dropLast: boolean;
   readonly seed: number;
+  readonly shard: { rank: number; count: number };
 
   constructor(
     readonly source: DataSource,
-    { batchSize, shuffle = true, dropLast = true, seed = 0 }: LoaderOptions,
+    { batchSize, shuffle = true, dropLast = true, seed = 0, shard = { rank: 0, count: 1 } }: LoaderOptions,
   ) {
+    if (!(shard.rank >= 0 && shard.rank < shard.count) || (shard.count > 1 && (batchSize % shard.count !== 0 || !dropLast))) {
+      throw new RangeError(`a batch of ${batchSize} cannot be split evenly among ${shard.count} workers (it must be a multiple, with the last partial batch dropped)`);
+    }
     if (!(Number.isInteger(batchSize) && batchSize > 0)) throw new RangeError(`batch size must be a positive integer (got ${batchSize})`);
     if (dropLast && batchSize > source.size) {
       throw new RangeError(`batch size ${batchSize} is larger than the data set (${source.size} images) and the last partial batch is dropped`);
@@ -41,6 +50,7 @@ export class Loader {
     this.shuffle = shuffle;
     this.dropLast = dropLast;
     this.seed = seed;
+    this.shard = shard;
   }
 
   get stepsPerEpoch(): number {
@@ -53,9 +63,15 @@ export class Loader {
     return new Random(this.seed, epoch, 0x10ade5).permutation(this.source.size);
   }
 
+  /** This worker's images of a batch: its slice of the global batch. */
   indices(epoch: number, step: number): Int32Array {
-    const start = step * this.batchSize;
-    return this.order(epoch).subarray(start, Math.min(start + this.batchSize, this.source.size));
+    return this.#slice(this.order(epoch), step);
+  }
+
+  #slice(order: Int32Array, step: number): Int32Array {
+    const share = this.batchSize / this.shard.count;
+    const start = step * this.batchSize + this.shard.rank * share;
+    return order.slice(start, Math.min(start + share, order.length));
   }
 
   /**
@@ -65,9 +81,8 @@ export class Loader {
   async *epoch(epoch: number, fromStep = 0): AsyncGenerator<Batch> {
     const order = this.order(epoch);
     const steps = this.stepsPerEpoch;
-    const slice = (step: number) => order.slice(step * this.batchSize, Math.min((step + 1) * this.batchSize, order.length));
     const request = (step: number) => {
-      const indices = slice(step);
+      const indices = this.#slice(order, step);
       return { indices, images: this.source.loadSync ? Promise.resolve(this.source.loadSync(indices)) : this.source.load(indices) };
     };
     let pending = fromStep < steps ? request(fromStep) : null;

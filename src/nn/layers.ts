@@ -88,7 +88,7 @@ export class Conv2d extends Module {
  * num_batches_tracked. Training mode normalises with the batch statistics and updates the
  * running ones (unbiased variance, `momentum`); eval mode uses the running statistics.
  */
-class BatchNorm extends Module {
+export class BatchNorm extends Module {
   constructor(
     readonly numFeatures: number,
     readonly expectedDims: readonly number[],
@@ -118,6 +118,8 @@ class BatchNorm extends Module {
   }
   readonly eps: number;
   readonly momentum: number;
+  /** Replaces the training-mode computation (set by convertSyncBatchNorm for global statistics). */
+  trainingForward: ((x: Tensor) => Tensor) | null = null;
 
   get weight(): Tensor | null {
     return this.param('weight');
@@ -138,6 +140,7 @@ class BatchNorm extends Module {
     }
     const tracked = this.buffer('num_batches_tracked');
     if (this.training && tracked !== null) noGrad(() => tracked.add_(1));
+    if (this.training && this.trainingForward !== null) return this.trainingForward(x);
     const useBatchStats = this.training || this.runningMean === null;
     return F.batchNorm(x, this.runningMean, this.runningVar, {
       weight: this.weight,

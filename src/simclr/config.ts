@@ -42,6 +42,17 @@ export interface PretrainConfig {
   keepCheckpoints: number;
   knnEvery: number;
   skipBad: boolean;
+  /** Local data-parallel workers (this machine), and the multi-machine job they are part of. */
+  nproc: number;
+  nnodes: number;
+  nodeRank: number;
+  masterAddr: string;
+  /** 0: a free port (single machine only). */
+  masterPort: number;
+  /** Global BatchNorm over all workers (with more than one). */
+  syncBn: boolean;
+  /** NT-Xent negatives gathered from all workers. */
+  gather: boolean;
   /** Set by the run from the data (recorded in checkpoints). */
   inChannels?: number;
 }
@@ -56,7 +67,7 @@ export const pretrainFlags = {
   data: { type: 'string', default: 'fashion-mnist', help: 'data source: fashion-mnist, an image folder, a CIFAR folder or an IDX file' },
   subset: { type: 'int', default: 0, check: nonNegative, help: 'use only the first N images (0: all)' },
   'image-size': { type: 'int', default: 0, check: nonNegative, help: 'view size in pixels (0: the data set\'s own; image folders decode at 32)' },
-  'batch-size': { type: 'int', default: 256, check: positive, help: 'images per step (2 views each); the last partial batch is dropped' },
+  'batch-size': { type: 'int', default: 256, check: positive, help: 'images per step over all workers (2 views each), split evenly among them; the last partial batch is dropped' },
   epochs: { type: 'int', default: 5, check: positive, help: 'epochs of the schedule' },
   'stop-epoch': { type: 'int', default: 0, check: nonNegative, help: 'stop (with a checkpoint) after this many epochs; the schedule still spans --epochs' },
   depth: { type: 'int', default: 18, check: (v) => ([18, 34, 50, 101, 152].includes(v) ? null : 'must be 18, 34, 50, 101 or 152'), help: 'ResNet depth of the encoder' },
@@ -78,12 +89,19 @@ export const pretrainFlags = {
   chunk: { type: 'int', default: 0, check: nonNegative, help: 'gradient caching: compute each step in chunks of this many views, with the gradient of the whole batch (0: off). BatchNorm statistics are then per chunk' },
   bf16: { type: 'boolean', default: false, help: 'bfloat16 autocast for the forward pass (fast on CPUs with AVX512-BF16)' },
   seed: { type: 'int', default: 0, help: 'seed of initialisation, data order and augmentation' },
-  threads: { type: 'int', default: 0, check: nonNegative, help: 'libtorch threads (0: all cores)' },
+  threads: { type: 'int', default: 0, check: nonNegative, help: 'libtorch threads per worker (0: the cores shared among the local workers)' },
   out: { type: 'string', default: 'runs/fashion-mnist', help: 'run folder: checkpoints, metrics.jsonl, encoder.safetensors' },
   'checkpoint-every': { type: 'int', default: 1, check: positive, help: 'write a checkpoint every N epochs (and at the end)' },
   'keep-checkpoints': { type: 'int', default: 2, check: positive, help: 'how many checkpoints to keep' },
   'knn-every': { type: 'int', default: 1, check: nonNegative, help: 'kNN monitor every N epochs when the data has labels (0: off)' },
   'skip-bad': { type: 'boolean', default: false, help: 'skip unreadable images with a warning instead of stopping' },
+  nproc: { type: 'int', default: 1, check: positive, help: 'data-parallel workers on this machine (processes joined by c10d/gloo; torchrun\'s WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT also work)' },
+  nnodes: { type: 'int', default: 1, check: positive, help: 'machines in the job (each runs --nproc workers)' },
+  'node-rank': { type: 'int', default: 0, check: nonNegative, help: 'this machine\'s index in the job (0 hosts the rendezvous)' },
+  'master-addr': { type: 'string', default: '127.0.0.1', help: 'address of node 0 (loopback: collectives bind to loopback)' },
+  'master-port': { type: 'int', default: 0, check: (v) => (v >= 0 && v < 65536 ? null : 'must be a TCP port'), help: 'rendezvous port on node 0 (0: a free one; multi-machine jobs must name one)' },
+  'sync-bn': { type: 'boolean', default: true, help: 'global BatchNorm: statistics over every worker\'s batch, as in the paper (with more than one worker)' },
+  gather: { type: 'boolean', default: true, help: 'gather every worker\'s z so that the NT-Xent negatives span the global batch (off: each worker\'s own views)' },
 } satisfies Flags;
 
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());

@@ -13,10 +13,16 @@ import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
 export interface NTXentOptions {
   /** τ (0.5 suits small images, 0.1 ImageNet-like ones). */
   temperature?: number;
+  /**
+   * Only these anchor rows (int64 indices into z), summed and divided by 2N: the losses of
+   * disjoint anchor sets add up to the full loss. A worker of a data-parallel run takes its own
+   * views as anchors against the views gathered from all workers.
+   */
+  anchors?: Tensor;
 }
 
-/** The similarity logits [2N, 2N] with the diagonal masked, and each row's positive index. */
-function logitsAndTargets(z: Tensor, temperature: number): { logits: Tensor; targets: Tensor } {
+/** The similarity logits [A, 2N] of the anchors (all 2N rows by default) with self-pairs masked, and each anchor's positive. */
+function logitsAndTargets(z: Tensor, temperature: number, anchors?: Tensor): { logits: Tensor; targets: Tensor } {
   if (z.ndim !== 2 || z.size(0) % 2 !== 0 || z.size(0) < 2) {
     throw new RangeError(`NT-Xent expects z of shape [2N, d] (two views per image), got [${z.shape.join(', ')}]`);
   }
@@ -24,16 +30,20 @@ function logitsAndTargets(z: Tensor, temperature: number): { logits: Tensor; tar
   const rows = z.size(0);
   const n = rows / 2;
   const unit = F.normalize(z, { dim: 1 });
-  const logits = unit.matmul(unit.t()).div(temperature).maskedFill(eye(rows, { dtype: 'bool' }), -Infinity);
-  const targets = ops.remainder$Scalar(arange(rows).add(n), rows);
-  return { logits, targets };
+  if (anchors === undefined) {
+    const logits = unit.matmul(unit.t()).div(temperature).maskedFill(eye(rows, { dtype: 'bool' }), -Infinity);
+    return { logits, targets: ops.remainder$Scalar(arange(rows).add(n), rows) };
+  }
+  const self = arange(rows).unsqueeze(0).eq(anchors.unsqueeze(1));
+  const logits = unit.indexSelect(0, anchors).matmul(unit.t()).div(temperature).maskedFill(self, -Infinity);
+  return { logits, targets: ops.remainder$Scalar(anchors.add(n), rows) };
 }
 
 /** The mean NT-Xent loss over all 2N anchors (a scalar tensor, differentiable in z). */
-export function ntXentLoss(z: Tensor, { temperature = 0.5 }: NTXentOptions = {}): Tensor {
+export function ntXentLoss(z: Tensor, { temperature = 0.5, anchors }: NTXentOptions = {}): Tensor {
   return tidy(() => {
-    const { logits, targets } = logitsAndTargets(z, temperature);
-    return F.crossEntropy(logits, targets);
+    const { logits, targets } = logitsAndTargets(z, temperature, anchors);
+    return anchors === undefined ? F.crossEntropy(logits, targets) : F.crossEntropy(logits, targets, { reduction: 'sum' }).div(z.size(0));
   });
 }
 

@@ -16,7 +16,9 @@ import { LARS, larsGroups } from '../optim/lars.js';
 import type { GroupOptions, Optimizer } from '../optim/optimizer.js';
 import { scaledLearningRate, warmupCosine } from '../optim/schedule.js';
 import { SGD } from '../optim/sgd.js';
-import { cat, manualSeed, setNumThreads } from '../tensor/create.js';
+import { cat, manualSeed, setNumThreads, tensor } from '../tensor/create.js';
+import { allReduceGradients, broadcastModule, convertSyncBatchNorm, gatherViews } from '../distributed/data-parallel.js';
+import type { ProcessGroup } from '../distributed/process-group.js';
 import { autocast, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { availableParallelism } from 'node:os';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
@@ -36,6 +38,8 @@ export interface StepRecord {
   negativeSimilarity: number;
   lr: number;
   viewsPerSecond: number;
+  /** Data-parallel: seconds of the step spent in collectives. */
+  commSeconds?: number;
 }
 
 export interface PretrainResult {
@@ -70,40 +74,60 @@ function snapshotBuffers(model: Module): [Tensor, Tensor][] {
   return [...model.namedBuffers()].map(([, b]) => [b, noGrad(() => b.clone())]);
 }
 
+/** How a data-parallel worker takes part in a step. */
+export interface DataParallel {
+  group: ProcessGroup;
+  /** Gather every worker's z, so that the negatives span the global batch (else only this worker's). */
+  gather: boolean;
+}
+
 /**
  * One optimisation step's forward and backward. With chunk > 0 and fewer views than the batch,
  * gradient caching: z for the whole batch without activations, the loss and dL/dz, then each
  * chunk re-run with autograd and back-propagated from its slice of dL/dz. The gradient is that of
- * the whole batch; BatchNorm sees per-chunk statistics.
+ * the whole batch; BatchNorm sees per-chunk statistics. Data-parallel, each worker's gradient is
+ * its share of the global loss's (to be summed over workers); the loss returned is the global
+ * batch's and the z returned every worker's (with the gather).
  */
-export function contrastiveStep(model: SimCLRModel, views: Tensor, temperature: number, chunk: number, bf16: boolean): { loss: number; z: Tensor } {
+export function contrastiveStep(
+  model: SimCLRModel,
+  views: Tensor,
+  temperature: number,
+  chunk: number,
+  bf16: boolean,
+  dp: DataParallel | null = null,
+): { loss: number; z: Tensor } {
   const forward = (x: Tensor) => (bf16 ? autocast(() => model.forward(x)).float() : model.forward(x));
   const rows = views.size(0);
-  if (chunk <= 0 || chunk >= rows) {
-    const z = forward(views);
-    const loss = ntXentLoss(z, { temperature });
-    const value = loss.item();
-    if (Number.isFinite(value)) loss.backward();
-    return { loss: value, z };
+  const chunked = chunk > 0 && chunk < rows;
+  let z: Tensor;
+  if (chunked) {
+    const saved = snapshotBuffers(model);
+    // (a scope per chunk, so that each chunk's activations are freed before the next one)
+    z = noGrad(() => cat(views.split(chunk, 0).map((v) => tidy(() => forward(v))), 0));
+    noGrad(() => saved.forEach(([b, copy]) => b.copy_(copy)));
+    for (const [, copy] of saved) copy.dispose();
+    z.requiresGrad_(true);
+  } else {
+    z = forward(views);
   }
-  const saved = snapshotBuffers(model);
-  // (a scope per chunk, so that each chunk's activations are freed before the next one)
-  const z = noGrad(() => cat(views.split(chunk, 0).map((v) => tidy(() => forward(v))), 0));
-  noGrad(() => saved.forEach(([b, copy]) => b.copy_(copy)));
-  for (const [, copy] of saved) copy.dispose();
-  z.requiresGrad_(true);
-  const loss = ntXentLoss(z, { temperature });
-  const value = loss.item();
-  if (!Number.isFinite(value)) return { loss: value, z };
+  const gathered = dp?.gather ? gatherViews(dp.group, z) : null;
+  const all = gathered?.all ?? z;
+  const loss = ntXentLoss(all, { temperature, anchors: gathered?.anchors });
+  let value = gathered !== null ? noGrad(() => ntXentLoss(all, { temperature }).item()) : loss.item();
+  if (dp !== null && gathered === null) value = noGrad(() => dp.group.allReduce_(tensor([value], { dtype: 'float64' })).item()) / dp.group.size;
+  if (!Number.isFinite(value)) return { loss: value, z: all.detach() };
   loss.backward();
-  const dz = z.grad!;
-  for (let start = 0; start < rows; start += chunk) {
-    tidy(() => {
-      const n = Math.min(chunk, rows - start);
-      forward(views.narrow(0, start, n)).backward(dz.narrow(0, start, n));
-    });
+  if (chunked) {
+    const dz = z.grad!;
+    for (let start = 0; start < rows; start += chunk) {
+      tidy(() => {
+        const n = Math.min(chunk, rows - start);
+        forward(views.narrow(0, start, n)).backward(dz.narrow(0, start, n));
+      });
+    }
   }
-  return { loss: value, z: z.detach() };
+  return { loss: value, z: all.detach() };
 }
 
 function formatDuration(seconds: number): string {
@@ -152,9 +176,14 @@ export interface PretrainOptions {
   log?: ((line: string, live: boolean) => void) | null;
   /** Handle SIGINT / SIGTERM by checkpointing and stopping (default true). */
   handleSignals?: boolean;
+  /** Train data-parallel with the workers of this group; rank 0 logs and writes the run folder. */
+  group?: ProcessGroup | null;
 }
 
-export async function pretrain(config: PretrainConfig, { resume = false, log, handleSignals = true }: PretrainOptions = {}): Promise<PretrainResult> {
+export async function pretrain(config: PretrainConfig, { resume = false, log, handleSignals = true, group = null }: PretrainOptions = {}): Promise<PretrainResult> {
+  const rank = group?.rank ?? 0;
+  const workers = group?.size ?? 1;
+  const leader = rank === 0;
   let c = config;
   const runDir = c.out;
   let start: Position = { epoch: 0, step: 0, globalStep: 0 };
@@ -163,11 +192,13 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
     const files = listCheckpoints(runDir);
     if (files.length === 0) throw new Error(`${runDir}: no checkpoint to resume from`);
     checkpoint = readCheckpoint(files[0]!);
-    // The saved run's settings, except what may change on resume: how long and where to stop.
-    c = { ...checkpoint.config, epochs: config.epochs, stopEpoch: config.stopEpoch, threads: config.threads, out: config.out };
+    // The saved run's settings, except what may change on resume: how long, where to stop, and
+    // how many workers share the (same) global batch.
+    const { epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort } = config;
+    c = { ...checkpoint.config, epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort };
     start = checkpoint.position;
   }
-  const out = log === undefined ? (line: string, live: boolean) => process.stderr.write(live ? `\r${line}\x1b[K` : `${line}\n`) : log;
+  const out = !leader ? null : log === undefined ? (line: string, live: boolean) => process.stderr.write(live ? `\r${line}\x1b[K` : `${line}\n`) : log;
   const isTTY = log === undefined && process.stderr.isTTY === true;
 
   setNumThreads(c.threads > 0 ? c.threads : availableParallelism());
@@ -176,24 +207,32 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   const [channels, height, width] = source.imageShape;
   const size = c.imageSize || Math.min(height, width);
   const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
-  const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true });
+  if (c.batchSize % workers !== 0) throw new Error(`--batch-size ${c.batchSize} must be a multiple of the ${workers} workers`);
+  const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true, shard: { rank, count: workers } });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const totalSteps = c.epochs * stepsPerEpoch;
   const peakLr = c.lrScaling === 'none' ? c.lr : scaledLearningRate(c.lr, c.batchSize, c.lrScaling);
   const schedule = { peak: peakLr, warmupSteps: Math.round(c.warmupEpochs * stepsPerEpoch), totalSteps };
   const optimizer = buildOptimizer(model, c, peakLr);
   if (checkpoint !== null) checkpoint.load(model, optimizer);
+  const dp = group === null ? null : { group, gather: c.gather ?? true };
+  if (group !== null) {
+    broadcastModule(group, model);
+    if (workers > 1 && (c.syncBn ?? true)) convertSyncBatchNorm(model, group);
+  }
   const augmentation = new SimCLRAugmentation({
     ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
     strength: c.strength,
     ...(c.blur >= 0 ? { blurP: c.blur } : {}),
   });
 
-  mkdirSync(runDir, { recursive: true });
   c = { ...c, imageSize: size, inChannels: channels };
-  writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
+  if (leader) {
+    mkdirSync(runDir, { recursive: true });
+    writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
+  }
   const metricsFile = join(runDir, 'metrics.jsonl');
-  const record = (r: object) => appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
+  const record = (r: object) => leader && appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
 
   let stopSignal: string | null = null;
   const onSignal = (signal: string) => {
@@ -209,7 +248,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   let lastKnn: number | null = null;
   let stopped: PretrainResult['stopped'] = 'completed';
   let monitorSplit: DataSource | null = null;
-  const save = () => saveCheckpoint(runDir, model, optimizer, c, position, c.keepCheckpoints);
+  const save = () => leader && saveCheckpoint(runDir, model, optimizer, c, position, c.keepCheckpoints);
   const began = performance.now();
   let stepsDone = 0;
   try {
@@ -221,14 +260,19 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
       const fromStep = epoch === start.epoch ? start.step : 0;
       for await (const batch of loader.epoch(epoch, fromStep)) {
         const t0 = performance.now();
+        const comm0 = group?.stats().commSeconds ?? 0;
         const globalStep = epoch * stepsPerEpoch + batch.step;
         const lr = warmupCosine(schedule, globalStep);
         optimizer.setLearningRate(lr);
         const stats = tidy(() => {
-          const views = augmentation.pair(batch.images, new Random(c.seed, epoch, batch.step, 0x5e1f));
+          const share = c.batchSize / workers;
+          const views = augmentation.pair(batch.images, new Random(c.seed, epoch, batch.step, 0x5e1f), { offset: rank * share, total: c.batchSize });
           optimizer.zeroGrad();
-          const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.bf16);
+          const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.bf16, dp);
           if (!Number.isFinite(loss)) return { loss, metrics: null };
+          // With the gather each worker's gradient is its share of the global loss's: summed. Without,
+          // each worker's own loss: averaged.
+          if (dp !== null) allReduceGradients(dp.group, model.parameters(), { scale: dp.gather ? 1 : 1 / workers });
           optimizer.step();
           return { loss, metrics: ntXentMetrics(z, { temperature: c.temperature }) };
         });
@@ -247,7 +291,8 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
         epochSteps++;
         position = { epoch, step: batch.step + 1, globalStep: globalStep + 1 };
         if (position.step === stepsPerEpoch) position = { epoch: epoch + 1, step: 0, globalStep: globalStep + 1 };
-        const r: StepRecord = { type: 'step', epoch: epoch + 1, step: batch.step + 1, globalStep: globalStep + 1, loss: stats.loss, ...stats.metrics, lr, viewsPerSecond: (2 * batch.indices.length) / seconds };
+        const r: StepRecord = { type: 'step', epoch: epoch + 1, step: batch.step + 1, globalStep: globalStep + 1, loss: stats.loss, ...stats.metrics, lr, viewsPerSecond: (2 * c.batchSize) / seconds };
+        if (group !== null) r.commSeconds = group.stats().commSeconds - comm0;
         record(r);
         if (out !== null) {
           const elapsed = (performance.now() - began) / 1000;
@@ -259,13 +304,15 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
         // Let the event loop deliver signals: the loader's promises are already resolved, and
         // awaiting them alone never leaves the microtask queue.
         await new Promise((resolve) => setImmediate(resolve));
+        // Workers stop together: at the first step after which any of them was signalled.
+        if (group !== null && noGrad(() => group.allReduce_(tensor([stopSignal === null ? 0 : 1])).item()) > 0) stopSignal ??= 'a signal to another worker';
         if (stopSignal !== null) {
           stopped = 'signal';
           break outer;
         }
       }
       const epochRecord: Record<string, unknown> = { type: 'epoch', epoch: epoch + 1, loss: epochLoss / Math.max(1, epochSteps), accuracy: epochAccuracy / Math.max(1, epochSteps) };
-      if (c.knnEvery > 0 && ((epoch + 1) % c.knnEvery === 0 || epoch + 1 === lastEpoch)) {
+      if (leader && c.knnEvery > 0 && ((epoch + 1) % c.knnEvery === 0 || epoch + 1 === lastEpoch)) {
         monitorSplit ??= await monitorData(source, c);
         lastKnn = await knnMonitor(model, source, monitorSplit, size);
         if (lastKnn !== null) epochRecord.knnAccuracy = lastKnn;
@@ -281,7 +328,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
     if (stopped === 'completed' && lastEpoch < c.epochs) stopped = 'stop-epoch';
     save();
     let encoderFile: string | null = null;
-    if (stopped === 'completed') {
+    if (stopped === 'completed' && leader) {
       encoderFile = join(runDir, 'encoder.safetensors');
       model.encoder.save(encoderFile, architectureMetadata({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, imageSize: size }));
     }

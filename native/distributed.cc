@@ -1,0 +1,330 @@
+// Data parallelism on libtorch's c10d: a TCPStore rendezvous, a gloo process group, the
+// collectives the trainer needs (in place, on one tensor), autograd-aware all-reduce and
+// all-gather, and a heartbeat watchdog that names a lost worker instead of hanging.
+#include "common.h"
+
+// Every libtorch this builds against (Debian's, pytorch.org's) has gloo; its header asks for this.
+#define USE_C10D_GLOO 1
+
+#include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
+#include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+namespace simclr {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using Millis = std::chrono::milliseconds;
+
+struct Group {
+  int rank = 0;
+  int size = 1;
+  c10::intrusive_ptr<c10d::Store> store;
+  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  // Watchdog: every worker bumps its counter in the store; a counter that stops moving, or a store
+  // that stops answering (it lives in rank 0), marks that rank lost.
+  c10::intrusive_ptr<c10d::Store> beatStore;
+  std::thread watchdog;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> lost{-1};
+  std::mutex reasonMutex;
+  std::string reason;
+  // Time spent inside collectives, for the benchmarks' communication share.
+  std::atomic<int64_t> commNanos{0};
+  std::atomic<int64_t> collectives{0};
+
+  ~Group() {
+    // At process exit without distDestroy: leave the watchdog to die with the process.
+    stopping = true;
+    if (watchdog.joinable()) watchdog.detach();
+  }
+
+  void markLost(int r, const std::string& why) {
+    int none = -1;
+    if (lost.compare_exchange_strong(none, r)) {
+      std::lock_guard<std::mutex> lock(reasonMutex);
+      reason = why;
+    }
+  }
+  std::string lostMessage() {
+    std::lock_guard<std::mutex> lock(reasonMutex);
+    return "worker rank " + std::to_string(lost.load()) + " was lost (" + reason + ")";
+  }
+};
+
+std::mutex registryMutex;
+std::map<int64_t, std::shared_ptr<Group>> groups;
+int64_t nextGroup = 1;
+
+std::shared_ptr<Group> groupById(int64_t id) {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  auto it = groups.find(id);
+  TORCH_CHECK(it != groups.end(), "process group ", id, " does not exist (destroyed?)");
+  return it->second;
+}
+
+const std::string kBeat = "simclr/heartbeat/";
+
+void watch(Group* g, Millis interval, Millis stale, Millis grace) {
+  std::vector<int64_t> last(g->size, -1);
+  std::vector<Clock::time_point> changed(g->size, Clock::now());
+  Clock::time_point lostAt{};
+  while (!g->stopping.load()) {
+    try {
+      g->beatStore->add(kBeat + std::to_string(g->rank), 1);
+      const auto now = Clock::now();
+      for (int r = 0; r < g->size; ++r) {
+        if (r == g->rank) continue;
+        int64_t v = g->beatStore->add(kBeat + std::to_string(r), 0);
+        if (v != last[r]) {
+          last[r] = v;
+          changed[r] = now;
+        } else if (now - changed[r] > stale) {
+          g->markLost(r, "no heartbeat for " + std::to_string(stale.count() / 1000) + " s");
+        }
+      }
+    } catch (const std::exception& e) {
+      if (!g->stopping.load()) g->markLost(0, "the rendezvous store it hosts stopped answering");
+    }
+    if (g->lost.load() >= 0 && !g->stopping.load()) {
+      if (lostAt == Clock::time_point{}) lostAt = Clock::now();
+      // The main thread normally reports this itself when its next collective fails; a worker
+      // blocked in a collective that never fails is ended here.
+      if (Clock::now() - lostAt > grace) {
+        std::fprintf(stderr, "simclr: rank %d: %s; exiting\n", g->rank, g->lostMessage().c_str());
+        std::fflush(stderr);
+        std::_Exit(1);
+      }
+    }
+    for (auto slept = Millis(0); slept < interval && !g->stopping.load(); slept += Millis(50)) std::this_thread::sleep_for(Millis(50));
+  }
+}
+
+// Runs one collective and waits for it. A failure is reported with the lost rank when the
+// watchdog finds one within `stale` (a dead peer usually shows first as a closed connection).
+void run(Group& g, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+  const auto t0 = Clock::now();
+  try {
+    start()->wait();
+  } catch (const std::exception& e) {
+    for (int i = 0; i < 200 && g.lost.load() < 0; ++i) std::this_thread::sleep_for(Millis(50));
+    std::string what = e.what();
+    what = what.substr(0, what.find('\n'));
+    if (g.lost.load() >= 0) throw std::runtime_error(g.lostMessage() + ": " + what);
+    throw std::runtime_error("collective failed on rank " + std::to_string(g.rank) + ": " + what);
+  }
+  g.commNanos += std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0).count();
+  g.collectives += 1;
+}
+
+void allReduceSum(Group& g, at::Tensor& t) {
+  std::vector<at::Tensor> ts{t};
+  run(g, [&] { return g.pg->allreduce(ts); });
+}
+
+at::Tensor allGather(Group& g, const at::Tensor& t) {
+  std::vector<at::Tensor> input{t.contiguous()};
+  std::vector<std::vector<at::Tensor>> output(1);
+  for (int r = 0; r < g.size; ++r) output[0].push_back(at::empty_like(input[0]));
+  run(g, [&] { return g.pg->allgather(output, input); });
+  return at::cat(output[0], 0);
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// y = Σ over workers of x. The objective is the sum of every worker's loss, so the gradient of x
+// is the sum of every worker's gradient of y.
+struct AllReduceSumFn : public torch::autograd::Function<AllReduceSumFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t id) {
+    ctx->saved_data["group"] = id;
+    auto y = x.contiguous().clone();
+    allReduceSum(*groupById(id), y);
+    return y;
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto g = grads[0].contiguous().clone();
+    allReduceSum(*groupById(ctx->saved_data["group"].toInt()), g);
+    return {g, at::Tensor()};
+  }
+};
+
+// y = the workers' x concatenated along dim 0 (rank order). Backward: the sum over workers of
+// their gradient of y, sliced at this worker's rows (the paper's cross-replica concatenation).
+struct AllGatherFn : public torch::autograd::Function<AllGatherFn> {
+  static at::Tensor forward(AutogradContext* ctx, const at::Tensor& x, int64_t id) {
+    ctx->saved_data["group"] = id;
+    ctx->saved_data["rows"] = x.size(0);
+    return allGather(*groupById(id), x);
+  }
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    auto group = groupById(ctx->saved_data["group"].toInt());
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    auto g = grads[0].contiguous().clone();
+    allReduceSum(*group, g);
+    return {g.narrow(0, group->rank * rows, rows).clone(), at::Tensor()};
+  }
+};
+
+int64_t idOf(const Napi::Value& v) { return v.As<Napi::Number>().Int64Value(); }
+
+// distInit({ host, port, rank, size, bind, timeoutMs, heartbeatMs, staleMs }) -> group id.
+// Blocks until every worker has joined (or the timeout passes).
+Napi::Value DistInit(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto o = info[0].As<Napi::Object>();
+  const std::string host = o.Get("host").As<Napi::String>().Utf8Value();
+  const int port = o.Get("port").As<Napi::Number>().Int32Value();
+  const int rank = o.Get("rank").As<Napi::Number>().Int32Value();
+  const int size = o.Get("size").As<Napi::Number>().Int32Value();
+  const std::string bind = o.Get("bind").As<Napi::String>().Utf8Value();
+  const Millis timeout(o.Get("timeoutMs").As<Napi::Number>().Int64Value());
+  const Millis interval(o.Get("heartbeatMs").As<Napi::Number>().Int64Value());
+  const Millis stale(o.Get("staleMs").As<Napi::Number>().Int64Value());
+  TORCH_CHECK(size >= 1 && rank >= 0 && rank < size, "rank ", rank, " is not in a world of ", size);
+  TORCH_CHECK(port > 0 && port < 65536, "port ", port, " is not a TCP port");
+  auto g = std::make_shared<Group>();
+  g->rank = rank;
+  g->size = size;
+  c10d::TCPStoreOptions so;
+  so.port = static_cast<uint16_t>(port);
+  so.isServer = rank == 0;
+  so.numWorkers = size;
+  so.waitWorkers = true;
+  so.timeout = timeout;
+  g->store = c10::make_intrusive<c10d::TCPStore>(host, so);
+  auto options = c10d::ProcessGroupGloo::Options::create(timeout);
+  const char* ifname = std::getenv("GLOO_SOCKET_IFNAME");
+  options->devices.push_back(!bind.empty()  ? c10d::ProcessGroupGloo::createDeviceForHostname(bind)
+                             : ifname != nullptr ? c10d::ProcessGroupGloo::createDeviceForInterface(ifname)
+                                                 : c10d::ProcessGroupGloo::createDefaultDevice());
+  g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, rank, size, options);
+  if (size > 1) {
+    c10d::TCPStoreOptions client;
+    client.port = so.port;
+    client.timeout = stale;
+    g->beatStore = c10::make_intrusive<c10d::TCPStore>(host, client);
+    g->watchdog = std::thread(watch, g.get(), interval, stale, stale);
+  }
+  std::lock_guard<std::mutex> lock(registryMutex);
+  const int64_t id = nextGroup++;
+  groups[id] = g;
+  return Napi::Number::New(env, static_cast<double>(id));
+  SIMCLR_CATCH(env)
+}
+
+// distDestroy(id): a barrier, the watchdog stopped everywhere, a second barrier, then the group
+// released (so that no worker sees rank 0's store close as a lost worker).
+Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto g = groupById(idOf(info[0]));
+  const bool orderly = info[1].ToBoolean();
+  if (orderly) run(*g, [&] { return g->pg->barrier(); });
+  g->stopping = true;
+  if (g->watchdog.joinable()) g->watchdog.join();
+  if (orderly) run(*g, [&] { return g->pg->barrier(); });
+  std::lock_guard<std::mutex> lock(registryMutex);
+  groups.erase(idOf(info[0]));
+  return env.Undefined();
+  SIMCLR_CATCH(env)
+}
+
+Napi::Value DistAllReduce(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto g = groupById(idOf(info[0]));
+  auto& t = unwrap(env, info[1], "tensor");
+  TORCH_CHECK(t.is_contiguous(), "allReduce_: the tensor must be contiguous");
+  allReduceSum(*g, t);
+  return info[1];
+  SIMCLR_CATCH(env)
+}
+
+Napi::Value DistBroadcast(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto g = groupById(idOf(info[0]));
+  auto& t = unwrap(env, info[1], "tensor");
+  TORCH_CHECK(t.is_contiguous(), "broadcast_: the tensor must be contiguous");
+  c10d::BroadcastOptions bo;
+  bo.rootRank = info[2].As<Napi::Number>().Int32Value();
+  std::vector<at::Tensor> ts{t};
+  run(*g, [&] { return g->pg->broadcast(ts, bo); });
+  return info[1];
+  SIMCLR_CATCH(env)
+}
+
+Napi::Value DistAllGather(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto g = groupById(idOf(info[0]));
+  return wrap(env, allGather(*g, unwrap(env, info[1], "tensor")));
+  SIMCLR_CATCH(env)
+}
+
+Napi::Value DistAllReduceGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  const int64_t id = idOf(info[0]);
+  groupById(id);
+  return wrap(env, AllReduceSumFn::apply(unwrap(env, info[1], "tensor"), id));
+  SIMCLR_CATCH(env)
+}
+
+Napi::Value DistAllGatherGrad(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  const int64_t id = idOf(info[0]);
+  groupById(id);
+  return wrap(env, AllGatherFn::apply(unwrap(env, info[1], "tensor"), id));
+  SIMCLR_CATCH(env)
+}
+
+Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto g = groupById(idOf(info[0]));
+  run(*g, [&] { return g->pg->barrier(); });
+  return env.Undefined();
+  SIMCLR_CATCH(env)
+}
+
+// distStats(id) -> { collectives, commSeconds, lostRank }
+Napi::Value DistStats(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto g = groupById(idOf(info[0]));
+  auto out = Napi::Object::New(env);
+  out.Set("collectives", static_cast<double>(g->collectives.load()));
+  out.Set("commSeconds", static_cast<double>(g->commNanos.load()) / 1e9);
+  out.Set("lostRank", g->lost.load());
+  return out;
+  SIMCLR_CATCH(env)
+}
+
+}  // namespace
+
+void initDistributed(Napi::Env env, Napi::Object exports) {
+  exports.Set("distInit", Napi::Function::New(env, DistInit));
+  exports.Set("distDestroy", Napi::Function::New(env, DistDestroy));
+  exports.Set("distAllReduce", Napi::Function::New(env, DistAllReduce));
+  exports.Set("distBroadcast", Napi::Function::New(env, DistBroadcast));
+  exports.Set("distAllGather", Napi::Function::New(env, DistAllGather));
+  exports.Set("distAllReduceGrad", Napi::Function::New(env, DistAllReduceGrad));
+  exports.Set("distAllGatherGrad", Napi::Function::New(env, DistAllGatherGrad));
+  exports.Set("distBarrier", Napi::Function::New(env, DistBarrier));
+  exports.Set("distStats", Napi::Function::New(env, DistStats));
+}
+
+}  // namespace simclr
