@@ -1,7 +1,9 @@
-// simclr eval: kNN or linear evaluation of a trained encoder (or of a baseline); one JSON line.
+// simclr eval: kNN, linear evaluation (L-BFGS probe or the paper's SGD protocol) or fine-tuning of a
+// trained encoder (or of a baseline); one JSON line.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractFeatures } from '../eval/features.js';
+import { extractFeatures, type Features } from '../eval/features.js';
+import { augmentedFeatures, fixedFeatures, linearSgd } from '../eval/linear-sgd.js';
 import { disposeEvalData, openEvalData, pixelFeatures, runProtocol, type Protocol } from '../eval/evaluate.js';
 import { loadEncoder, randomEncoder } from '../simclr/encoder-file.js';
 import { setNumThreads } from '../tensor/create.js';
@@ -9,25 +11,56 @@ import { finetune } from '../eval/finetune.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 
 export const evalFlags = {
-  checkpoint: { type: 'string', default: '', help: 'run folder, pretraining checkpoint or encoder.safetensors (not needed for --baseline pixels)' },
-  data: { type: 'string', default: '', help: 'labelled data with a test split (default: the data the encoder was trained on)' },
-  protocol: { type: 'string', default: 'knn', choices: ['knn', 'linear', 'finetune'], help: 'knn: k-NN on h; linear: logistic regression on frozen h; finetune: encoder and classifier trained on a label fraction' },
+  checkpoint: { type: 'string', default: '', help: 'all: run folder, pretraining checkpoint or encoder.safetensors (not needed for --baseline pixels)' },
+  data: { type: 'string', default: '', help: 'all: labelled data with a test split (default: the data the encoder was trained on)' },
+  protocol: { type: 'string', default: 'knn', choices: ['knn', 'linear', 'finetune'], help: 'knn: k-NN on h; linear: a linear classifier on frozen h (see --solver); finetune: encoder and classifier trained on a label fraction' },
+  solver: { type: 'string', default: 'lbfgs', choices: ['lbfgs', 'sgd'], help: 'linear: lbfgs: logistic regression on standardised h, L2 chosen on held-out data, full-batch L-BFGS; sgd: the paper\'s protocol, Linear on raw h, Nesterov SGD, lr 0.1·B/256, cosine decay' },
+  augment: { type: 'boolean', default: false, help: 'linear with --solver sgd: random resized crop and flip of every training image at every step (the encoder re-run on each batch)' },
+  'weight-decay': { type: 'number', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'linear with --solver sgd: L2 weight decay on the classifier weights' },
   fraction: { type: 'number', default: 0.1, check: (v) => (v > 0 && v <= 1 ? null : 'must be in (0, 1]'), help: 'finetune: share of the training labels (class-balanced, seeded; paper: 0.01, 0.1)' },
-  epochs: { type: 'int', default: 30, check: (v) => (v > 0 ? null : 'must be positive'), help: 'finetune: epochs (paper: 60 for 1%, 30 for 10%)' },
-  'batch-size': { type: 'int', default: 256, check: (v) => (v > 0 ? null : 'must be positive'), help: 'finetune: batch size (lr 0.05·B/256, Nesterov momentum, no weight decay)' },
+  epochs: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'finetune, linear with --solver sgd: epochs (0: the protocol\'s default, finetune 30 (paper: 60 for 1%, 30 for 10%), linear sgd 90)' },
+  'batch-size': { type: 'int', default: 256, check: (v) => (v > 0 ? null : 'must be positive'), help: 'finetune (lr 0.05·B/256), linear with --solver sgd (lr 0.1·B/256): batch size' },
   'head-layer': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'finetune: start from head layer k of the projection head (0: from h)' },
-  baseline: { type: 'string', default: 'none', choices: ['none', 'random', 'pixels'], help: 'evaluate a baseline instead: the same encoder randomly initialised, or raw pixels' },
-  k: { type: 'int', default: 200, check: (v) => (v > 0 ? null : 'must be positive'), help: 'neighbours of kNN' },
-  temperature: { type: 'number', default: 0.1, check: (v) => (v > 0 ? null : 'must be positive'), help: 'kNN vote weight exp(sim / temperature)' },
-  'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'input size (0: the size the encoder was trained on)' },
-  out: { type: 'string', default: '', help: 'JSON file for the result (default: eval-<protocol>.json in the run folder)' },
-  seed: { type: 'int', default: 0, help: 'seed of the held-out split and of the random baseline' },
-  threads: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'libtorch threads (0: all cores)' },
+  baseline: { type: 'string', default: 'none', choices: ['none', 'random', 'pixels'], help: 'all: evaluate a baseline instead: the same encoder randomly initialised, or raw pixels' },
+  k: { type: 'int', default: 200, check: (v) => (v > 0 ? null : 'must be positive'), help: 'knn: neighbours' },
+  temperature: { type: 'number', default: 0.1, check: (v) => (v > 0 ? null : 'must be positive'), help: 'knn: vote weight exp(sim / temperature)' },
+  'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'all: input size (0: the size the encoder was trained on)' },
+  out: { type: 'string', default: '', help: 'all: JSON file for the result (default: eval-<protocol>[-sgd][-<baseline>].json in the run folder)' },
+  seed: { type: 'int', default: 0, help: 'all: seed of the held-out split (linear lbfgs), the label fraction (finetune), the data order and crops (finetune, linear sgd), the random baseline' },
+  threads: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'all: libtorch threads (0: all cores)' },
 } satisfies Flags;
 
-export async function evalCommand(o: Parsed<typeof evalFlags>): Promise<number> {
+type EvalOptions = Parsed<typeof evalFlags>;
+
+/** The protocol-specific flags: which protocol (and linear solver) uses each. */
+const usedBy: Partial<Record<keyof typeof evalFlags, { what: string; uses: (o: EvalOptions) => boolean }>> = {
+  solver: { what: '--protocol linear', uses: (o) => o.protocol === 'linear' },
+  augment: { what: '--protocol linear --solver sgd', uses: (o) => o.protocol === 'linear' && o.solver === 'sgd' },
+  'weight-decay': { what: '--protocol linear --solver sgd', uses: (o) => o.protocol === 'linear' && o.solver === 'sgd' },
+  epochs: { what: '--protocol finetune, or linear with --solver sgd', uses: (o) => o.protocol === 'finetune' || (o.protocol === 'linear' && o.solver === 'sgd') },
+  'batch-size': { what: '--protocol finetune, or linear with --solver sgd', uses: (o) => o.protocol === 'finetune' || (o.protocol === 'linear' && o.solver === 'sgd') },
+  fraction: { what: '--protocol finetune', uses: (o) => o.protocol === 'finetune' },
+  'head-layer': { what: '--protocol finetune', uses: (o) => o.protocol === 'finetune' },
+  k: { what: '--protocol knn', uses: (o) => o.protocol === 'knn' },
+  temperature: { what: '--protocol knn', uses: (o) => o.protocol === 'knn' },
+};
+
+/** A UsageError for a protocol-specific flag given (or set off its default) where it does not apply. */
+function checkCombination(o: EvalOptions, given: ReadonlySet<string>): void {
+  for (const [name, rule] of Object.entries(usedBy) as [keyof typeof evalFlags, { what: string; uses: (o: EvalOptions) => boolean }][]) {
+    const set = given.has(name) || o[name] !== evalFlags[name].default;
+    if (set && !rule.uses(o)) {
+      const current = o.protocol === 'linear' ? `--protocol linear --solver ${o.solver}` : `--protocol ${o.protocol}`;
+      throw new UsageError(`eval: --${name} applies to ${rule.what} only (not ${current})`);
+    }
+  }
+}
+
+export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = new Set()): Promise<number> {
+  checkCombination(o, given);
   if (o.threads > 0) setNumThreads(o.threads);
   const protocol = o.protocol as Protocol | 'finetune';
+  const epochs = o.epochs || (protocol === 'finetune' ? 30 : 90);
   if (o.baseline !== 'pixels' && !o.checkpoint) throw new UsageError('eval: --checkpoint is required (or --baseline pixels with --data)');
   const loaded = o.checkpoint ? loadEncoder(o.checkpoint) : null;
   const data = o.data || loaded?.config?.data || '';
@@ -45,7 +78,7 @@ export async function evalCommand(o: Parsed<typeof evalFlags>): Promise<number> 
     const featureDim = head === null ? (encoder as unknown as { featureDim: number }).featureDim : o['head-layer'] === head.blocks.length ? head.outputDim : head.hiddenDim;
     const r = await finetune(encoder, split.train, split.test, {
       fraction: o.fraction,
-      epochs: o.epochs,
+      epochs,
       batchSize: o['batch-size'],
       size,
       featureDim,
@@ -55,16 +88,55 @@ export async function evalCommand(o: Parsed<typeof evalFlags>): Promise<number> 
       log: (line) => process.stderr.write(`${line}\n`),
     });
     disposeEvalData(split);
-    const line = JSON.stringify({ protocol, accuracy: r.accuracy, fraction: o.fraction, trainImages: r.trainImages, epochs: o.epochs, headLayer: o['head-layer'], baseline: o.baseline, checkpoint: o.checkpoint || null, data });
+    const line = JSON.stringify({ protocol, accuracy: r.accuracy, fraction: o.fraction, trainImages: r.trainImages, epochs, headLayer: o['head-layer'], baseline: o.baseline, checkpoint: o.checkpoint || null, data });
     const outFile = o.out || (loaded?.runDir ? join(loaded.runDir, `eval-finetune-${o.fraction}${o.baseline === 'none' ? '' : `-${o.baseline}`}.json`) : '');
     if (outFile) writeFileSync(outFile, `${line}\n`);
     console.log(line);
     return 0;
   }
+  if (protocol === 'linear' && o.solver === 'sgd') {
+    const test = await features('test');
+    if (test.labels === null) throw new Error('evaluation needs labels');
+    const dim = test.features.size(1);
+    let train: Features | null = null;
+    try {
+      if (!o.augment) train = await features('train');
+      const source = o.augment ? augmentedFeatures(split.train, encoder, { size, dim, seed: o.seed }) : fixedFeatures(train!.features, train!.labels!);
+      const r = await linearSgd(source, { features: test.features, labels: test.labels }, {
+        epochs,
+        batchSize: o['batch-size'],
+        weightDecay: o['weight-decay'],
+        seed: o.seed,
+        log: (line) => process.stderr.write(`${line}\n`),
+      });
+      return finish({
+        protocol,
+        solver: 'sgd',
+        accuracy: r.accuracy,
+        epochs: r.epochs,
+        batchSize: r.batchSize,
+        lr: r.lr,
+        weightDecay: r.weightDecay,
+        augment: o.augment,
+        trainLoss: r.trainLoss,
+        baseline: o.baseline,
+        checkpoint: o.checkpoint || null,
+        data,
+        train: source.size,
+        test: test.features.size(0),
+        featureDim: dim,
+      });
+    } finally {
+      train?.features.dispose();
+      test.features.dispose();
+      disposeEvalData(split);
+    }
+  }
   const train = await features('train');
   const test = await features('test');
   const result = {
     ...runProtocol(protocol as 'knn' | 'linear', train, test, { k: o.k, temperature: o.temperature, seed: o.seed }),
+    ...(protocol === 'linear' ? { solver: 'lbfgs' } : {}),
     baseline: o.baseline,
     checkpoint: o.checkpoint || null,
     data,
@@ -75,9 +147,14 @@ export async function evalCommand(o: Parsed<typeof evalFlags>): Promise<number> 
   train.features.dispose();
   test.features.dispose();
   disposeEvalData(split);
-  const line = JSON.stringify(result);
-  const outFile = o.out || (loaded?.runDir ? join(loaded.runDir, `eval-${protocol}${o.baseline === 'none' ? '' : `-${o.baseline}`}.json`) : '');
-  if (outFile) writeFileSync(outFile, `${line}\n`);
-  console.log(line);
-  return 0;
+  return finish(result);
+
+  function finish(result: Record<string, unknown>): number {
+    const line = JSON.stringify(result);
+    const name = `eval-${protocol}${protocol === 'linear' && o.solver === 'sgd' ? '-sgd' : ''}${o.baseline === 'none' ? '' : `-${o.baseline}`}`;
+    const outFile = o.out || (loaded?.runDir ? join(loaded.runDir, `${name}.json`) : '');
+    if (outFile) writeFileSync(outFile, `${line}\n`);
+    console.log(line);
+    return 0;
+  }
 }
