@@ -41,6 +41,8 @@ struct Group {
   // Time spent inside collectives, for the benchmarks' communication share.
   std::atomic<int64_t> commNanos{0};
   std::atomic<int64_t> collectives{0};
+  // How long the watchdog takes at most to call a silent worker lost.
+  Millis detection{0};
 
   ~Group() {
     // At process exit without distDestroy: leave the watchdog to die with the process.
@@ -110,13 +112,14 @@ void watch(Group* g, Millis interval, Millis stale, Millis grace) {
 }
 
 // Runs one collective and waits for it. A failure is reported with the lost rank when the
-// watchdog finds one within `stale` (a dead peer usually shows first as a closed connection).
+// watchdog finds one in time (a dead peer usually shows first as a closed connection).
 void run(Group& g, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
   const auto t0 = Clock::now();
   try {
     start()->wait();
   } catch (const std::exception& e) {
-    for (int i = 0; i < 200 && g.lost.load() < 0; ++i) std::this_thread::sleep_for(Millis(50));
+    const auto deadline = Clock::now() + g.detection;
+    while (Clock::now() < deadline && g.lost.load() < 0) std::this_thread::sleep_for(Millis(50));
     std::string what = e.what();
     what = what.substr(0, what.find('\n'));
     if (g.lost.load() >= 0) throw std::runtime_error(g.lostMessage() + ": " + what);
@@ -214,6 +217,7 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     client.port = so.port;
     client.timeout = stale;
     g->beatStore = c10::make_intrusive<c10d::TCPStore>(host, client);
+    g->detection = stale + 3 * interval + Millis(1000);
     g->watchdog = std::thread(watch, g.get(), interval, stale, stale);
   }
   std::lock_guard<std::mutex> lock(registryMutex);
@@ -273,21 +277,14 @@ Napi::Value DistAllGather(const Napi::CallbackInfo& info) {
   SIMCLR_CATCH(env)
 }
 
-Napi::Value DistAllReduceGrad(const Napi::CallbackInfo& info) {
+// Applies a differentiable collective (AllReduceSumFn, AllGatherFn) to a tensor.
+template <typename Collective>
+Napi::Value Differentiable(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   SIMCLR_TRY
   const int64_t id = idOf(info[0]);
   groupById(id);
-  return wrap(env, AllReduceSumFn::apply(unwrap(env, info[1], "tensor"), id));
-  SIMCLR_CATCH(env)
-}
-
-Napi::Value DistAllGatherGrad(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  SIMCLR_TRY
-  const int64_t id = idOf(info[0]);
-  groupById(id);
-  return wrap(env, AllGatherFn::apply(unwrap(env, info[1], "tensor"), id));
+  return wrap(env, Collective::apply(unwrap(env, info[1], "tensor"), id));
   SIMCLR_CATCH(env)
 }
 
@@ -321,8 +318,8 @@ void initDistributed(Napi::Env env, Napi::Object exports) {
   exports.Set("distAllReduce", Napi::Function::New(env, DistAllReduce));
   exports.Set("distBroadcast", Napi::Function::New(env, DistBroadcast));
   exports.Set("distAllGather", Napi::Function::New(env, DistAllGather));
-  exports.Set("distAllReduceGrad", Napi::Function::New(env, DistAllReduceGrad));
-  exports.Set("distAllGatherGrad", Napi::Function::New(env, DistAllGatherGrad));
+  exports.Set("distAllReduceGrad", Napi::Function::New(env, Differentiable<AllReduceSumFn>));
+  exports.Set("distAllGatherGrad", Napi::Function::New(env, Differentiable<AllGatherFn>));
   exports.Set("distBarrier", Napi::Function::New(env, DistBarrier));
   exports.Set("distStats", Napi::Function::New(env, DistStats));
 }

@@ -14,7 +14,7 @@ import { MemorySource } from '../src/data/source.js';
 import { Random } from '../src/data/random.js';
 import { SimCLRAugmentation } from '../src/augment/simclr-augmentation.js';
 import { listCheckpoints } from '../src/simclr/checkpoint.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot, stepLosses } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-distributed-'));
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -26,14 +26,6 @@ function pretrainCli(out: string, args: string[]): void {
   assert.equal(r.status, 0, r.stderr);
 }
 
-function stepLosses(runDir: string): number[] {
-  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((r) => r.type === 'step')
-    .map((r) => r.loss);
-}
 
 function maxWeightDifference(a: string, b: string): number {
   const x = loadSafetensors(a).tensors;

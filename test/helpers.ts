@@ -1,4 +1,6 @@
 // Test helpers: finite-difference gradient checks computed independently of autograd.
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Tensor, tensor, tidy, noGrad } from '../src/index.js';
 
 /** Float64 data of a tensor as a plain array. */
@@ -63,4 +65,14 @@ export function relativeError(a: Tensor, b: Tensor): number {
     const scale = y.norm().item();
     return x.sub(y).norm().item() / Math.max(scale, 1e-30);
   });
+}
+
+/** The loss of every step of a run, from its metrics.jsonl. */
+export function stepLosses(runDir: string): number[] {
+  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l))
+    .filter((r) => r.type === 'step')
+    .map((r) => r.loss);
 }

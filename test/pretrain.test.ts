@@ -2,7 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSafetensors, manualSeed, randn, tidy, nn, ProjectionHead, type Tensor } from '../src/index.js';
@@ -10,7 +10,7 @@ import { pretrainFlags, resolveConfig, type PretrainConfig } from '../src/simclr
 import { contrastiveStep, NonFiniteLossError, pretrain } from '../src/simclr/pretrain.js';
 import { SimCLRModel } from '../src/simclr/model.js';
 import { listCheckpoints } from '../src/simclr/checkpoint.js';
-import { repoRoot } from './helpers.js';
+import { repoRoot, stepLosses } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-pretrain-'));
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -20,14 +20,6 @@ function config(out: string, overrides: Partial<PretrainConfig> = {}): PretrainC
   return { ...defaults, subset: 384, batchSize: 96, epochs: 2, width: 0.125, knnEvery: 0, threads: 2, out, ...overrides };
 }
 
-function stepLosses(runDir: string): number[] {
-  return readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')
-    .trim()
-    .split('\n')
-    .map((l) => JSON.parse(l))
-    .filter((r) => r.type === 'step')
-    .map((r) => r.loss);
-}
 
 test('resume: 2 epochs straight equal 1 epoch, stop, --resume, 1 more (losses and weights)', async () => {
   const straight = await pretrain(config(join(base, 'straight')), { log: null, handleSignals: false });
