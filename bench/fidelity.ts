@@ -1,45 +1,66 @@
 // Fidelity: the default recipe (Fashion-MNIST, 5 epochs, ResNet-18 CIFAR stem width 0.25, batch 256,
 // τ 0.5, Adam 1e-3, warm-up + cosine, s = 1, no blur) trained here and by a PyTorch implementation of
-// the same recipe (bench/torch_simclr.py), both encoders then scored by the same linear probe and
-// kNN, beside the randomly initialised encoder. Prints JSON. Takes about half an hour on 2 cores.
-//   node dist/bench/fidelity.js [--ours runs/fidelity] [--skip-train]
-import { execFileSync } from 'node:child_process';
+// the same recipe (bench/torch_simclr.py) for several seeds, every encoder then scored by the same
+// linear probe and kNN, beside the randomly initialised encoder. For each seed the two trainings run
+// at once, one thread each (the most work out of 2 cores). Prints JSON. About 35 minutes per seed
+// on 2 cores.
+//   node dist/bench/fidelity.js [--seeds 0,1,2] [--dir runs/fidelity] [--skip-train]
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { torchPython, repoRoot } from './common.js';
+import { torchPython, repoRoot, TUNED_MALLOC } from './common.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
-const ours = arg('--ours', join(repoRoot, 'runs', 'fidelity'));
-const theirs = arg('--torch', join(repoRoot, 'runs', 'fidelity-pytorch'));
+const seeds = arg('--seeds', '0,1,2').split(',').map(Number);
+const dir = arg('--dir', join(repoRoot, 'runs', 'fidelity'));
 const skipTrain = process.argv.includes('--skip-train');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-const run = (args: string[]) => execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!;
-
-if (!skipTrain || !existsSync(join(ours, 'encoder.safetensors'))) run(['pretrain', '--out', ours, '--knn-every', '0']);
 const py = torchPython();
-let pytorch: unknown = null;
-if (py !== null) {
-  mkdirSync(theirs, { recursive: true });
-  const encoder = join(theirs, 'encoder.safetensors');
-  if (!skipTrain || !existsSync(encoder)) {
-    const out = execFileSync(py, [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '2', '--out', encoder], {
-      encoding: 'utf8',
-      env: { ...process.env, MALLOC_MMAP_THRESHOLD_: '2147483647', MALLOC_TRIM_THRESHOLD_: '4294967295' },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    pytorch = JSON.parse(out.trim().split('\n').at(-1)!);
-  }
+
+/** Runs a command to completion (output to stderr); rejects on failure. */
+function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
+  });
 }
-const evaluate = (checkpoint: string, protocol: string, extra: string[] = []) => JSON.parse(run(['eval', '--checkpoint', checkpoint, '--data', 'fashion-mnist', '--protocol', protocol, '--out', '/dev/null', ...extra])).accuracy as number;
-const encoderOf = (dir: string) => join(dir, 'encoder.safetensors');
+
+const evaluate = (encoder: string, protocol: 'linear' | 'knn', extra: string[] = []) =>
+  JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--checkpoint', encoder, '--data', 'fashion-mnist', '--protocol', protocol, '--out', '/dev/null', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!).accuracy as number;
+
+const runs: { seed: number; simclr: { linear: number; knn: number }; pytorch: { linear: number; knn: number } | null }[] = [];
+for (const seed of seeds) {
+  const ours = join(dir, `seed-${seed}`, 'simclr');
+  const theirs = join(dir, `seed-${seed}`, 'pytorch', 'encoder.safetensors');
+  mkdirSync(join(dir, `seed-${seed}`, 'pytorch'), { recursive: true });
+  const jobs: Promise<void>[] = [];
+  if (!skipTrain || !existsSync(join(ours, 'encoder.safetensors'))) {
+    jobs.push(start(process.execPath, [cli, 'pretrain', '--out', ours, '--seed', String(seed), '--threads', '1', '--knn-every', '0']));
+  }
+  if (py !== null && (!skipTrain || !existsSync(theirs))) {
+    jobs.push(start(py, [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), '--out', theirs], { ...process.env, ...TUNED_MALLOC }));
+  }
+  await Promise.all(jobs);
+  const encoder = join(ours, 'encoder.safetensors');
+  runs.push({
+    seed,
+    simclr: { linear: evaluate(encoder, 'linear'), knn: evaluate(encoder, 'knn') },
+    pytorch: py === null ? null : { linear: evaluate(theirs, 'linear'), knn: evaluate(theirs, 'knn') },
+  });
+}
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const firstEncoder = join(dir, `seed-${seeds[0]}`, 'simclr', 'encoder.safetensors');
 const result = {
   bench: 'fidelity',
   recipe: 'fashion-mnist, 5 epochs, resnet18 cifar-stem width 0.25, batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, s 1, no blur',
-  simclr: { linear: evaluate(encoderOf(ours), 'linear'), knn: evaluate(encoderOf(ours), 'knn') },
-  pytorch: py === null ? null : { linear: evaluate(encoderOf(theirs), 'linear'), knn: evaluate(encoderOf(theirs), 'knn'), run: pytorch },
-  randomInit: { linear: evaluate(encoderOf(ours), 'linear', ['--baseline', 'random']), knn: evaluate(encoderOf(ours), 'knn', ['--baseline', 'random']) },
+  runs,
+  mean: {
+    simclr: { linear: mean(runs.map((r) => r.simclr.linear)), knn: mean(runs.map((r) => r.simclr.knn)) },
+    pytorch: py === null ? null : { linear: mean(runs.map((r) => r.pytorch!.linear)), knn: mean(runs.map((r) => r.pytorch!.knn)) },
+  },
+  randomInit: { linear: evaluate(firstEncoder, 'linear', ['--baseline', 'random']), knn: evaluate(firstEncoder, 'knn', ['--baseline', 'random']) },
 };
 console.log(JSON.stringify(result, null, 2));

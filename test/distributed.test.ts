@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSafetensors, randn, tensor, tidy, ntXentLoss, grad, type Tensor } from '../src/index.js';
+import { loadSafetensors, randn, tensor, tidy, noGrad, ntXentLoss, grad, type Tensor } from '../src/index.js';
 import { Loader } from '../src/data/loader.js';
 import { MemorySource } from '../src/data/source.js';
 import { Random } from '../src/data/random.js';
@@ -143,4 +143,33 @@ test('NT-Xent anchor shares: the losses of disjoint anchor sets, and their gradi
     const [g2] = grad(sum, [z]);
     assert.ok(g1!.sub(g2!).abs().amax().item() < 1e-12);
   });
+});
+
+test('global BN on a group of one equals BatchNorm2d: output, input gradient, running statistics', async () => {
+  const { ProcessGroup } = await import('../src/distributed/process-group.js');
+  const { convertSyncBatchNorm } = await import('../src/distributed/data-parallel.js');
+  const { nn } = await import('../src/index.js');
+  const group = ProcessGroup.init({ masterAddr: '127.0.0.1', masterPort: await freePort(), rank: 0, worldSize: 1 });
+  try {
+    tidy(() => {
+      const plain = new nn.BatchNorm2d(3).to({ dtype: 'float64' });
+      const synced = new nn.BatchNorm2d(3).to({ dtype: 'float64' });
+      convertSyncBatchNorm(synced, group);
+      for (const bn of [plain, synced]) noGrad(() => bn.weight!.copy_(tensor([0.5, 2, -1], { dtype: 'float64' })));
+      const x = randn([4, 3, 5, 5], { dtype: 'float64' }).mul(3).add(1);
+      const weight = randn([4, 3, 5, 5], { dtype: 'float64' });
+      const outputs = [plain, synced].map((bn) => {
+        const input = x.detach().requiresGrad_(true);
+        const y = bn.forward(input);
+        const [g] = grad(y.mul(weight).sum(), [input]);
+        return { y, g: g! };
+      });
+      assert.ok(outputs[0]!.y.sub(outputs[1]!.y).abs().amax().item() < 1e-12);
+      assert.ok(outputs[0]!.g.sub(outputs[1]!.g).abs().amax().item() < 1e-12);
+      assert.ok(plain.runningMean!.sub(synced.runningMean!).abs().amax().item() < 1e-12);
+      assert.ok(plain.runningVar!.sub(synced.runningVar!).abs().amax().item() < 1e-12);
+    });
+  } finally {
+    group.destroy();
+  }
 });
