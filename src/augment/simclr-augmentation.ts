@@ -182,8 +182,7 @@ export class SimCLRAugmentation {
     const { offset, total } = part ?? { offset: 0, total: n };
     if (!(offset >= 0 && offset + n <= total)) throw new RangeError(`images ${offset}…${offset + n - 1} are not in a batch of ${total}`);
     const all = this.sample(rng, 2 * total, w, h);
-    const rows = [...Array.from({ length: n }, (_, i) => offset + i), ...Array.from({ length: n }, (_, i) => total + offset + i)];
-    const params = total === n ? all : selectViews(all, rows);
+    const params = total === n ? all : selectViews(all, [...Array.from({ length: n }, (_, i) => offset + i), ...Array.from({ length: n }, (_, i) => total + offset + i)]);
     return this.apply(images, params, Int32Array.from({ length: 2 * n }, (_, i) => i % n));
   }
 }

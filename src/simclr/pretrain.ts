@@ -114,8 +114,9 @@ export function contrastiveStep(
   const gathered = dp?.gather ? gatherViews(dp.group, z) : null;
   const all = gathered?.all ?? z;
   const loss = ntXentLoss(all, { temperature, anchors: gathered?.anchors });
-  let value = gathered !== null ? noGrad(() => ntXentLoss(all, { temperature }).item()) : loss.item();
-  if (dp !== null && gathered === null) value = noGrad(() => dp.group.allReduce_(tensor([value], { dtype: 'float64' })).item()) / dp.group.size;
+  let value = loss.item();
+  // The global loss: the sum of the workers' shares with the gather, else the mean of their losses.
+  if (dp !== null) value = noGrad(() => dp.group.allReduce_(tensor([value], { dtype: 'float64' })).item()) / (gathered !== null ? 1 : dp.group.size);
   if (!Number.isFinite(value)) return { loss: value, z: all.detach() };
   loss.backward();
   if (chunked) {
@@ -207,7 +208,6 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   const [channels, height, width] = source.imageShape;
   const size = c.imageSize || Math.min(height, width);
   const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
-  if (c.batchSize % workers !== 0) throw new Error(`--batch-size ${c.batchSize} must be a multiple of the ${workers} workers`);
   const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true, shard: { rank, count: workers } });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const totalSteps = c.epochs * stepsPerEpoch;
