@@ -1,7 +1,8 @@
 // End-to-end pretraining throughput (ResNet-18 CIFAR stem width 0.25, batch 256): views/s and peak
 // RSS here, the compute-only limit (forward, backward and step on one pre-augmented batch), and
 // PyTorch's implementation of the same recipe (bench/torch_simclr.py, torchvision's per-image
-// transforms) with its DataLoader at 0 and 2 workers, default and tuned malloc. JSON.
+// transforms) with its DataLoader at 0 and 2 workers, default and tuned malloc (its peak RSS: the
+// main process plus the workers, peak_rss_total_mb). JSON.
 //   --data fashion-mnist (default): the default recipe, 28 px, 1 channel, s = 1.
 //   --data colour: an image folder of 32×32 colour JPEGs (bench/colour32.ts, made once from
 //     Fashion-MNIST; --images N of them, default steps × 256), 3 channels, s = 0.5, no blur.
@@ -89,10 +90,10 @@ function ours(data: BenchData): { views_per_s: number; peak_rss_mb: number; time
 
 async function computeOnly(data: BenchData): Promise<number> {
   manualSeed(0);
-  const model = buildModel({ depth: 18, cifarStem: true, width: 0.25, inChannels: data.channels, head: 'v1', headLayers: 3, hiddenDim: 0, projectionDim: 128 });
+  const model = buildModel({ depth: 18, cifarStem: true, width: 0.25, inChannels: data.channels, head: 'v1', headLayers: 3, hiddenDim: 0, projectionDim: 128 }).to({ memoryFormat: 'channels_last' });
   const optimizer = new Adam(model.parameters(), { lr: 1e-3, weightDecay: 1e-6 });
   const images = await data.source.load(Int32Array.from({ length: batch }, (_, i) => i));
-  const views = new SimCLRAugmentation({ size: data.size, strength: data.strength, blurP: 0 }).pair(images, new Random(0));
+  const views = new SimCLRAugmentation({ size: data.size, strength: data.strength, blurP: 0 }).pair(images, new Random(0)).contiguous('channels_last');
   const seconds = best(
     () =>
       tidy(() => {
@@ -138,5 +139,8 @@ if (!process.argv.includes('--no-torch')) {
   result.pytorch_best = { default_malloc: bestOf('default'), tuned_malloc: bestOf('tuned') };
   const top = Math.max(...Object.values(runs).map(rate));
   result.simclr_vs_pytorch_best = top > 0 ? (result.simclr as { views_per_s: number }).views_per_s / top : null;
+  // Peak RSS against the leanest PyTorch run, its DataLoader workers included.
+  const totals = Object.values(runs).flatMap((r) => ((r as { peak_rss_total_mb?: number } | null)?.peak_rss_total_mb ?? []));
+  result.simclr_peak_rss_vs_pytorch_lowest = totals.length > 0 ? (result.simclr as { peak_rss_mb: number }).peak_rss_mb / Math.min(...totals) : null;
 }
 console.log(JSON.stringify(result, null, 2));

@@ -131,8 +131,11 @@ seconds = end - start
 if args.out:
     st.save(args.out, encoder.state_dict(), {"format": "simclr-encoder/1", "depth": "18", "cifarStem": "true", "width": "0.25",
                                               "inChannels": str(channels), "imageSize": str(size)})
+if args.workers > 0:
+    loader._iterator._shutdown_workers()  # join the DataLoader's workers, so that RUSAGE_CHILDREN counts them
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # the largest worker's
 print(json.dumps({"steps": step, "views": views, "seconds": seconds, "views_per_s": (views - warm_views) / (end - warm_time) if step > WARMUP_STEPS else views / seconds,
                   "views_per_s_whole_loop": views / seconds, "final_loss": loss.item(),
-                  "peak_rss_mb": peak / 1024, "peak_rss_children_mb": children / 1024, "workers": args.workers}))
+                  "peak_rss_mb": peak / 1024, "peak_rss_children_mb": children / 1024,
+                  "peak_rss_total_mb": (peak + args.workers * children) / 1024, "workers": args.workers}))

@@ -19,7 +19,9 @@ import { repoRoot, stepLosses } from './helpers.js';
 const base = mkdtempSync(join(tmpdir(), 'simclr-distributed-'));
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 // 3 steps of a global batch of 16 on a narrow ResNet-18 (LARS: no Adam sign flips on tiny gradients).
-const recipe = ['--subset', '48', '--batch-size', '16', '--epochs', '1', '--width', '0.125', '--optimizer', 'lars', '--lr', '0.3', '--warmup-epochs', '0', '--knn-every', '0', '--threads', '1'];
+// Row-major layout: in channels-last, libtorch's own BatchNorm (one worker) sums its statistics in
+// float32, 4e-6 away from global BN's after one step, which 3 steps at lr 0.3 amplify past 1e-5.
+const recipe = ['--subset', '48', '--batch-size', '16', '--epochs', '1', '--width', '0.125', '--optimizer', 'lars', '--lr', '0.3', '--warmup-epochs', '0', '--knn-every', '0', '--threads', '1', '--no-channels-last'];
 
 function pretrainCli(out: string, args: string[]): void {
   const r = spawnSync(process.execPath, [cli, 'pretrain', ...recipe, ...args, '--out', out], { encoding: 'utf8' });
@@ -57,6 +59,9 @@ test('2 workers × batch 8 equal 1 worker × batch 16 after 3 steps (gather and 
   assert.ok(Math.abs(stepLosses(join(base, 'two-local-bn'))[0]! - one[0]!) > 1e-3);
   const perWorkerBn = maxWeightDifference(listCheckpoints(join(base, 'one'))[0]!, listCheckpoints(join(base, 'two-local-bn'))[0]!);
   assert.ok(perWorkerBn > 1e-3, `per-worker BN changed the weights by only ${perWorkerBn}`);
+  // The default channels-last layout: the same first loss, to float32 summation error.
+  pretrainCli(join(base, 'two-channels-last'), ['--nproc', '2', '--channels-last']);
+  assert.ok(Math.abs(stepLosses(join(base, 'two-channels-last'))[0]! - one[0]!) < 1e-4);
 });
 
 test('a run with 2 workers resumes with 2 workers, then with 1 (same global batch): the losses of a straight run', () => {
@@ -95,7 +100,12 @@ test('SIGKILL of one worker: the other exits non-zero within 60 s, naming the lo
   workers[1]!.stderr!.resume();
   const exited = new Promise<number | null>((resolve) => workers[0]!.on('exit', (code) => resolve(code)));
   const metrics = join(out, 'metrics.jsonl');
-  while (!existsSync(metrics) || !readFileSync(metrics, 'utf8').includes('"step":3')) await new Promise((r) => setTimeout(r, 50));
+  let early: number | null | undefined;
+  void exited.then((c) => (early = c));
+  while (!existsSync(metrics) || !readFileSync(metrics, 'utf8').includes('"step":3')) {
+    assert.equal(early, undefined, `rank 0 exited (code ${early}) before step 3:\n${stderr}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
   workers[1]!.kill('SIGKILL');
   const killedAt = Date.now();
   const timeout = new Promise<'timeout'>((resolve) => setTimeout(() => resolve('timeout'), 60_000).unref());

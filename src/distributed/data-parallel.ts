@@ -10,7 +10,10 @@ import type { ProcessGroup } from './process-group.js';
 /** Copies rank 0's parameters and buffers into every worker's model. */
 export function broadcastModule(group: ProcessGroup, model: Module): void {
   noGrad(() => {
-    for (const t of [...model.parameters(), ...[...model.namedBuffers()].map(([, b]) => b)]) group.broadcast_(t);
+    for (const t of [...model.parameters(), ...[...model.namedBuffers()].map(([, b]) => b)]) {
+      // (through a row-major copy: collectives take contiguous tensors, a channels-last weight is not)
+      tidy(() => t.copy_(group.broadcast_(t.contiguous())));
+    }
   });
 }
 

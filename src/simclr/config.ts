@@ -35,6 +35,8 @@ export interface PretrainConfig {
   /** Views per chunk for gradient caching (0: the whole batch at once). */
   chunk: number;
   bf16: boolean;
+  /** Channels-last (NHWC) layout of the model and the views. */
+  channelsLast: boolean;
   seed: number;
   threads: number;
   out: string;
@@ -88,6 +90,7 @@ export const pretrainFlags = {
   momentum: { type: 'number', default: 0.9, check: nonNegative, help: 'momentum of SGD and LARS' },
   chunk: { type: 'int', default: 0, check: nonNegative, help: 'gradient caching: compute each step in chunks of this many views, with the gradient of the whole batch (0: off). BatchNorm statistics are then per chunk' },
   bf16: { type: 'boolean', default: false, help: 'bfloat16 autocast for the forward pass (fast on CPUs with AVX512-BF16)' },
+  'channels-last': { type: 'boolean', default: true, help: 'channels-last (NHWC) layout for the model and the views: oneDNN\'s faster convolutions on CPU (bench/pretrain.js)' },
   seed: { type: 'int', default: 0, help: 'seed of initialisation, data order and augmentation' },
   threads: { type: 'int', default: 0, check: nonNegative, help: 'libtorch threads per worker (0: the cores shared among the local workers)' },
   out: { type: 'string', default: 'runs/fashion-mnist', help: 'run folder: checkpoints, metrics.jsonl, encoder.safetensors' },

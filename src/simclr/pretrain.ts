@@ -208,6 +208,8 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   const [channels, height, width] = source.imageShape;
   const size = c.imageSize || Math.min(height, width);
   const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+  const memoryFormat = (c.channelsLast ?? true) ? 'channels_last' : 'contiguous';
+  model.to({ memoryFormat });
   const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true, shard: { rank, count: workers } });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const totalSteps = c.epochs * stepsPerEpoch;
@@ -266,7 +268,8 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
         optimizer.setLearningRate(lr);
         const stats = tidy(() => {
           const share = c.batchSize / workers;
-          const views = augmentation.pair(batch.images, new Random(c.seed, epoch, batch.step, 0x5e1f), { offset: rank * share, total: c.batchSize });
+          const random = new Random(c.seed, epoch, batch.step, 0x5e1f);
+          const views = tidy(() => augmentation.pair(batch.images, random, { offset: rank * share, total: c.batchSize }).contiguous(memoryFormat));
           optimizer.zeroGrad();
           const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.bf16, dp);
           if (!Number.isFinite(loss)) return { loss, metrics: null };
