@@ -1,9 +1,8 @@
 // Fidelity: the default recipe (Fashion-MNIST, 5 epochs, ResNet-18 CIFAR stem width 0.25, batch 256,
 // τ 0.5, Adam 1e-3, warm-up + cosine, s = 1, no blur) trained here and by a PyTorch implementation of
 // the same recipe (bench/torch_simclr.py) for several seeds, every encoder then scored by the same
-// linear probe and kNN, beside the randomly initialised encoder. For each seed the two trainings run
-// at once, one thread each (the most work out of 2 cores). Prints JSON. About 35 minutes per seed
-// on 2 cores.
+// linear probe and kNN, beside the randomly initialised encoder. Prints JSON. About 35 minutes per
+// seed on 2 cores.
 //   node dist/bench/fidelity.js [--seeds 0,1,2] [--dir runs/fidelity] [--skip-train]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
@@ -31,26 +30,37 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = process
 const evaluate = (encoder: string, protocol: 'linear' | 'knn', extra: string[] = []) =>
   JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--checkpoint', encoder, '--data', 'fashion-mnist', '--protocol', protocol, '--out', '/dev/null', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!).accuracy as number;
 
-const runs: { seed: number; simclr: { linear: number; knn: number }; pytorch: { linear: number; knn: number } | null }[] = [];
-for (const seed of seeds) {
-  const ours = join(dir, `seed-${seed}`, 'simclr');
-  const theirs = join(dir, `seed-${seed}`, 'pytorch', 'encoder.safetensors');
+// Every training first, two at a time (one thread each: the most work out of 2 cores), the longest
+// (PyTorch's) first; then every encoder scored.
+const pytorchTrainings: (() => Promise<void>)[] = [];
+const simclrTrainings: (() => Promise<void>)[] = [];
+const encoders = seeds.map((seed) => ({
+  seed,
+  ours: join(dir, `seed-${seed}`, 'simclr'),
+  theirs: join(dir, `seed-${seed}`, 'pytorch', 'encoder.safetensors'),
+}));
+for (const { seed, ours, theirs } of encoders) {
   mkdirSync(join(dir, `seed-${seed}`, 'pytorch'), { recursive: true });
-  const jobs: Promise<void>[] = [];
   if (!skipTrain || !existsSync(join(ours, 'encoder.safetensors'))) {
-    jobs.push(start(process.execPath, [cli, 'pretrain', '--out', ours, '--seed', String(seed), '--threads', '1', '--knn-every', '0']));
+    simclrTrainings.push(() => start(process.execPath, [cli, 'pretrain', '--out', ours, '--seed', String(seed), '--threads', '1', '--knn-every', '0']));
   }
   if (py !== null && (!skipTrain || !existsSync(theirs))) {
-    jobs.push(start(py, [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), '--out', theirs], { ...process.env, ...TUNED_MALLOC }));
+    const args = [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), '--out', theirs];
+    pytorchTrainings.push(() => start(py, args, { ...process.env, ...TUNED_MALLOC }));
   }
-  await Promise.all(jobs);
+}
+const queue = [...pytorchTrainings, ...simclrTrainings];
+await Promise.all([0, 1].map(async () => {
+  for (let job = queue.shift(); job !== undefined; job = queue.shift()) await job();
+}));
+const runs = encoders.map(({ seed, ours, theirs }) => {
   const encoder = join(ours, 'encoder.safetensors');
-  runs.push({
+  return {
     seed,
     simclr: { linear: evaluate(encoder, 'linear'), knn: evaluate(encoder, 'knn') },
     pytorch: py === null ? null : { linear: evaluate(theirs, 'linear'), knn: evaluate(theirs, 'knn') },
-  });
-}
+  };
+});
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 const firstEncoder = join(dir, `seed-${seeds[0]}`, 'simclr', 'encoder.safetensors');
 const result = {

@@ -38,6 +38,10 @@ export interface StepRecord {
   negativeSimilarity: number;
   lr: number;
   viewsPerSecond: number;
+  /** Seconds of the step spent waiting for the batch and augmenting it (the data pipeline's cost). */
+  dataSeconds: number;
+  /** Wall-clock time at the end of the step, Unix seconds. */
+  time: number;
   /** Data-parallel: seconds of the step spent in collectives. */
   commSeconds?: number;
 }
@@ -253,6 +257,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   const save = () => leader && saveCheckpoint(runDir, model, optimizer, c, position, c.keepCheckpoints);
   const began = performance.now();
   let stepsDone = 0;
+  let lastStepEnd = began;
   try {
     model.train();
     outer: for (let epoch = start.epoch; epoch < lastEpoch; epoch++) {
@@ -260,8 +265,10 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
       let epochAccuracy = 0;
       let epochSteps = 0;
       const fromStep = epoch === start.epoch ? start.step : 0;
+      lastStepEnd = performance.now();
       for await (const batch of loader.epoch(epoch, fromStep)) {
         const t0 = performance.now();
+        let dataSeconds = 0;
         const comm0 = group?.stats().commSeconds ?? 0;
         const globalStep = epoch * stepsPerEpoch + batch.step;
         const lr = warmupCosine(schedule, globalStep);
@@ -270,6 +277,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
           const share = c.batchSize / workers;
           const random = new Random(c.seed, epoch, batch.step, 0x5e1f);
           const views = tidy(() => augmentation.pair(batch.images, random, { offset: rank * share, total: c.batchSize }).contiguous(memoryFormat));
+          dataSeconds = (performance.now() - lastStepEnd) / 1000;
           optimizer.zeroGrad();
           const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.bf16, dp);
           if (!Number.isFinite(loss)) return { loss, metrics: null };
@@ -294,7 +302,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
         epochSteps++;
         position = { epoch, step: batch.step + 1, globalStep: globalStep + 1 };
         if (position.step === stepsPerEpoch) position = { epoch: epoch + 1, step: 0, globalStep: globalStep + 1 };
-        const r: StepRecord = { type: 'step', epoch: epoch + 1, step: batch.step + 1, globalStep: globalStep + 1, loss: stats.loss, ...stats.metrics, lr, viewsPerSecond: (2 * c.batchSize) / seconds };
+        const r: StepRecord = { type: 'step', epoch: epoch + 1, step: batch.step + 1, globalStep: globalStep + 1, loss: stats.loss, ...stats.metrics, lr, viewsPerSecond: (2 * c.batchSize) / seconds, dataSeconds, time: Date.now() / 1000 };
         if (group !== null) r.commSeconds = group.stats().commSeconds - comm0;
         record(r);
         if (out !== null) {
@@ -313,6 +321,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
           stopped = 'signal';
           break outer;
         }
+        lastStepEnd = performance.now();
       }
       const epochRecord: Record<string, unknown> = { type: 'epoch', epoch: epoch + 1, loss: epochLoss / Math.max(1, epochSteps), accuracy: epochAccuracy / Math.max(1, epochSteps) };
       if (leader && c.knnEvery > 0 && ((epoch + 1) % c.knnEvery === 0 || epoch + 1 === lastEpoch)) {
