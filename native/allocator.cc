@@ -9,6 +9,7 @@
 #include <c10/core/CPUAllocator.h>
 #include <c10/core/impl/alloc_cpu.h>
 
+#include <malloc.h>
 #include <sys/mman.h>
 
 #include <map>
@@ -124,8 +125,11 @@ class CachingAllocator final : public c10::Allocator {
   size_t limit_ = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4;
 };
 
+// The caching allocator's idle blocks, and the free pages of glibc's heap (which the allocator
+// policy in addon.cc otherwise keeps: a data set's decoding buffers would stay resident).
 Napi::Value TrimCache(const Napi::CallbackInfo& info) {
   CachingAllocator::instance().trim();
+  malloc_trim(0);
   return info.Env().Undefined();
 }
 

@@ -19,7 +19,7 @@ import { SGD } from '../optim/sgd.js';
 import { cat, manualSeed, setNumThreads, tensor } from '../tensor/create.js';
 import { allReduceGradients, broadcastModule, convertSyncBatchNorm, gatherViews } from '../distributed/data-parallel.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { autocast, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { autocast, emptyCache, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { availableParallelism } from 'node:os';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
@@ -226,6 +226,8 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
     broadcastModule(group, model);
     if (workers > 1 && (c.syncBn ?? true)) convertSyncBatchNorm(model, group);
   }
+  // Reading and decoding the data left freed buffers in the C heap, which the allocator policy keeps.
+  emptyCache();
   const augmentation = new SimCLRAugmentation({
     ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
     strength: c.strength,

@@ -586,7 +586,7 @@ export function memory(): { tensors: number; bytes: number; cachedBytes: number 
   return { ...native.memory(), cachedBytes: native.cachedBytes() };
 }
 
-/** Returns the caching allocator's idle blocks to the system. */
+/** Returns the caching allocator's idle blocks and the free pages of the C heap to the system. */
 export function emptyCache(): void {
   native.trimCache();
 }
