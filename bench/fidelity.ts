@@ -62,7 +62,7 @@ const runs = encoders.map(({ seed, ours, theirs }) => {
   };
 });
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const firstEncoder = join(dir, `seed-${seeds[0]}`, 'simclr', 'encoder.safetensors');
+const firstEncoder = join(encoders[0]!.ours, 'encoder.safetensors');
 const result = {
   bench: 'fidelity',
   recipe: 'fashion-mnist, 5 epochs, resnet18 cifar-stem width 0.25, batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, s 1, no blur',

@@ -259,7 +259,6 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   const save = () => leader && saveCheckpoint(runDir, model, optimizer, c, position, c.keepCheckpoints);
   const began = performance.now();
   let stepsDone = 0;
-  let lastStepEnd = began;
   try {
     model.train();
     outer: for (let epoch = start.epoch; epoch < lastEpoch; epoch++) {
@@ -267,7 +266,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
       let epochAccuracy = 0;
       let epochSteps = 0;
       const fromStep = epoch === start.epoch ? start.step : 0;
-      lastStepEnd = performance.now();
+      let lastStepEnd = performance.now();
       for await (const batch of loader.epoch(epoch, fromStep)) {
         const t0 = performance.now();
         let dataSeconds = 0;
