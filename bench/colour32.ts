@@ -40,13 +40,14 @@ async function writeSplit(root: string, split: 'train' | 'test', count: number):
   await Promise.all(Array.from({ length: 8 }, worker));
 }
 
-/** The folder with `count` training images (and min(count, 2000) test images), made if missing. */
-export async function colourFolder(count: number, dir = join(tmpdir(), `simclr-bench-colour32-${count}`)): Promise<string> {
+/** The folder with `count` training images (and `testCount`, by default min(count, 2000), test images), made if missing. */
+export async function colourFolder(count: number, { testCount = Math.min(count, 2000), dir }: { testCount?: number; dir?: string } = {}): Promise<string> {
+  dir ??= join(tmpdir(), `simclr-bench-colour32-${count}${testCount === Math.min(count, 2000) ? '' : `-${testCount}`}`);
   if (existsSync(dir)) return dir;
   const partial = `${dir}.partial-${process.pid}`;
   rmSync(partial, { recursive: true, force: true });
   await writeSplit(partial, 'train', count);
-  await writeSplit(partial, 'test', Math.min(count, 2000));
+  await writeSplit(partial, 'test', testCount);
   try {
     renameSync(partial, dir);
   } catch (e) {

@@ -1,23 +1,44 @@
-// Fidelity: the default recipe (Fashion-MNIST, 5 epochs, ResNet-18 CIFAR stem width 0.25, batch 256,
-// τ 0.5, Adam 1e-3, warm-up + cosine, s = 1, no blur) trained here and by a PyTorch implementation of
-// the same recipe (bench/torch_simclr.py) for several seeds, every encoder then scored by the same
-// linear probe and kNN, beside the randomly initialised encoder. Prints JSON. About 35 minutes per
-// seed on 2 cores.
-//   node dist/bench/fidelity.js [--seeds 0,1,2] [--dir runs/fidelity] [--skip-train]
+// Fidelity: the default recipe trained here and by a PyTorch implementation of the same recipe
+// (bench/torch_simclr.py) for several seeds, every encoder then scored by the same linear probe and
+// kNN (all labels), beside the randomly initialised encoder. Prints JSON: per variant the mean and
+// standard deviation over the seeds, and its difference to simclr's mean.
+//   --data fashion-mnist   Fashion-MNIST, 5 epochs, ResNet-18 CIFAR stem width 0.25, batch 256, τ 0.5,
+//                          Adam 1e-3, warm-up + cosine, s = 1, no blur
+//   --data colour          the same on a folder of 32×32 colour JPEGs (bench/colour32.ts: 20,000
+//                          training and 10,000 test images) with s = 0.5, the paper's CIFAR recipe
+// Variants: simclr; pytorch (torchvision's ResNet initialisation, as simclr's); pytorch-default-init
+// (nn.Conv2d's default initialisation, which the PyTorch script used by accident until 2026-11-29:
+// the swap that explained the gap). Trainings run two at a time, one thread each, longest first.
+//   node dist/bench/fidelity.js [--data fashion-mnist|colour] [--seeds 1,2,3]
+//        [--variants simclr,pytorch,pytorch-default-init] [--dir runs/fidelity] [--skip-train]
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { meanStd } from '../src/eval/evaluate.js';
+import { colourFolder } from './colour32.js';
 import { torchPython, repoRoot, TUNED_MALLOC } from './common.js';
 
 const arg = (name: string, fallback: string) => {
   const i = process.argv.indexOf(name);
   return i > 0 ? process.argv[i + 1]! : fallback;
 };
-const seeds = arg('--seeds', '0,1,2').split(',').map(Number);
-const dir = arg('--dir', join(repoRoot, 'runs', 'fidelity'));
+const dataName = arg('--data', 'fashion-mnist');
+if (dataName !== 'fashion-mnist' && dataName !== 'colour') throw new Error(`--data must be fashion-mnist or colour (got ${dataName})`);
+const seeds = arg('--seeds', '1,2,3').split(',').map(Number);
+const variants = arg('--variants', dataName === 'colour' ? 'simclr,pytorch' : 'simclr,pytorch,pytorch-default-init').split(',');
+const dir = arg('--dir', join(repoRoot, 'runs', dataName === 'colour' ? 'fidelity-colour' : 'fidelity'));
 const skipTrain = process.argv.includes('--skip-train');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const py = torchPython();
+if (py === null && variants.some((v) => v.startsWith('pytorch'))) throw new Error('the PyTorch variants need python3-torch and python3-torchvision (apt-get install -y python3-torch python3-torchvision)');
+
+const folder = dataName === 'colour' ? await colourFolder(20_000, { testCount: 10_000 }) : null;
+const data = folder ?? 'fashion-mnist';
+const oursArgs = folder === null ? [] : ['--data', folder, '--image-size', '32', '--strength', '0.5'];
+const torchArgs = folder === null ? [] : ['--folder', folder, '--strength', '0.5'];
+const recipe =
+  `${dataName === 'colour' ? 'colour 32x32 JPEG folder (20,000 train / 10,000 test), s 0.5' : 'fashion-mnist, s 1'}, 5 epochs, resnet18 cifar-stem width 0.25, ` +
+  'batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, no blur';
 
 /** Runs a command to completion (output to stderr); rejects on failure. */
 function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
@@ -28,49 +49,44 @@ function start(command: string, args: string[], env: NodeJS.ProcessEnv = process
 }
 
 const evaluate = (encoder: string, protocol: 'linear' | 'knn', extra: string[] = []) =>
-  JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--checkpoint', encoder, '--data', 'fashion-mnist', '--protocol', protocol, '--out', '/dev/null', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!).accuracy as number;
+  JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--checkpoint', encoder, '--data', data, '--protocol', protocol, '--out', '/dev/null', '--quiet', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!).accuracy as number;
 
-// Every training first, two at a time (one thread each: the most work out of 2 cores), the longest
-// (PyTorch's) first; then every encoder scored.
-const pytorchTrainings: (() => Promise<void>)[] = [];
-const simclrTrainings: (() => Promise<void>)[] = [];
-const encoders = seeds.map((seed) => ({
-  seed,
-  ours: join(dir, `seed-${seed}`, 'simclr'),
-  theirs: join(dir, `seed-${seed}`, 'pytorch', 'encoder.safetensors'),
-}));
-for (const { seed, ours, theirs } of encoders) {
-  mkdirSync(join(dir, `seed-${seed}`, 'pytorch'), { recursive: true });
-  if (!skipTrain || !existsSync(join(ours, 'encoder.safetensors'))) {
-    simclrTrainings.push(() => start(process.execPath, [cli, 'pretrain', '--out', ours, '--seed', String(seed), '--threads', '1', '--knn-every', '0']));
-  }
-  if (py !== null && (!skipTrain || !existsSync(theirs))) {
-    const args = [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), '--out', theirs];
-    pytorchTrainings.push(() => start(py, args, { ...process.env, ...TUNED_MALLOC }));
-  }
+const encoderFile = (variant: string, seed: number) => join(dir, `seed-${seed}`, variant, 'encoder.safetensors');
+function training(variant: string, seed: number): () => Promise<void> {
+  const out = join(dir, `seed-${seed}`, variant);
+  if (variant === 'simclr') return () => start(process.execPath, [cli, 'pretrain', '--out', out, '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', ...oursArgs]);
+  const init = variant === 'pytorch' ? 'torchvision' : variant === 'pytorch-default-init' ? 'default' : null;
+  if (init === null) throw new Error(`unknown variant ${variant} (simclr, pytorch, pytorch-default-init)`);
+  mkdirSync(out, { recursive: true });
+  const args = [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), '--init', init, '--out', encoderFile(variant, seed), ...torchArgs];
+  return () => start(py!, args, { ...process.env, ...TUNED_MALLOC });
 }
-const queue = [...pytorchTrainings, ...simclrTrainings];
+
+// Every training first, two at a time (one thread each: the most work out of 2 cores), PyTorch's
+// (the longest) first; then every encoder scored.
+const queue: (() => Promise<void>)[] = [];
+for (const variant of [...variants].sort((a, b) => Number(a === 'simclr') - Number(b === 'simclr'))) {
+  for (const seed of seeds) if (!skipTrain || !existsSync(encoderFile(variant, seed))) queue.push(training(variant, seed));
+}
 await Promise.all([0, 1].map(async () => {
   for (let job = queue.shift(); job !== undefined; job = queue.shift()) await job();
 }));
-const runs = encoders.map(({ seed, ours, theirs }) => {
-  const encoder = join(ours, 'encoder.safetensors');
-  return {
-    seed,
-    simclr: { linear: evaluate(encoder, 'linear'), knn: evaluate(encoder, 'knn') },
-    pytorch: py === null ? null : { linear: evaluate(theirs, 'linear'), knn: evaluate(theirs, 'knn') },
-  };
-});
-const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
-const firstEncoder = join(encoders[0]!.ours, 'encoder.safetensors');
+
+const scores = Object.fromEntries(variants.map((v) => [v, seeds.map((seed) => ({ seed, linear: evaluate(encoderFile(v, seed), 'linear'), knn: evaluate(encoderFile(v, seed), 'knn') }))]));
+const summary = (v: string, protocol: 'linear' | 'knn') => meanStd(scores[v]!.map((r) => r[protocol]));
+const first = encoderFile('simclr', seeds[0]!);
 const result = {
   bench: 'fidelity',
-  recipe: 'fashion-mnist, 5 epochs, resnet18 cifar-stem width 0.25, batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, s 1, no blur',
-  runs,
-  mean: {
-    simclr: { linear: mean(runs.map((r) => r.simclr.linear)), knn: mean(runs.map((r) => r.simclr.knn)) },
-    pytorch: py === null ? null : { linear: mean(runs.map((r) => r.pytorch!.linear)), knn: mean(runs.map((r) => r.pytorch!.knn)) },
-  },
-  randomInit: { linear: evaluate(firstEncoder, 'linear', ['--baseline', 'random']), knn: evaluate(firstEncoder, 'knn', ['--baseline', 'random']) },
+  recipe,
+  seeds,
+  runs: scores,
+  mean: Object.fromEntries(
+    variants.map((v) => {
+      const [linear, knn] = [summary(v, 'linear'), summary(v, 'knn')];
+      const ours = variants.includes('simclr') ? { linear: summary('simclr', 'linear').mean, knn: summary('simclr', 'knn').mean } : null;
+      return [v, { linear, knn, simclrMinusThis: ours && { linear: ours.linear - linear.mean, knn: ours.knn - knn.mean } }];
+    }),
+  ),
+  randomInit: variants.includes('simclr') ? { linear: evaluate(first, 'linear', ['--baseline', 'random']), knn: evaluate(first, 'knn', ['--baseline', 'random']) } : null,
 };
 console.log(JSON.stringify(result, null, 2));

@@ -10,7 +10,7 @@ users run it), RGB, RandomResizedCrop(32), 3 input channels; the rest as above (
 --data colour runs it with --strength 0.5, the paper's CIFAR recipe).
 
 Usage: torch_simclr.py --epochs 5 --workers 0 --threads 2 [--steps N] [--out encoder.safetensors]
-                       [--folder DIR] [--strength S]
+                       [--folder DIR] [--strength S] [--init torchvision|default]
 Prints one JSON line: views/s, seconds, peak RSS; writes the encoder with simclr's metadata so that
 `simclr eval --checkpoint` evaluates it with the same protocol as simclr's own encoders.
 """
@@ -43,6 +43,9 @@ p.add_argument("--out", default="")
 p.add_argument("--data", default="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 p.add_argument("--folder", default="", help="an image folder with train/<class>/ subfolders instead of --data (RGB, 32 px)")
 p.add_argument("--strength", type=float, default=1.0, help="colour distortion strength s")
+p.add_argument("--init", choices=["torchvision", "default"], default="torchvision",
+               help="torchvision: torchvision's ResNet initialisation (Kaiming-normal fan_out convs), as simclr's; "
+                    "default: PyTorch's Conv2d default (Kaiming-uniform, a = sqrt 5), what narrow_resnet's rebuilt layers get")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
@@ -91,6 +94,12 @@ def nt_xent(z, tau):
 
 
 encoder = resnet(18, width=0.25, cifar_stem=True, in_channels=channels)
+if args.init == "torchvision":
+    # narrow_resnet rebuilds conv1 and the stages after torchvision's constructor initialised them, so
+    # they carry nn.Conv2d's default initialisation; torchvision's own is redone here.
+    for m in encoder.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 head = torch.nn.Sequential(torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128))
 model = torch.nn.Sequential(encoder, head)
 optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)

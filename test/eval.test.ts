@@ -54,19 +54,6 @@ test('the linear probe separates separable classes and picks λ on held-out data
   });
 });
 
-test('label fractions are class-balanced, seeded subsets', async () => {
-  const { balancedSubset } = await import('../src/eval/finetune.js');
-  const labels = Int32Array.from({ length: 1000 }, (_, i) => (i < 900 ? i % 3 : 3)); // classes of 300, 300, 300, 100
-  const subset = balancedSubset(labels, 0.1, 7);
-  const counts = [0, 0, 0, 0];
-  subset.forEach((i) => counts[labels[i]!]!++);
-  assert.deepEqual(counts, [30, 30, 30, 10]);
-  assert.deepEqual(balancedSubset(labels, 0.1, 7), subset);
-  assert.notDeepEqual(balancedSubset(labels, 0.1, 8), subset);
-  assert.equal(new Set(subset).size, subset.length);
-  assert.deepEqual(balancedSubset(labels, 0.001, 1).length, 4); // at least one per class
-});
-
 /** The minimum of the unregularised multinomial cross-entropy on (x, y), by L-BFGS from zero. */
 function crossEntropyMinimum(x: Tensor, labels: Int32Array, classes: number): number {
   return tidy(() => {

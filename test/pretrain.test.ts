@@ -169,10 +169,11 @@ test('pretrain and eval end to end on a folder of colour images', async () => {
     assert.ok(existsSync(join(out, `eval-${protocol}.json`)));
   }
   for (const headLayer of ['0', '1']) {
-    const tuned = spawnSync(process.execPath, [cli, 'eval', '--checkpoint', out, '--protocol', 'finetune', '--fraction', '0.5', '--epochs', '2', '--batch-size', '8', '--head-layer', headLayer], { encoding: 'utf8', env });
+    const tuned = spawnSync(process.execPath, [cli, 'eval', '--checkpoint', out, '--protocol', 'finetune', '--fraction', '0.5', '--draws', '2', '--epochs', '2', '--batch-size', '8', '--head-layer', headLayer], { encoding: 'utf8', env });
     assert.equal(tuned.status, 0, tuned.stderr);
     const r = JSON.parse(tuned.stdout);
     assert.equal(r.trainImages, 24);
+    assert.equal(r.accuracies.length, 2);
     assert.ok(r.accuracy >= 0 && r.accuracy <= 1);
   }
   const embedded = spawnSync(process.execPath, [cli, 'embed', '--checkpoint', out, '--split', 'test', '--z', '--out', join(out, 'f.safetensors')], { encoding: 'utf8', env });

@@ -40,5 +40,6 @@ export async function augmentCommand(o: Parsed<typeof augmentFlags>): Promise<nu
   images.dispose();
   writeFileSync(o.out, png);
   console.log(JSON.stringify({ out: o.out, images: count, pairs: o.pairs, size, source: source.description, skipped: source.skipped }));
+  source.dispose?.();
   return 0;
 }

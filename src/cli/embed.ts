@@ -1,6 +1,6 @@
 // simclr embed: features h (and z on request) of a data set, with labels and the data order.
 import { openSource } from '../data/open.js';
-import { MemorySource } from '../data/source.js';
+import { testFraction } from '../simclr/config.js';
 import { extractFeatures } from '../eval/features.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { loadEncoder } from '../simclr/encoder-file.js';
@@ -15,6 +15,8 @@ export const embedFlags = {
   out: { type: 'string', default: 'features.safetensors', help: 'safetensors file: h [N, D], z [N, d] with --z, labels [N], index [N]' },
   z: { type: 'boolean', default: false, help: 'also write z = g(h) (needs a pretraining checkpoint, which holds the head)' },
   'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'input size (0: the size the encoder was trained on)' },
+  'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'labelled data without a test split: share of each class held out as the test split (a run folder\'s own split.json wins)' },
+  'split-seed': { type: 'int', default: 0, help: 'seed of the held-out test split (a run folder\'s own split.json wins)' },
 } satisfies Flags;
 
 export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number> {
@@ -23,7 +25,9 @@ export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number
   const data = o.data || loaded.config?.data || '';
   if (!data) throw new UsageError('embed: --data is required for this encoder');
   const size = o['image-size'] || loaded.architecture.imageSize || 32;
-  const source = await openSource(data, { split: o.split as 'train' | 'test', size });
+  // the run's own split, so that `--split test` gives the images its pretraining held out
+  const recorded = loaded.split?.data === data ? loaded.split : null;
+  const source = await openSource(data, { split: o.split as 'train' | 'test', size, recorded, testFraction: o['test-fraction'], splitSeed: o['split-seed'] });
   const { features, labels, indices } = await extractFeatures(loaded.encoder, source, { size });
   const tensors: Record<string, Tensor> = { h: features, index: tensor(indices, { dtype: 'int64' }) };
   if (labels !== null) tensors.labels = tensor(labels, { dtype: 'int64' });
@@ -36,6 +40,6 @@ export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number
   saveSafetensors(o.out, tensors, metadata);
   console.log(JSON.stringify({ out: o.out, images: indices.length, h: features.shape, z: o.z ? tensors.z!.shape : null, labels: labels !== null }));
   for (const t of Object.values(tensors)) t.dispose();
-  if (source instanceof MemorySource) source.dispose();
+  source.dispose?.();
   return 0;
 }

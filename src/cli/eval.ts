@@ -4,8 +4,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractFeatures, type Features } from '../eval/features.js';
 import { augmentedFeatures, fixedFeatures, linearSgd } from '../eval/linear-sgd.js';
-import { disposeEvalData, openEvalData, pixelFeatures, runProtocol, type Protocol } from '../eval/evaluate.js';
-import { loadEncoder, randomEncoder } from '../simclr/encoder-file.js';
+import { meanStd, openEvalData, pixelFeatures, runProtocol, splitSummary, type Protocol } from '../eval/evaluate.js';
+import { testFraction } from '../simclr/config.js';
+import { loadEncoder, randomEncoder, type LoadedEncoder } from '../simclr/encoder-file.js';
+import type { ResNet } from '../models/resnet.js';
+import type { ProjectionHead } from '../models/projection-head.js';
+import { warning } from '../progress.js';
 import { setNumThreads } from '../tensor/create.js';
 import { finetune } from '../eval/finetune.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
@@ -17,7 +21,10 @@ export const evalFlags = {
   solver: { type: 'string', default: 'lbfgs', choices: ['lbfgs', 'sgd'], help: 'linear: lbfgs: logistic regression on standardised h, L2 chosen on held-out data, full-batch L-BFGS; sgd: the paper\'s protocol, Linear on raw h, Nesterov SGD, lr 0.1·B/256, cosine decay' },
   augment: { type: 'boolean', default: false, help: 'linear with --solver sgd: random resized crop and flip of every training image at every step (the encoder re-run on each batch)' },
   'weight-decay': { type: 'number', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'linear with --solver sgd: L2 weight decay on the classifier weights' },
-  fraction: { type: 'number', default: 0.1, check: (v) => (v > 0 && v <= 1 ? null : 'must be in (0, 1]'), help: 'finetune: share of the training labels (class-balanced, seeded; paper: 0.01, 0.1)' },
+  fraction: { type: 'number', default: 0, check: (v) => (v >= 0 && v <= 1 ? null : 'must be in (0, 1], or 0 for the protocol\'s default'), help: 'all: share of the training labels used, class-balanced and seeded, scored on the whole test split (the paper\'s semi-supervised settings: 0.01, 0.1; 0: knn and linear 1, finetune 0.1)' },
+  draws: { type: 'int', default: 3, check: (v) => (v > 0 ? null : 'must be positive'), help: 'all: label draws averaged (mean ± std) when --fraction is below 1; disjoint while the classes have images enough' },
+  'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'all: labelled data without a test split: share of each class held out as the test split (a run folder\'s own split.json wins)' },
+  'split-seed': { type: 'int', default: 0, help: 'all: seed of the held-out test split (a run folder\'s own split.json wins)' },
   epochs: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'finetune, linear with --solver sgd: epochs (0: the protocol\'s default, finetune 30 (paper: 60 for 1%, 30 for 10%), linear sgd 90)' },
   'batch-size': { type: 'int', default: 256, check: (v) => (v > 0 ? null : 'must be positive'), help: 'finetune (lr 0.05·B/256), linear with --solver sgd (lr 0.1·B/256): batch size' },
   'head-layer': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'finetune: start from head layer k of the projection head (0: from h)' },
@@ -39,7 +46,6 @@ const usedBy: Partial<Record<keyof typeof evalFlags, { what: string; uses: (o: E
   'weight-decay': { what: '--protocol linear --solver sgd', uses: (o) => o.protocol === 'linear' && o.solver === 'sgd' },
   epochs: { what: '--protocol finetune, or linear with --solver sgd', uses: (o) => o.protocol === 'finetune' || (o.protocol === 'linear' && o.solver === 'sgd') },
   'batch-size': { what: '--protocol finetune, or linear with --solver sgd', uses: (o) => o.protocol === 'finetune' || (o.protocol === 'linear' && o.solver === 'sgd') },
-  fraction: { what: '--protocol finetune', uses: (o) => o.protocol === 'finetune' },
   'head-layer': { what: '--protocol finetune', uses: (o) => o.protocol === 'finetune' },
   k: { what: '--protocol knn', uses: (o) => o.protocol === 'knn' },
   temperature: { what: '--protocol knn', uses: (o) => o.protocol === 'knn' },
@@ -61,100 +67,114 @@ export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = n
   if (o.threads > 0) setNumThreads(o.threads);
   const protocol = o.protocol as Protocol | 'finetune';
   const epochs = o.epochs || (protocol === 'finetune' ? 30 : 90);
+  const fraction = o.fraction || (protocol === 'finetune' ? 0.1 : 1);
+  const draws = fraction < 1 ? o.draws : 1;
   if (o.baseline !== 'pixels' && !o.checkpoint) throw new UsageError('eval: --checkpoint is required (or --baseline pixels with --data)');
   const loaded = o.checkpoint ? loadEncoder(o.checkpoint) : null;
   const data = o.data || loaded?.config?.data || '';
   if (!data) throw new UsageError('eval: --data is required for this encoder');
   const size = o['image-size'] || loaded?.architecture.imageSize || 32;
-  const split = await openEvalData(data, size);
+  const recorded = recordedSplit(loaded, data, o, given);
+  const split = await openEvalData(data, size, { recorded, testFraction: o['test-fraction'], splitSeed: o['split-seed'] });
+  if (split.split.kind === 'held-out' && loaded?.runDir && recorded === null && loaded.config?.data === data) {
+    warning(`simclr: ${loaded.runDir} has no split.json: its pretraining predates held-out splits and saw every image of ${data}, the held-out test images included`);
+  }
+  const common = { baseline: o.baseline, checkpoint: o.checkpoint || null, data, split: splitSummary(split.split) };
   const encoder = o.baseline === 'random' ? randomEncoder(loaded!.architecture, o.seed) : loaded?.encoder ?? null;
   const features = async (which: 'train' | 'test') =>
-    o.baseline === 'pixels' || encoder === null ? pixelFeatures(split[which], size) : extractFeatures(encoder, split[which], { size });
-  if (protocol === 'finetune') {
-    if (encoder === null) throw new UsageError('eval: --protocol finetune needs an encoder (not --baseline pixels)');
-    const head = o['head-layer'] > 0 ? loaded?.model?.head ?? null : null;
-    if (o['head-layer'] > 0 && head === null) throw new UsageError('eval: --head-layer needs a pretraining checkpoint, which holds the head');
-    if (head !== null && o['head-layer'] > head.blocks.length) throw new UsageError(`eval: --head-layer must be at most ${head.blocks.length}`);
-    const featureDim = head === null ? (encoder as unknown as { featureDim: number }).featureDim : o['head-layer'] === head.blocks.length ? head.outputDim : head.hiddenDim;
-    const r = await finetune(encoder, split.train, split.test, {
-      fraction: o.fraction,
-      epochs,
-      batchSize: o['batch-size'],
-      size,
-      featureDim,
-      head,
-      headLayers: o['head-layer'],
-      seed: o.seed,
-      log: (line) => process.stderr.write(`${line}\n`),
-    });
-    disposeEvalData(split);
-    const line = JSON.stringify({ protocol, accuracy: r.accuracy, fraction: o.fraction, trainImages: r.trainImages, epochs, headLayer: o['head-layer'], baseline: o.baseline, checkpoint: o.checkpoint || null, data });
-    const outFile = o.out || (loaded?.runDir ? join(loaded.runDir, `eval-finetune-${o.fraction}${o.baseline === 'none' ? '' : `-${o.baseline}`}.json`) : '');
-    if (outFile) writeFileSync(outFile, `${line}\n`);
-    console.log(line);
-    return 0;
-  }
-  if (protocol === 'linear' && o.solver === 'sgd') {
-    const test = await features('test');
-    if (test.labels === null) throw new Error('evaluation needs labels');
-    const dim = test.features.size(1);
-    let train: Features | null = null;
-    try {
-      if (!o.augment) train = await features('train');
-      const source = o.augment ? augmentedFeatures(split.train, encoder, { size, dim, seed: o.seed }) : fixedFeatures(train!.features, train!.labels!);
-      const r = await linearSgd(source, { features: test.features, labels: test.labels }, {
-        epochs,
-        batchSize: o['batch-size'],
-        weightDecay: o['weight-decay'],
-        seed: o.seed,
-        log: (line) => process.stderr.write(`${line}\n`),
-      });
-      return finish({
-        protocol,
-        solver: 'sgd',
-        accuracy: r.accuracy,
-        epochs: r.epochs,
-        batchSize: r.batchSize,
-        lr: r.lr,
-        weightDecay: r.weightDecay,
-        augment: o.augment,
-        trainLoss: r.trainLoss,
-        baseline: o.baseline,
-        checkpoint: o.checkpoint || null,
-        data,
-        train: source.size,
-        test: test.features.size(0),
-        featureDim: dim,
-      });
-    } finally {
-      train?.features.dispose();
-      test.features.dispose();
-      disposeEvalData(split);
+    o.baseline === 'pixels' || encoder === null ? pixelFeatures(split[which], size) : extractFeatures(encoder, split[which], { size, label: `features of the ${which === 'train' ? 'training' : 'test'} split` });
+  try {
+    if (protocol === 'finetune') {
+      if (encoder === null) throw new UsageError('eval: --protocol finetune needs an encoder (not --baseline pixels)');
+      const head = o['head-layer'] > 0 ? loaded?.model?.head ?? null : null;
+      if (o['head-layer'] > 0 && head === null) throw new UsageError('eval: --head-layer needs a pretraining checkpoint, which holds the head');
+      if (head !== null && o['head-layer'] > head.blocks.length) throw new UsageError(`eval: --head-layer must be at most ${head.blocks.length}`);
+      const featureDim = head === null ? (encoder as unknown as { featureDim: number }).featureDim : o['head-layer'] === head.blocks.length ? head.outputDim : head.hiddenDim;
+      const accuracies: number[] = [];
+      let trainImages = 0;
+      for (let draw = 0; draw < draws; draw++) {
+        // fine-tuning changes the encoder (and head): every draw starts from the saved weights
+        const fresh = draw === 0 ? { encoder, head } : freshCopy(o, loaded!);
+        const r = await finetune(fresh.encoder, split.train, split.test, { fraction, epochs, batchSize: o['batch-size'], size, featureDim, head: fresh.head, headLayers: o['head-layer'], seed: o.seed, draw });
+        accuracies.push(r.accuracy);
+        trainImages = r.trainImages;
+        if (draw > 0) fresh.encoder.dispose();
+      }
+      const { mean, std } = meanStd(accuracies);
+      const name = `eval-finetune-${fraction}${o.baseline === 'none' ? '' : `-${o.baseline}`}`;
+      return finish(name, { protocol, accuracy: mean, std, accuracies, fraction, draws, trainImages, epochs, headLayer: o['head-layer'], ...common });
     }
+    if (protocol === 'linear' && o.solver === 'sgd') {
+      if (fraction < 1) throw new UsageError('eval: --fraction below 1 applies to knn, linear with --solver lbfgs, and finetune');
+      const test = await features('test');
+      if (test.labels === null) throw new Error('evaluation needs labels');
+      const dim = test.features.size(1);
+      let train: Features | null = null;
+      try {
+        if (!o.augment) train = await features('train');
+        const source = o.augment ? augmentedFeatures(split.train, encoder, { size, dim, seed: o.seed }) : fixedFeatures(train!.features, train!.labels!);
+        const r = await linearSgd(source, { features: test.features, labels: test.labels }, { epochs, batchSize: o['batch-size'], weightDecay: o['weight-decay'], seed: o.seed });
+        return finish(`eval-linear-sgd${o.baseline === 'none' ? '' : `-${o.baseline}`}`, {
+          protocol,
+          solver: 'sgd',
+          accuracy: r.accuracy,
+          epochs: r.epochs,
+          batchSize: r.batchSize,
+          lr: r.lr,
+          weightDecay: r.weightDecay,
+          augment: o.augment,
+          trainLoss: r.trainLoss,
+          ...common,
+          train: source.size,
+          test: test.features.size(0),
+          featureDim: dim,
+        });
+      } finally {
+        train?.features.dispose();
+        test.features.dispose();
+      }
+    }
+    const train = await features('train');
+    const test = await features('test');
+    try {
+      const result = runProtocol(protocol as 'knn' | 'linear', train, test, { k: o.k, temperature: o.temperature, seed: o.seed, fraction, draws });
+      const name = `eval-${protocol}${fraction < 1 ? `-${fraction}` : ''}${o.baseline === 'none' ? '' : `-${o.baseline}`}`;
+      return finish(name, { ...result, ...(protocol === 'linear' ? { solver: 'lbfgs' } : {}), ...common, test: test.features.size(0), featureDim: train.features.size(1) });
+    } finally {
+      train.features.dispose();
+      test.features.dispose();
+    }
+  } finally {
+    split.dispose();
   }
-  const train = await features('train');
-  const test = await features('test');
-  const result = {
-    ...runProtocol(protocol as 'knn' | 'linear', train, test, { k: o.k, temperature: o.temperature, seed: o.seed }),
-    ...(protocol === 'linear' ? { solver: 'lbfgs' } : {}),
-    baseline: o.baseline,
-    checkpoint: o.checkpoint || null,
-    data,
-    train: train.features.size(0),
-    test: test.features.size(0),
-    featureDim: train.features.size(1),
-  };
-  train.features.dispose();
-  test.features.dispose();
-  disposeEvalData(split);
-  return finish(result);
 
-  function finish(result: Record<string, unknown>): number {
+  function finish(name: string, result: Record<string, unknown>): number {
     const line = JSON.stringify(result);
-    const name = `eval-${protocol}${protocol === 'linear' && o.solver === 'sgd' ? '-sgd' : ''}${o.baseline === 'none' ? '' : `-${o.baseline}`}`;
     const outFile = o.out || (loaded?.runDir ? join(loaded.runDir, `${name}.json`) : '');
     if (outFile) writeFileSync(outFile, `${line}\n`);
     console.log(line);
     return 0;
   }
+}
+
+/**
+ * The split the encoder's run recorded, when evaluating on the run's own data: its held-out test
+ * images are exactly the ones its pretraining never saw. Asking for another split is an error.
+ */
+function recordedSplit(loaded: LoadedEncoder | null, data: string, o: EvalOptions, given: ReadonlySet<string>) {
+  const record = loaded?.split ?? null;
+  if (record === null || record.data !== data) return null;
+  if (record.kind === 'held-out') {
+    for (const [flag, value] of [['test-fraction', record.testFraction], ['split-seed', record.seed]] as const) {
+      if (given.has(flag) && o[flag] !== value) throw new UsageError(`eval: --${flag} ${o[flag]} differs from the split ${loaded!.runDir} was pretrained with (${value}; split.json): its other images were trained on`);
+    }
+  }
+  return record;
+}
+
+/** A new copy of the encoder being evaluated (and of its head), for another fine-tuning draw. */
+function freshCopy(o: EvalOptions, loaded: LoadedEncoder): { encoder: ResNet; head: ProjectionHead | null } {
+  if (o.baseline === 'random') return { encoder: randomEncoder(loaded.architecture, o.seed), head: null };
+  const again = loadEncoder(o.checkpoint);
+  return { encoder: again.encoder, head: o['head-layer'] > 0 ? again.model?.head ?? null : null };
 }

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `simclr` command line.
 import { info } from '../info.js';
+import { setProgressOutput, streamOutput } from '../progress.js';
 import { givenFlags, helpText, parseFlags, UsageError, type Flags } from './args.js';
 import { augmentCommand, augmentFlags } from './augment.js';
 import { pretrainCommand } from './pretrain.js';
@@ -70,10 +71,14 @@ async function main(argv: string[]): Promise<number> {
   const command = commands[name];
   if (command === undefined) throw new UsageError(`unknown command '${name}'`);
   if (rest.includes('--help') || rest.includes('-h')) {
-    process.stdout.write(helpText(name, command.summary, command.flags));
+    process.stdout.write(`${helpText(name, command.summary, command.flags)}  --quiet                         no progress lines (results and warnings only)\n`);
     return 0;
   }
-  return command.run(parseFlags(rest, command.flags, name), givenFlags(rest));
+  // Progress of long phases on stderr: a live line on a terminal, a plain line every 10 s otherwise.
+  const quiet = rest.includes('--quiet');
+  const flags = rest.filter((a) => a !== '--quiet');
+  setProgressOutput(quiet ? null : streamOutput(process.stderr), { plainIntervalSeconds: 10 });
+  return command.run(parseFlags(flags, command.flags, name), givenFlags(flags));
 }
 
 main(process.argv.slice(2)).then(

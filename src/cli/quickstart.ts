@@ -1,62 +1,90 @@
 // simclr quickstart — the main job behind the README's first command: pretrain on Fashion-MNIST
-// with the default recipe, then kNN and linear evaluation of the encoder and of two baselines
-// (the same encoder randomly initialised, and raw pixels), and a short summary.
+// with the quickstart recipe, then score the encoder beside two baselines (the same encoder randomly
+// initialised, and raw pixels) by kNN and the linear probe, with all the training labels and with
+// 1% of them (the semi-supervised setting, several label draws), and say what the numbers show.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { extractFeatures } from '../eval/features.js';
-import { disposeEvalData, openEvalData, pixelFeatures, runProtocol } from '../eval/evaluate.js';
-import type { Features } from '../eval/features.js';
+import { baselineScores, encoderFeatures, FEATURE_SETS, plusMinus, scoreFeatures } from '../eval/compare.js';
+import { openEvalData, splitSummary, type EvalResult } from '../eval/evaluate.js';
 import { pretrainFlags, resolveConfig } from '../simclr/config.js';
 import { randomEncoder } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { ResNet } from '../models/resnet.js';
-import type { Parsed } from './args.js';
+import { note } from '../progress.js';
+import type { Flags, Parsed } from './args.js';
+import { verdict, type Scores } from '../eval/verdict.js';
 
 export const quickstartFlags = {
   ...pretrainFlags,
   out: { ...pretrainFlags.out, default: 'runs/quickstart' },
   epochs: { ...pretrainFlags.epochs, default: 3 },
-} as const;
+  'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: share of the training labels (class-balanced)' },
+  draws: { type: 'int', default: 3, check: (v) => (v > 1 ? null : 'must be at least 2 (for a spread)'), help: 'label draws averaged in the few-label columns' },
+} satisfies Flags;
 
 export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, given: Set<string>): Promise<number> {
-  const config = resolveConfig(parsed, given, quickstartFlags);
+  const { 'label-fraction': fraction, draws, ...pretrainOptions } = parsed;
+  const config = resolveConfig(pretrainOptions, given, quickstartFlags);
   const t0 = performance.now();
   const run = await pretrain(config, { resume: parsed.resume });
   const pretrainSeconds = (performance.now() - t0) / 1000;
+  const t1 = performance.now();
   const size = config.imageSize;
   const encoder = run.model.encoder as ResNet;
   const architecture = { depth: config.depth, cifarStem: config.cifarStem, width: config.width, inChannels: encoder.options.inChannels, imageSize: size };
-  process.stderr.write('evaluating: kNN and linear probe of the encoder, a random-init encoder and raw pixels\n');
-  const data = await openEvalData(config.data, size || 32);
-  const viewSize = size || data.train.imageShape[1];
-  const results: Record<string, { knn: number; linear: number }> = {};
-  const evaluate = async (name: string, features: (split: 'train' | 'test') => Promise<Features>) => {
-    const train = await features('train');
-    const test = await features('test');
-    results[name] = { knn: runProtocol('knn', train, test).accuracy, linear: runProtocol('linear', train, test).accuracy };
-    train.features.dispose();
-    test.features.dispose();
-  };
-  await evaluate('simclr', (s) => extractFeatures(encoder, data[s], { size: viewSize }));
+  note(`evaluating the encoder, a random-init encoder and raw pixels: kNN and linear probe, all labels and ${100 * fraction}% of them (${draws} draws)`);
+  const data = await openEvalData(config.data, size || 32, { recorded: run.split });
+  const options = { size: size || data.train.imageShape[1], fraction, draws, seed: config.seed };
+  const simclr = await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, options.size), options);
   const random = randomEncoder(architecture, config.seed);
-  await evaluate('random-init encoder', (s) => extractFeatures(random, data[s], { size: viewSize }));
+  const scores: Scores = { simclr, ...(await baselineScores(random, data, options)) };
   random.dispose();
-  await evaluate('raw pixels', (s) => pixelFeatures(data[s], viewSize));
-  disposeEvalData(data);
+  const trainImages = data.train.size;
+  const split = splitSummary(data.split);
+  data.dispose();
   run.model.dispose();
-  const summary = { run: run.runDir, data: config.data, epochs: config.epochs, pretrainSeconds: Math.round(pretrainSeconds), finalLoss: run.lastLoss, accuracy: results };
+  const evalSeconds = (performance.now() - t1) / 1000;
+  const conclusion = verdict(scores, { fraction, epochs: config.epochs });
+  const summary = {
+    run: run.runDir,
+    data: config.data,
+    split,
+    epochs: config.epochs,
+    pretrainSeconds: Math.round(pretrainSeconds),
+    evalSeconds: Math.round(evalSeconds),
+    finalLoss: run.lastLoss,
+    labelFraction: fraction,
+    draws,
+    accuracy: Object.fromEntries(
+      FEATURE_SETS.map((name) => {
+        const s = scores[name];
+        const few = (r: EvalResult) => ({ mean: r.accuracy, std: r.std, draws: r.accuracies });
+        return [name, { knn: s.knn.accuracy, linear: s.linear.accuracy, fewLabelKnn: few(s.fewKnn), fewLabelLinear: few(s.fewLinear) }];
+      }),
+    ),
+    verdict: conclusion,
+  };
   writeFileSync(join(run.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
-  const pct = (v: number) => `${(100 * v).toFixed(2)}%`.padStart(8);
+  const fewImages = scores.simclr.fewLinear.trainImages;
   const lines = [
     '',
-    `SimCLR on ${config.data}: ${config.epochs} epochs of ResNet-${config.depth} (width ${config.width}) in ${Math.round(pretrainSeconds)} s`,
+    `SimCLR on ${config.data}: ${config.epochs} epochs of ResNet-${config.depth} (width ${config.width}) in ${Math.round(pretrainSeconds)} s; evaluated in ${Math.round(evalSeconds)} s`,
+    `scored on the ${split.testImages as number} test images${data.split.kind === 'held-out' ? ' held out from pretraining' : ''}`,
     '',
-    `  features                  kNN (k=200)   linear probe`,
-    ...Object.entries(results).map(([name, r]) => `  ${name.padEnd(24)}  ${pct(r.knn)}      ${pct(r.linear)}`),
+    `                          all ${trainImages.toLocaleString('en')} labels      ${100 * fraction}% of the labels (${fewImages}; mean ± std of ${draws} draws)`,
+    `  features                kNN       linear        kNN               linear`,
+    ...FEATURE_SETS.map((name) => {
+      const s = scores[name];
+      return `  ${name.padEnd(22)}  ${pct(s.knn.accuracy).padStart(7)}   ${pct(s.linear.accuracy).padStart(7)}       ${plusMinus(s.fewKnn).padEnd(16)}  ${plusMinus(s.fewLinear)}`;
+    }),
     '',
-    `run folder: ${run.runDir} (encoder.safetensors, checkpoints/, metrics.jsonl, summary.json)`,
+    ...conclusion.lines,
+    '',
+    `run folder: ${run.runDir} (encoder.safetensors, checkpoints/, metrics.jsonl, split.json, summary.json)`,
     '',
   ];
   process.stdout.write(lines.join('\n'));
   return 0;
 }
+
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;

@@ -12,6 +12,7 @@ import sharp from 'sharp';
 import { tensor } from '../tensor/create.js';
 import { Tensor, tidy } from '../tensor/tensor.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { Task, warning } from '../progress.js';
 import { DataError, MemorySource, type DataSource } from './source.js';
 
 const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.tif', '.tiff']);
@@ -100,9 +101,10 @@ export async function decodeImage(file: string, size: number, channels: 1 | 3): 
 }
 
 /** Decodes files concurrently (sharp's thread pool does the work); failed ones are null with skipBad. */
-async function decodeAll(files: readonly string[], size: number, channels: 1 | 3, skipBad: boolean, warn: (m: string) => void): Promise<(Buffer | null)[]> {
+async function decodeAll(files: readonly string[], size: number, channels: 1 | 3, skipBad: boolean, warn: (m: string) => void, task?: Task): Promise<(Buffer | null)[]> {
   const out: (Buffer | null)[] = new Array(files.length).fill(null);
   let next = 0;
+  let done = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
@@ -112,6 +114,7 @@ async function decodeAll(files: readonly string[], size: number, channels: 1 | 3
         if (!skipBad || !(e instanceof DataError)) throw e;
         warn(`skipping ${(e as Error).message}`);
       }
+      task?.update(++done);
     }
   };
   await Promise.all(Array.from({ length: Math.max(2, availableParallelism() * 2) }, worker));
@@ -131,7 +134,7 @@ function defaultCacheDir(): string {
 
 function cacheKey(root: string, listing: Listing, size: number, channels: number, skipBad: boolean): string {
   const hash = createHash('sha256');
-  hash.update(JSON.stringify({ v: 1, root: resolve(root), size, channels, skipBad }));
+  hash.update(JSON.stringify({ v: 2, root: resolve(root), size, channels, skipBad }));
   listing.files.forEach((f, i) => hash.update(`${relative(root, f)}\0${listing.stats[i]!.size}\0${Math.round(listing.stats[i]!.mtimeMs)}\n`));
   return hash.digest('hex').slice(0, 32);
 }
@@ -141,6 +144,7 @@ class StreamingFolderSource implements DataSource {
   readonly skipped = 0;
   readonly size: number;
   readonly imageShape: readonly [number, number, number];
+  readonly files: readonly string[];
   constructor(
     readonly description: string,
     private readonly listing: Listing,
@@ -149,6 +153,7 @@ class StreamingFolderSource implements DataSource {
   ) {
     this.size = listing.files.length;
     this.imageShape = [channels, imageSize, imageSize];
+    this.files = listing.files.map((f) => relative(description, f));
   }
   get labels(): Int32Array | null {
     return this.listing.labels;
@@ -165,7 +170,7 @@ class StreamingFolderSource implements DataSource {
 
 /** Opens an image folder: from the decode cache when possible, decoding (and caching) otherwise. */
 export async function imageFolder(root: string, options: FolderOptions): Promise<DataSource> {
-  const { size, channels = 3, skipBad = false, cacheDir = defaultCacheDir(), memoryLimit = 4 * 2 ** 30, warn = (m) => console.warn(`simclr: ${m}`) } = options;
+  const { size, channels = 3, skipBad = false, cacheDir = defaultCacheDir(), memoryLimit = 4 * 2 ** 30, warn = (m) => warning(`simclr: ${m}`) } = options;
   if (!(Number.isInteger(size) && size > 0)) throw new RangeError(`image size must be a positive integer (got ${size})`);
   const listing = listImageFolder(root);
   const bytes = listing.files.length * size * size * channels;
@@ -173,34 +178,45 @@ export async function imageFolder(root: string, options: FolderOptions): Promise
 
   const key = cacheKey(root, listing, size, channels, skipBad);
   const cacheFile = cacheDir === null ? null : join(cacheDir, `${key}.safetensors`);
+  const relativeFiles = (kept: ArrayLike<number>) => Array.from(kept, (i) => relative(root, listing.files[i]!));
   if (cacheFile !== null && existsSync(cacheFile)) {
     try {
       const { tensors, metadata } = loadSafetensors(cacheFile);
       const images = tensors.get('images')!;
-      const labels = tensors.get('labels');
-      const meta = JSON.parse(metadata.simclr ?? '{}') as { classNames: string[] | null; skipped: number };
-      const labelArray = labels ? Int32Array.from(labels.toArray() as Int32Array) : null;
-      labels?.dispose();
-      return new MemorySource(images, labelArray, meta.classNames, root, meta.skipped);
+      const kept = tensors.get('kept')!;
+      const keptIndices = kept.toArray() as Int32Array;
+      kept.dispose();
+      const meta = JSON.parse(metadata.simclr ?? '{}') as { skipped: number };
+      const labels = listing.labels === null ? null : Int32Array.from(keptIndices, (i) => listing.labels![i]!);
+      return new MemorySource(images, labels, listing.classNames, root, meta.skipped, relativeFiles(keptIndices));
     } catch (e) {
       warn(`ignoring the unreadable decode cache ${cacheFile} (${(e as Error).message})`);
     }
   }
 
-  const decoded = await decodeAll(listing.files, size, channels, skipBad, warn);
+  const task = new Task(`decoding ${root}`, { total: listing.files.length, unit: 'images' });
+  let decoded: (Buffer | null)[];
+  try {
+    decoded = await decodeAll(listing.files, size, channels, skipBad, warn, task);
+  } catch (e) {
+    task.end('failed');
+    throw e;
+  }
   const keep = decoded.map((b, i) => (b === null ? -1 : i)).filter((i) => i >= 0);
   const skipped = decoded.length - keep.length;
-  if (keep.length === 0) throw new DataError(root, `none of the ${decoded.length} images could be decoded`);
+  if (keep.length === 0) {
+    task.end('failed');
+    throw new DataError(root, `none of the ${decoded.length} images could be decoded`);
+  }
   if (skipped > 0) warn(`${root}: skipped ${skipped} unreadable file(s) of ${decoded.length}`);
   const images = toTensor(keep.map((i) => decoded[i]!), size, channels);
   const labels = listing.labels === null ? null : Int32Array.from(keep, (i) => listing.labels![i]!);
   if (cacheFile !== null) {
     mkdirSync(cacheDir!, { recursive: true });
-    const tensors: Record<string, Tensor> = { images };
-    const labelTensor = labels === null ? null : tensor(labels);
-    if (labelTensor !== null) tensors.labels = labelTensor;
-    saveSafetensors(cacheFile, tensors, { simclr: JSON.stringify({ classNames: listing.classNames, skipped, root: resolve(root) }) });
-    labelTensor?.dispose();
+    const kept = tensor(Int32Array.from(keep));
+    saveSafetensors(cacheFile, { images, kept }, { simclr: JSON.stringify({ skipped, root: resolve(root) }) });
+    kept.dispose();
   }
-  return new MemorySource(images, labels, listing.classNames, root, skipped);
+  task.end(`${keep.length} images${skipped > 0 ? `, ${skipped} skipped` : ''}${cacheFile !== null ? ', cached' : ''}`);
+  return new MemorySource(images, labels, listing.classNames, root, skipped, relativeFiles(keep));
 }

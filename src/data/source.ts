@@ -13,10 +13,14 @@ export interface DataSource {
   readonly labels: Int32Array | null;
   /** Files or records skipped as unreadable (only with skipBad). */
   readonly skipped: number;
+  /** Each image's file, relative to the data's root (image folders only). */
+  readonly files?: readonly string[];
   /** uint8 images [n, C, H, W] at the given indices (owned by the caller). */
   load(indices: ArrayLike<number>): Promise<Tensor>;
   /** The same, synchronously, for sources held in memory. */
   loadSync?(indices: ArrayLike<number>): Tensor;
+  /** Frees what the source holds (its images, when in memory). */
+  dispose?(): void;
 }
 
 /** A data set held in memory as one uint8 tensor [N, C, H, W]. */
@@ -30,6 +34,7 @@ export class MemorySource implements DataSource {
     readonly classNames: readonly string[] | null,
     readonly description: string,
     readonly skipped = 0,
+    readonly files?: readonly string[],
   ) {
     const [n, c, h, w] = images.shape;
     if (images.ndim !== 4 || images.dtype !== 'uint8') {
@@ -53,14 +58,71 @@ export class MemorySource implements DataSource {
     return this.loadSync(indices);
   }
 
-  /** The first n images (or a chosen subset) as a new source sharing nothing with this one. */
-  subset(indices: ArrayLike<number>): MemorySource {
-    const labels = this.labels === null ? null : Int32Array.from(indices, (i) => this.labels![i]!);
-    return new MemorySource(this.loadSync(indices), labels, this.classNames, `${this.description} (subset of ${indices.length})`);
+  dispose(): void {
+    this.images.dispose();
+  }
+}
+
+/**
+ * Some of another source's images (a split, a subset), optionally with its labels renumbered; no
+ * copy. The views of one base share it: the last one disposed disposes the base.
+ */
+export class SourceView implements DataSource {
+  readonly size: number;
+  readonly labels: Int32Array | null;
+  readonly classNames: readonly string[] | null;
+  readonly files?: readonly string[];
+  readonly loadSync?: (indices: ArrayLike<number>) => Tensor;
+  readonly #owner: { refs: number; base: DataSource };
+  #disposed = false;
+
+  constructor(
+    readonly base: DataSource,
+    readonly indices: Int32Array,
+    readonly description: string,
+    relabel?: { labels: Int32Array; classNames: readonly string[] },
+    owner?: { refs: number; base: DataSource },
+  ) {
+    for (const i of indices) if (!(i >= 0 && i < base.size)) throw new RangeError(`${description}: index ${i} out of range (size ${base.size})`);
+    this.size = indices.length;
+    const labels = relabel?.labels ?? base.labels;
+    this.labels = labels === null ? null : Int32Array.from(indices, (i) => labels[i]!);
+    this.classNames = relabel?.classNames ?? base.classNames;
+    if (base.files) this.files = Array.from(indices, (i) => base.files![i]!);
+    if (base.loadSync) this.loadSync = (idx) => base.loadSync!(this.#map(idx));
+    this.#owner = owner ?? { refs: 0, base };
+    this.#owner.refs++;
+  }
+
+  /** Views of one base that dispose it together (each view's dispose() releases its share). */
+  static split(base: DataSource, parts: { indices: Int32Array; description: string; relabel?: { labels: Int32Array; classNames: readonly string[] } }[]): SourceView[] {
+    const owner = { refs: 0, base };
+    return parts.map((p) => new SourceView(base, p.indices, p.description, p.relabel, owner));
+  }
+
+  get imageShape(): readonly [number, number, number] {
+    return this.base.imageShape;
+  }
+
+  get skipped(): number {
+    return this.base.skipped;
+  }
+
+  #map(indices: ArrayLike<number>): Int32Array {
+    return Int32Array.from(indices, (k) => {
+      if (!(k >= 0 && k < this.size)) throw new RangeError(`${this.description}: index ${k} out of range (size ${this.size})`);
+      return this.indices[k]!;
+    });
+  }
+
+  load(indices: ArrayLike<number>): Promise<Tensor> {
+    return this.base.load(this.#map(indices));
   }
 
   dispose(): void {
-    this.images.dispose();
+    if (this.#disposed) return;
+    this.#disposed = true;
+    if (--this.#owner.refs === 0) this.#owner.base.dispose?.();
   }
 }
 

@@ -1,7 +1,10 @@
 // The evaluation protocols on a labelled train/test pair: kNN and linear probe, on the features of
-// an encoder or on raw pixels (a baseline).
-import { openSource } from '../data/open.js';
-import { MemorySource, type DataSource } from '../data/source.js';
+// an encoder or on raw pixels (a baseline), with all the training labels or with a class-balanced
+// fraction of them (the paper's semi-supervised setting), averaged over several label draws.
+import { openSplits, type OpenOptions, type SplitRecord } from '../data/open.js';
+import type { DataSource } from '../data/source.js';
+import { labelFraction } from '../data/split.js';
+import { tensor } from '../tensor/create.js';
 import { tidy } from '../tensor/tensor.js';
 import { prepareImages, type Features } from './features.js';
 import { knnAccuracy } from './knn.js';
@@ -12,20 +15,26 @@ export type Protocol = 'knn' | 'linear';
 export interface EvalData {
   train: DataSource;
   test: DataSource;
+  split: SplitRecord;
+  dispose(): void;
 }
 
-/** The train and test splits of a labelled data source. */
-export async function openEvalData(data: string, size: number): Promise<EvalData> {
-  const train = await openSource(data, { split: 'train', size });
-  if (train.labels === null) throw new Error(`${data}: evaluation needs labels (class folders, CIFAR or IDX labels)`);
-  let test: DataSource;
-  try {
-    test = await openSource(data, { split: 'test', size });
-  } catch {
-    test = train;
-  }
-  if (test === train) throw new Error(`${data}: evaluation needs a test split (fashion-mnist, CIFAR test_batch.bin / test.bin)`);
-  return { train, test };
+/** The train and test splits of a labelled data source (a run's recorded split when given). */
+export async function openEvalData(data: string, size: number, options: Pick<OpenOptions, 'recorded' | 'testFraction' | 'splitSeed'> = {}): Promise<EvalData> {
+  const splits = await openSplits(data, { size, ...options });
+  const fail = (message: string) => {
+    splits.dispose();
+    return new Error(`${data}: ${message}`);
+  };
+  if (splits.train.labels === null) throw fail('evaluation needs labels (class folders, CIFAR or IDX labels)');
+  if (splits.test === null || splits.test.labels === null) throw fail('evaluation needs a labelled test split (this data has none: --test-fraction is 0)');
+  return { train: splits.train, test: splits.test, split: splits.record, dispose: splits.dispose };
+}
+
+/** What an evaluation scored, for its JSON output: the kind of split and the image counts. */
+export function splitSummary(split: SplitRecord): Record<string, unknown> {
+  const { kind, testFraction, seed, trainImages, testImages } = split;
+  return kind === 'held-out' ? { kind, testFraction, seed, trainImages, testImages } : { kind, trainImages, testImages };
 }
 
 /** Raw pixels (scaled to [0, 1], flattened) as features. */
@@ -37,21 +46,63 @@ export async function pixelFeatures(source: DataSource, size: number): Promise<F
   return { features, labels: source.labels, indices };
 }
 
+export interface ProtocolOptions {
+  k?: number;
+  temperature?: number;
+  seed?: number;
+  /** Share of the training labels used (class-balanced; 1: all). */
+  fraction?: number;
+  /** Label draws averaged when fraction < 1. */
+  draws?: number;
+  /** Progress label (null: none). */
+  label?: string | null;
+}
+
 export interface EvalResult {
   protocol: Protocol;
+  /** The mean over the label draws. */
   accuracy: number;
+  /** Sample standard deviation over the draws (0 for one). */
+  std: number;
+  accuracies: number[];
+  fraction: number;
+  /** Labelled training images per draw. */
+  trainImages: number;
   [key: string]: unknown;
 }
 
-export function runProtocol(protocol: Protocol, train: Features, test: Features, { k = 200, temperature = 0.1, seed = 0 } = {}): EvalResult {
-  if (train.labels === null || test.labels === null) throw new Error('evaluation needs labels');
-  if (protocol === 'knn') {
-    return { protocol, accuracy: knnAccuracy(train.features, train.labels, test.features, test.labels, { k, temperature }), k, temperature };
-  }
-  const r = linearProbe({ features: train.features, labels: train.labels }, { features: test.features, labels: test.labels }, { seed });
-  return { protocol, accuracy: r.accuracy, l2: r.l2, heldOutAccuracy: r.heldOutAccuracy, iterations: r.iterations };
+export function meanStd(xs: readonly number[]): { mean: number; std: number } {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const std = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
+  return { mean, std };
 }
 
-export function disposeEvalData(d: EvalData): void {
-  for (const s of [d.train, d.test]) if (s instanceof MemorySource) s.dispose();
+export function runProtocol(protocol: Protocol, train: Features, test: Features, { k = 200, temperature = 0.1, seed = 0, fraction = 1, draws = 3, label }: ProtocolOptions = {}): EvalResult {
+  if (train.labels === null || test.labels === null) throw new Error('evaluation needs labels');
+  const trainLabels = train.labels;
+  const rounds = fraction < 1 ? draws : 1;
+  const accuracies: number[] = [];
+  const details: Record<string, unknown>[] = [];
+  let trainImages = 0;
+  for (let d = 0; d < rounds; d++) {
+    const subset = fraction < 1 ? labelFraction(trainLabels, fraction, seed, d) : null;
+    const x = subset === null ? train.features : tidy(() => train.features.indexSelect(0, tensor(subset, { dtype: 'int64' })));
+    const y = subset === null ? trainLabels : Int32Array.from(subset, (i) => trainLabels[i]!);
+    trainImages = y.length;
+    try {
+      if (protocol === 'knn') {
+        accuracies.push(knnAccuracy(x, y, test.features, test.labels, { k, temperature, label: label === null ? null : `${label ?? 'kNN'}${rounds > 1 ? ` (label draw ${d + 1}/${rounds})` : ''}` }));
+      } else {
+        const probeLabel = label === null ? null : `${label ?? 'linear probe'}${rounds > 1 ? ` (label draw ${d + 1}/${rounds})` : ''}`;
+        const r = linearProbe({ features: x, labels: y }, { features: test.features, labels: test.labels }, { seed: seed + d, label: probeLabel });
+        accuracies.push(r.accuracy);
+        details.push({ l2: r.l2, heldOutAccuracy: r.heldOutAccuracy, iterations: r.iterations });
+      }
+    } finally {
+      if (x !== train.features) x.dispose();
+    }
+  }
+  const { mean, std } = meanStd(accuracies);
+  const extra = protocol === 'knn' ? { k, temperature } : rounds === 1 ? details[0]! : { fits: details };
+  return { protocol, accuracy: mean, std, accuracies, fraction, draws: rounds, trainImages, ...extra };
 }

@@ -4,6 +4,7 @@
 // and Nesterov momentum, lr 0.05·B/256, no weight decay, random crop and flip; scored on the test split.
 import { SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { Random } from '../data/random.js';
+import { labelFraction } from '../data/split.js';
 import type { DataSource } from '../data/source.js';
 import * as F from '../tensor/functional.js';
 import { tensor } from '../tensor/create.js';
@@ -14,22 +15,7 @@ import { SGD } from '../optim/sgd.js';
 import { warmupCosine } from '../optim/schedule.js';
 import type { ProjectionHead } from '../models/projection-head.js';
 import { prepareImages } from './features.js';
-
-/** A class-balanced subset: round(fraction · n_c) images of each class c (at least one), seeded. */
-export function balancedSubset(labels: Int32Array, fraction: number, seed: number): Int32Array {
-  if (!(fraction > 0 && fraction <= 1)) throw new RangeError(`the label fraction must be in (0, 1] (got ${fraction})`);
-  const byClass = new Map<number, number[]>();
-  labels.forEach((c, i) => byClass.set(c, [...(byClass.get(c) ?? []), i]));
-  const rng = new Random(seed, 0xf1e7);
-  const picked: number[] = [];
-  for (const c of [...byClass.keys()].sort((a, b) => a - b)) {
-    const members = byClass.get(c)!;
-    const order = rng.permutation(members.length);
-    const take = Math.max(1, Math.round(fraction * members.length));
-    for (let i = 0; i < take; i++) picked.push(members[order[i]!]!);
-  }
-  return Int32Array.from(picked.sort((a, b) => a - b));
-}
+import { Task } from '../progress.js';
 
 /** f (and head layers 1…k) followed by a linear classifier. */
 class Classifier extends Module {
@@ -61,13 +47,14 @@ export interface FinetuneOptions {
   head?: ProjectionHead | null;
   headLayers?: number;
   seed?: number;
-  log?: (line: string) => void;
+  /** Which label draw of the seed (draws are disjoint while the classes have images enough). */
+  draw?: number;
 }
 
 export async function finetune(encoder: Module, train: DataSource, test: DataSource, o: FinetuneOptions): Promise<{ accuracy: number; trainImages: number }> {
   if (train.labels === null || test.labels === null) throw new Error('fine-tuning needs labels');
   const seed = o.seed ?? 0;
-  const subset = balancedSubset(train.labels, o.fraction, seed);
+  const subset = labelFraction(train.labels, o.fraction, seed, o.draw ?? 0);
   const classes = Math.max(...train.labels) + 1;
   const batchSize = Math.min(o.batchSize ?? 256, subset.length);
   const model = new Classifier(encoder, o.head ?? null, o.headLayers ?? 0, new Linear(o.featureDim, classes));
@@ -76,6 +63,7 @@ export async function finetune(encoder: Module, train: DataSource, test: DataSou
   const crop = new SimCLRAugmentation({ size: o.size, jitterP: 0, grayscaleP: 0, blurP: 0 });
   const steps = Math.floor(subset.length / batchSize);
   model.train();
+  const task = new Task(`fine-tuning on ${subset.length} labelled images`, { total: o.epochs, unit: 'epochs' });
   for (let epoch = 0; epoch < o.epochs; epoch++) {
     const order = new Random(seed, epoch, 0xf1e8).permutation(subset.length);
     let total = 0;
@@ -93,8 +81,9 @@ export async function finetune(encoder: Module, train: DataSource, test: DataSou
       });
       images.dispose();
     }
-    o.log?.(`fine-tune epoch ${epoch + 1}/${o.epochs}: loss ${(total / Math.max(1, steps)).toFixed(4)}`);
+    task.update(epoch + 1, `loss ${(total / Math.max(1, steps)).toFixed(4)}`);
   }
+  task.end();
   model.eval();
   let correct = 0;
   for (let start = 0; start < test.size; start += 500) {

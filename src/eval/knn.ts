@@ -5,24 +5,28 @@ import * as F from '../tensor/functional.js';
 import * as ops from '../tensor/generated/ops.js';
 import { tensor, zeros } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { Task } from '../progress.js';
 
 export interface KnnOptions {
   k?: number;
   temperature?: number;
   /** Queries per chunk (bounds memory: chunk × bank similarities). */
   chunk?: number;
+  /** Progress label (null: none). */
+  label?: string | null;
 }
 
 export function knnPredict(
   bank: Tensor,
   bankLabels: Int32Array,
   queries: Tensor,
-  { k = 200, temperature = 0.1, chunk = 512 }: KnnOptions = {},
+  { k = 200, temperature = 0.1, chunk = 512, label = null }: KnnOptions = {},
 ): Int32Array {
   if (bank.size(0) !== bankLabels.length) throw new RangeError(`kNN: ${bank.size(0)} bank features but ${bankLabels.length} labels`);
   const classes = Math.max(...bankLabels) + 1;
   const kk = Math.min(k, bank.size(0));
   const out = new Int32Array(queries.size(0));
+  const task = label === null ? null : new Task(label, { total: queries.size(0), unit: 'queries' });
   noGrad(() =>
     tidy(() => {
       const b = F.normalize(bank.float(), { dim: 1 });
@@ -34,10 +38,12 @@ export function knnPredict(
           const neighbourLabels = labels.index([idx]);
           const votes = ops.scatter_add(zeros([q.size(0), classes]), 1, neighbourLabels, sims.div(temperature).exp());
           out.set(votes.argmax(1).to('int32').toArray() as Int32Array, start);
+          task?.update(start + q.size(0));
         });
       }
     }),
   );
+  task?.end();
   return out;
 }
 

@@ -13,6 +13,7 @@ import { Linear } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import { SGD } from '../optim/sgd.js';
 import { warmupCosine } from '../optim/schedule.js';
+import { Task } from '../progress.js';
 
 /** The training set as the classifier sees it. */
 export interface TrainingFeatures {
@@ -37,7 +38,6 @@ export interface LinearSgdOptions {
   /** Number of classes (default: the largest training label + 1). */
   classes?: number;
   seed?: number;
-  log?: (line: string) => void;
 }
 
 export interface LinearSgdTraining {
@@ -89,6 +89,7 @@ export async function trainLinearSgd(train: TrainingFeatures, o: LinearSgdOption
   const stepsPerEpoch = Math.floor(train.size / batchSize);
   const totalSteps = epochs * stepsPerEpoch;
   let trainLoss = NaN;
+  const task = new Task('linear classifier (SGD)', { total: epochs, unit: 'epochs' });
   try {
     for (let epoch = 0; epoch < epochs; epoch++) {
       const order = new Random(seed, epoch, 0x11ea5).permutation(train.size);
@@ -111,9 +112,11 @@ export async function trainLinearSgd(train: TrainingFeatures, o: LinearSgdOption
         }
       }
       trainLoss = total / stepsPerEpoch;
-      o.log?.(`linear (sgd) epoch ${epoch + 1}/${epochs}: loss ${trainLoss.toFixed(4)}`);
+      task.update(epoch + 1, `loss ${trainLoss.toFixed(4)}`);
     }
+    task.end(`loss ${trainLoss.toFixed(4)}`);
   } catch (e) {
+    task.end('failed');
     fc.dispose();
     throw e;
   } finally {

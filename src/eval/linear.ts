@@ -1,20 +1,27 @@
 // Linear evaluation: multinomial logistic regression on frozen features h. Features are
 // standardised with the training statistics; the L2 strength is chosen on a held-out part of the
-// training split; the classifier is fit by full-batch L-BFGS, then refit on the whole
-// training split with the chosen strength and scored on the test split. float32 is precise enough
-// for the classifier and twice as fast as float64 here.
+// training split (by k-fold cross-validation when the labelled set is small, as in few-label
+// evaluation); the classifier is fit by full-batch L-BFGS, then refit on the whole training split
+// with the chosen strength and scored on the test split. float32 is precise enough for the
+// classifier and twice as fast as float64 here.
 import * as F from '../tensor/functional.js';
 import { tensor, zeros } from '../tensor/create.js';
 import { grad, keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Random } from '../data/random.js';
+import { Task } from '../progress.js';
 
 export interface LinearProbeOptions {
   /** Candidate L2 strengths λ (loss + λ/2 ‖W‖²). */
   l2Grid?: number[];
-  /** Share of the training split held out to choose λ. */
+  /** Share of the training split held out to choose λ (training sets of `crossValidateBelow` or more). */
   heldOut?: number;
+  /** Smaller training sets choose λ by this many folds of cross-validation instead (default 5). */
+  folds?: number;
+  crossValidateBelow?: number;
   maxIterations?: number;
   seed?: number;
+  /** Progress label (null: no progress). */
+  label?: string | null;
 }
 
 export interface LinearProbeResult {
@@ -31,7 +38,11 @@ interface Problem {
 }
 
 /** Minimises f by L-BFGS (two-loop recursion, memory 10, backtracking Armijo line search). */
-export function lbfgs(f: (theta: Tensor) => Tensor, theta0: Tensor, { maxIterations = 200, tolerance = 1e-6 } = {}): { theta: Tensor; iterations: number } {
+export function lbfgs(
+  f: (theta: Tensor) => Tensor,
+  theta0: Tensor,
+  { maxIterations = 200, tolerance = 1e-6, onIteration }: { maxIterations?: number; tolerance?: number; onIteration?: (iteration: number, value: number) => void } = {},
+): { theta: Tensor; iterations: number } {
   const evaluate = (theta: Tensor): { value: number; gradient: Tensor } =>
     tidy(() => {
       const t = theta.detach().requiresGrad_(true);
@@ -107,6 +118,7 @@ export function lbfgs(f: (theta: Tensor) => Tensor, theta0: Tensor, { maxIterati
       theta = candidate;
       value = next.value;
       gradient = next.gradient;
+      onIteration?.(iterations + 1, value);
       if (improvement < 1e-10 * Math.max(1, Math.abs(value))) {
         iterations++;
         break;
@@ -131,9 +143,9 @@ function objective(p: Problem, l2: number): (theta: Tensor) => Tensor {
   };
 }
 
-function fit(p: Problem, l2: number, maxIterations: number): { theta: Tensor; iterations: number } {
+function fit(p: Problem, l2: number, maxIterations: number, onIteration?: (iteration: number) => void): { theta: Tensor; iterations: number } {
   const d = p.x.size(1);
-  return lbfgs(objective(p, l2), zeros([d * p.classes + p.classes]), { maxIterations });
+  return lbfgs(objective(p, l2), zeros([d * p.classes + p.classes]), { maxIterations, onIteration });
 }
 
 function accuracy(theta: Tensor, x: Tensor, y: Tensor, classes: number): number {
@@ -146,10 +158,12 @@ function accuracy(theta: Tensor, x: Tensor, y: Tensor, classes: number): number 
   );
 }
 
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+
 export function linearProbe(
   train: { features: Tensor; labels: Int32Array },
   test: { features: Tensor; labels: Int32Array },
-  { l2Grid = [1e-5, 1e-4, 1e-3, 1e-2], heldOut = 0.1, maxIterations = 200, seed = 0 }: LinearProbeOptions = {},
+  { l2Grid = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], heldOut = 0.1, folds = 5, crossValidateBelow = 10_000, maxIterations = 200, seed = 0, label = 'linear probe' }: LinearProbeOptions = {},
 ): LinearProbeResult {
   return tidy(() => {
     const classes = Math.max(...train.labels, ...test.labels) + 1;
@@ -158,24 +172,41 @@ export function linearProbe(
     const std = xTrain.std(0, { keepdim: true }).clamp(1e-8);
     const standard = (x: Tensor) => x.to('float32').sub(mean).div(std);
     const full: Problem = { x: standard(train.features), y: tensor(train.labels, { dtype: 'int64' }), classes };
-    const order = new Random(seed, 0x11ea4).permutation(train.labels.length);
-    const cut = Math.max(1, Math.round(order.length * heldOut));
+    const n = train.labels.length;
+    const order = new Random(seed, 0x11ea4).permutation(n);
     const pick = (idx: Int32Array): Problem => {
       const i = tensor(idx, { dtype: 'int64' });
       return { x: full.x.indexSelect(0, i), y: full.y.indexSelect(0, i), classes };
     };
-    const valid = pick(order.subarray(0, cut));
-    const fitPart = pick(order.subarray(cut));
-    const heldOutAccuracy: Record<string, number> = {};
+    // (validation part, fitting part) pairs: k folds of a small set, else one held-out share
+    const k = n < crossValidateBelow ? Math.min(folds, n) : 1;
+    const parts = Array.from({ length: k }, (_, f) => {
+      const lo = k === 1 ? 0 : Math.floor((f * n) / k);
+      const hi = k === 1 ? Math.max(1, Math.round(n * heldOut)) : Math.floor(((f + 1) * n) / k);
+      const rest = Int32Array.from([...order.subarray(0, lo), ...order.subarray(hi)]);
+      return { valid: pick(order.subarray(lo, hi)), fitPart: pick(rest) };
+    });
+    const fitIterations = Math.ceil(maxIterations / 2);
+    const task = label === null ? null : new Task(label, { total: l2Grid.length * k * fitIterations + maxIterations, unit: 'iterations' });
+    let spent = 0;
     let best = l2Grid[0]!;
+    const heldOutAccuracy: Record<string, number> = {};
+    const validation = k > 1 ? `${k}-fold` : 'held-out';
+    const bestSoFar = () => (String(best) in heldOutAccuracy ? `best ${validation} ${pct(heldOutAccuracy[String(best)]!)} at λ ${best}` : '');
     for (const l2 of l2Grid) {
-      const { theta } = fit(fitPart, l2, Math.ceil(maxIterations / 2));
-      heldOutAccuracy[String(l2)] = accuracy(theta, valid.x, valid.y, classes);
+      let sum = 0;
+      for (const { valid, fitPart } of parts) {
+        const { theta } = fit(fitPart, l2, fitIterations, (it) => task?.update(spent + it, `λ ${l2}${bestSoFar() ? `, ${bestSoFar()}` : ''}`));
+        spent += fitIterations;
+        sum += accuracy(theta, valid.x, valid.y, classes);
+        theta.dispose();
+      }
+      heldOutAccuracy[String(l2)] = sum / k;
       if (heldOutAccuracy[String(l2)]! > heldOutAccuracy[String(best)]!) best = l2;
-      theta.dispose();
     }
-    const { theta, iterations } = fit(full, best, maxIterations);
+    const { theta, iterations } = fit(full, best, maxIterations, (it) => task?.update(spent + it, `final fit at λ ${best}`));
     const result = accuracy(theta, standard(test.features), tensor(test.labels, { dtype: 'int64' }), classes);
+    task?.end(`λ ${best} (${validation} ${pct(heldOutAccuracy[String(best)]!)}), test ${pct(result)}`);
     theta.dispose();
     return { accuracy: result, l2: best, heldOutAccuracy, iterations };
   });

@@ -24,6 +24,8 @@ export interface PretrainConfig {
   projectionDim: number;
   temperature: number;
   strength: number;
+  /** Smallest area fraction of the random resized crop (the paper: 0.08). */
+  minScale: number;
   /** Gaussian blur probability (-1: 0.5 above 32 px, else 0). */
   blur: number;
   optimizer: 'lars' | 'sgd' | 'adam' | 'adamw';
@@ -44,6 +46,9 @@ export interface PretrainConfig {
   keepCheckpoints: number;
   knnEvery: number;
   skipBad: boolean;
+  /** Share of labelled data without a test split held out (never trained on), and its seed. */
+  testFraction: number;
+  splitSeed: number;
   /** Local data-parallel workers (this machine), and the multi-machine job they are part of. */
   nproc: number;
   nnodes: number;
@@ -61,6 +66,7 @@ export interface PretrainConfig {
 
 const positive = (v: number) => (v > 0 ? null : 'must be positive');
 const nonNegative = (v: number) => (v >= 0 ? null : 'must be ≥ 0');
+export const testFraction = (v: number) => (v >= 0 && v < 1 ? null : 'must be in [0, 1)');
 
 /** Every option as a CLI flag (kebab-case), with its default and help. */
 export const pretrainFlags = {
@@ -81,6 +87,7 @@ export const pretrainFlags = {
   'projection-dim': { type: 'int', default: 128, check: positive, help: 'dimension of z' },
   temperature: { type: 'number', default: 0.5, check: positive, help: 'τ of NT-Xent (0.5 for small images, 0.1 ImageNet-like)' },
   strength: { type: 'number', default: 1, check: nonNegative, help: 'colour distortion strength s' },
+  'min-scale': { type: 'number', default: 0.08, check: (v) => (v > 0 && v <= 1 ? null : 'must be in (0, 1]'), help: 'smallest area fraction of the random resized crop (the paper: 0.08; crops cover 0.08–1 of the image)' },
   blur: { type: 'number', default: -1, check: (v) => (v === -1 || (v >= 0 && v <= 1) ? null : 'must be a probability, or -1 for automatic'), help: 'Gaussian blur probability (-1: 0.5 above 32 px, else 0)' },
   optimizer: { type: 'string', default: 'adam', choices: ['lars', 'sgd', 'adam', 'adamw'], help: 'optimizer (the paper: lars)' },
   lr: { type: 'number', default: 1e-3, check: positive, help: 'base learning rate (scaled by --lr-scaling)' },
@@ -98,6 +105,8 @@ export const pretrainFlags = {
   'keep-checkpoints': { type: 'int', default: 2, check: positive, help: 'how many checkpoints to keep' },
   'knn-every': { type: 'int', default: 1, check: nonNegative, help: 'kNN monitor every N epochs when the data has labels (0: off)' },
   'skip-bad': { type: 'boolean', default: false, help: 'skip unreadable images with a warning instead of stopping' },
+  'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'labelled data without a test split (an image folder without train/ and test/, an IDX file without its t10k pair): share of each class held out as the test split, never trained on (recorded in split.json; 0: none)' },
+  'split-seed': { type: 'int', default: 0, help: 'seed of the held-out test split' },
   nproc: { type: 'int', default: 1, check: positive, help: 'data-parallel workers on this machine (processes joined by c10d/gloo; torchrun\'s WORLD_SIZE, RANK, MASTER_ADDR, MASTER_PORT also work)' },
   nnodes: { type: 'int', default: 1, check: positive, help: 'machines in the job (each runs --nproc workers)' },
   'node-rank': { type: 'int', default: 0, check: nonNegative, help: 'this machine\'s index in the job (0 hosts the rendezvous)' },
@@ -112,8 +121,10 @@ const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.to
 /** Defaults ← config file ← flags given on the command line. */
 export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySet<string>, flags: Flags = pretrainFlags): PretrainConfig {
   const config: Record<string, unknown> = {};
+  // (flags beyond the pretraining options, such as the quickstart's own, are not part of the config)
+  const isOption = (flag: string) => flag in pretrainFlags && flag !== 'config' && flag !== 'resume';
   for (const [flag, spec] of Object.entries(flags)) {
-    if (flag !== 'config' && flag !== 'resume') config[camel(flag)] = spec.default;
+    if (isOption(flag)) config[camel(flag)] = spec.default;
   }
   const file = parsed.config as string;
   if (file) {
@@ -142,6 +153,6 @@ export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySe
       config[key] = value;
     }
   }
-  for (const flag of given) if (flag !== 'config' && flag !== 'resume') config[camel(flag)] = parsed[flag];
+  for (const flag of given) if (isOption(flag)) config[camel(flag)] = parsed[flag];
   return config as unknown as PretrainConfig;
 }

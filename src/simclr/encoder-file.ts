@@ -9,6 +9,7 @@ import { manualSeed } from '../tensor/create.js';
 import { listCheckpoints, readCheckpoint } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
 import { buildModel, type SimCLRModel } from './model.js';
+import { readSplitRecord, type SplitRecord } from '../data/open.js';
 
 export interface Architecture {
   depth: ResNetDepth;
@@ -27,6 +28,8 @@ export interface LoadedEncoder {
   /** The run folder the encoder came from (for writing results), or null. */
   runDir: string | null;
   config: PretrainConfig | null;
+  /** How the run split its data (its split.json), when loaded from a run folder that has one. */
+  split: SplitRecord | null;
 }
 
 export function architectureMetadata(a: Architecture): Record<string, string> {
@@ -53,7 +56,8 @@ export function loadEncoder(path: string): LoadedEncoder {
     const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
     checkpoint.load(model, null);
     const encoder = model.encoder as ResNet;
-    return { encoder, model, runDir: runDir ?? c.out, config: c, architecture: { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, imageSize: c.imageSize } };
+    const dir = runDir ?? c.out;
+    return { encoder, model, runDir: dir, config: c, split: readSplitRecord(dir), architecture: { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, imageSize: c.imageSize } };
   }
   if (metadata.format !== 'simclr-encoder/1') throw new Error(`${file}: not a simclr checkpoint or encoder file (no architecture in its metadata)`);
   const architecture: Architecture = {
@@ -65,7 +69,7 @@ export function loadEncoder(path: string): LoadedEncoder {
   };
   const encoder = randomEncoder(architecture, 0);
   encoder.load(file);
-  return { encoder, model: null, runDir, config: null, architecture };
+  return { encoder, model: null, runDir, config: null, split: runDir === null ? null : readSplitRecord(runDir), architecture };
 }
 
 /** The input channels of a checkpoint, from the shape of its first convolution. */

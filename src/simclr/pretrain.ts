@@ -5,9 +5,9 @@ import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { Loader } from '../data/loader.js';
-import { openSource } from '../data/open.js';
+import { openSplits, readSplitRecord, type SplitRecord, type Splits } from '../data/open.js';
 import { Random } from '../data/random.js';
-import { MemorySource, type DataSource } from '../data/source.js';
+import { SourceView, type DataSource } from '../data/source.js';
 import { extractFeatures } from '../eval/features.js';
 import { knnAccuracy } from '../eval/knn.js';
 import type { Module } from '../nn/module.js';
@@ -21,6 +21,7 @@ import { allReduceGradients, broadcastModule, convertSyncBatchNorm, gatherViews 
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { autocast, emptyCache, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { availableParallelism } from 'node:os';
+import { formatDuration, progressOutput } from '../progress.js';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
 import { buildModel, type SimCLRModel } from './model.js';
@@ -55,6 +56,8 @@ export interface PretrainResult {
   knnAccuracy: number | null;
   encoderFile: string | null;
   model: SimCLRModel;
+  /** How the data was split (the run's split.json). */
+  split: SplitRecord;
 }
 
 export class NonFiniteLossError extends Error {}
@@ -135,38 +138,29 @@ export function contrastiveStep(
   return { loss: value, z: all.detach() };
 }
 
-function formatDuration(seconds: number): string {
-  if (!Number.isFinite(seconds)) return '?';
-  const s = Math.round(seconds);
-  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m` : s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
-}
-
-async function openTrainData(c: PretrainConfig): Promise<DataSource> {
-  const source = await openSource(c.data, { split: 'train', size: c.imageSize || 32, skipBad: c.skipBad });
-  if (c.subset > 0 && c.subset < source.size) {
-    if (!(source instanceof MemorySource)) throw new Error(`--subset needs a data set that fits in memory`);
-    const sub = source.subset(Int32Array.from({ length: c.subset }, (_, i) => i));
-    source.dispose();
-    return sub;
+/**
+ * The training split (its first `subset` images when asked) and the test split the kNN monitor
+ * queries. A resumed run takes the split it recorded.
+ */
+async function openRunData(c: PretrainConfig, runDir: string, resume: boolean): Promise<Splits> {
+  const recorded = resume ? readSplitRecord(runDir) : null;
+  const splits = await openSplits(c.data, { size: c.imageSize || 32, skipBad: c.skipBad, testFraction: c.testFraction, splitSeed: c.splitSeed, recorded });
+  if (c.subset > 0 && c.subset < splits.train.size) {
+    const train = new SourceView(splits.train, Int32Array.from({ length: c.subset }, (_, i) => i), `${splits.train.description} (first ${c.subset})`);
+    return { ...splits, train, dispose: () => (train.dispose(), splits.test?.dispose?.()) };
   }
-  return source;
+  return splits;
 }
 
-/** The labelled held-out split for the kNN monitor (the training split when there is none). */
-async function monitorData(train: DataSource, c: PretrainConfig): Promise<DataSource> {
-  try {
-    return await openSource(c.data, { split: 'test', size: c.imageSize || 32 });
-  } catch {
-    return train;
-  }
-}
-
-/** kNN accuracy on held-out data: train features as the bank, test features as queries (subsets). */
-async function knnMonitor(model: SimCLRModel, train: DataSource, test: DataSource, size: number): Promise<number | null> {
+/**
+ * The kNN monitor: test-split queries against a bank of training-split features (evenly spaced
+ * subsets of both). The splits are disjoint, so no query finds itself in the bank.
+ */
+export async function knnMonitor(encoder: Module, train: DataSource, test: DataSource, size: number): Promise<number | null> {
   if (train.labels === null || test.labels === null) return null;
   const pick = (n: number, limit: number) => Int32Array.from({ length: Math.min(n, limit) }, (_, i) => Math.floor((i * n) / Math.min(n, limit)));
-  const bank = await extractFeatures(model.encoder, train, { size, indices: pick(train.size, 10_000) });
-  const queries = await extractFeatures(model.encoder, test, { size, indices: pick(test.size, 2_000) });
+  const bank = await extractFeatures(encoder, train, { size, indices: pick(train.size, 10_000), label: 'kNN monitor: bank' });
+  const queries = await extractFeatures(encoder, test, { size, indices: pick(test.size, 2_000), label: 'kNN monitor: queries' });
   try {
     return knnAccuracy(bank.features, bank.labels!, queries.features, queries.labels!);
   } finally {
@@ -177,7 +171,7 @@ async function knnMonitor(model: SimCLRModel, train: DataSource, test: DataSourc
 
 export interface PretrainOptions {
   resume?: boolean;
-  /** Progress output (stderr by default); null for silence. */
+  /** Progress output (by default the progress module's: stderr in the CLI, nothing in a library); null for silence. */
   log?: ((line: string, live: boolean) => void) | null;
   /** Handle SIGINT / SIGTERM by checkpointing and stopping (default true). */
   handleSignals?: boolean;
@@ -203,12 +197,14 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
     c = { ...checkpoint.config, epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort };
     start = checkpoint.position;
   }
-  const out = !leader ? null : log === undefined ? (line: string, live: boolean) => process.stderr.write(live ? `\r${line}\x1b[K` : `${line}\n`) : log;
-  const isTTY = log === undefined && process.stderr.isTTY === true;
+  const stream = log === undefined ? progressOutput() : null;
+  const out = !leader ? null : log === undefined ? (stream === null ? null : (line: string, live: boolean) => stream.write(live ? `\r${line}\x1b[K` : `${line}\n`)) : log;
+  const isTTY = stream?.live === true;
 
   setNumThreads(c.threads > 0 ? c.threads : availableParallelism());
   manualSeed(c.seed);
-  const source = await openTrainData(c);
+  const data = await openRunData(c, runDir, resume);
+  const source = data.train;
   const [channels, height, width] = source.imageShape;
   const size = c.imageSize || Math.min(height, width);
   const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
@@ -231,6 +227,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   const augmentation = new SimCLRAugmentation({
     ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
     strength: c.strength,
+    scale: [c.minScale ?? 0.08, 1],
     ...(c.blur >= 0 ? { blurP: c.blur } : {}),
   });
 
@@ -238,6 +235,11 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   if (leader) {
     mkdirSync(runDir, { recursive: true });
     writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
+    writeFileSync(join(runDir, 'split.json'), `${JSON.stringify(data.record)}\n`);
+  }
+  const monitor = c.knnEvery > 0 && data.test !== null && data.test.labels !== null && source.labels !== null;
+  if (leader && c.knnEvery > 0 && !monitor && out !== null) {
+    out(`kNN monitor off: ${source.labels === null ? 'the data is unlabelled' : 'the data has no test split (--test-fraction 0)'}`, false);
   }
   const metricsFile = join(runDir, 'metrics.jsonl');
   const record = (r: object) => leader && appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
@@ -255,7 +257,6 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   let lastLoss: number | null = null;
   let lastKnn: number | null = null;
   let stopped: PretrainResult['stopped'] = 'completed';
-  let monitorSplit: DataSource | null = null;
   const save = () => leader && saveCheckpoint(runDir, model, optimizer, c, position, c.keepCheckpoints);
   const began = performance.now();
   let stepsDone = 0;
@@ -325,9 +326,8 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
         lastStepEnd = performance.now();
       }
       const epochRecord: Record<string, unknown> = { type: 'epoch', epoch: epoch + 1, loss: epochLoss / Math.max(1, epochSteps), accuracy: epochAccuracy / Math.max(1, epochSteps) };
-      if (leader && c.knnEvery > 0 && ((epoch + 1) % c.knnEvery === 0 || epoch + 1 === lastEpoch)) {
-        monitorSplit ??= await monitorData(source, c);
-        lastKnn = await knnMonitor(model, source, monitorSplit, size);
+      if (leader && monitor && ((epoch + 1) % c.knnEvery === 0 || epoch + 1 === lastEpoch)) {
+        lastKnn = await knnMonitor(model.encoder, source, data.test!, size);
         if (lastKnn !== null) epochRecord.knnAccuracy = lastKnn;
         model.train();
       }
@@ -345,14 +345,13 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
       encoderFile = join(runDir, 'encoder.safetensors');
       model.encoder.save(encoderFile, architectureMetadata({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, imageSize: size }));
     }
-    return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model };
+    return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model, split: data.record };
   } finally {
     if (handleSignals) {
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
     optimizer.dispose();
-    if (monitorSplit !== null && monitorSplit !== source && monitorSplit instanceof MemorySource) monitorSplit.dispose();
-    if (source instanceof MemorySource) source.dispose();
+    data.dispose();
   }
 }

@@ -1,0 +1,55 @@
+// What an evaluation table says, computed from its numbers: for each column (kNN and linear probe,
+// all labels and a label fraction), SimCLR's encoder against the stronger of the two baselines.
+// With several label draws the comparison is paired (every feature set is scored on the same
+// draws), and a gain counts only when it exceeds the spread of the paired differences.
+import { meanStd, type EvalResult } from './evaluate.js';
+
+export type FeatureSet = 'simclr' | 'random-init encoder' | 'raw pixels';
+export type Column = 'knn' | 'linear' | 'fewKnn' | 'fewLinear';
+export type Scores = Record<FeatureSet, Record<Column, EvalResult>>;
+
+export interface ColumnVerdict {
+  column: Column;
+  /** The stronger baseline in this column. */
+  baseline: FeatureSet;
+  /** SimCLR minus that baseline, in accuracy (mean over the draws). */
+  gain: number;
+  /** Standard deviation of the paired per-draw differences (0 with a single score). */
+  spread: number;
+  /** Ahead by more than the spread. */
+  wins: boolean;
+}
+
+export interface Verdict {
+  columns: ColumnVerdict[];
+  /** SimCLR ahead of both baselines in every column. */
+  helps: boolean;
+  lines: string[];
+}
+
+const points = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(2)}`;
+
+/** One result against another scored on the same label draws: the mean paired gain, its spread, and whether it exceeds the spread. */
+export function pairedGain(ours: EvalResult, theirs: EvalResult): { gain: number; spread: number; wins: boolean } {
+  const { mean, std } = meanStd(ours.accuracies.map((a, d) => a - theirs.accuracies[d]!));
+  return { gain: mean, spread: std, wins: mean > 0 && mean > std };
+}
+
+export function verdict(scores: Scores, { fraction, epochs }: { fraction: number; epochs: number }): Verdict {
+  const names: Record<Column, string> = { knn: 'kNN, all labels', linear: 'linear, all labels', fewKnn: `kNN, ${100 * fraction}% of the labels`, fewLinear: `linear, ${100 * fraction}% of the labels` };
+  const columns = (['fewLinear', 'fewKnn', 'linear', 'knn'] as Column[]).map((column): ColumnVerdict => {
+    const ours = scores.simclr[column];
+    const baseline = (['raw pixels', 'random-init encoder'] as FeatureSet[]).reduce((a, b) => (scores[b][column].accuracy > scores[a][column].accuracy ? b : a));
+    return { column, baseline, ...pairedGain(ours, scores[baseline][column]) };
+  });
+  const describe = (c: ColumnVerdict) =>
+    `${names[c.column]}: ${points(c.gain)}${c.spread > 0 ? ` ± ${(100 * c.spread).toFixed(2)}` : ''} points ${c.gain >= 0 ? 'over' : 'behind'} ${c.baseline}${c.wins ? '' : c.gain > 0 ? ' (within the spread of the draws)' : ''}`;
+  const wins = columns.filter((c) => c.wins);
+  const few = columns.filter((c) => c.column === 'fewKnn' || c.column === 'fewLinear');
+  let headline: string;
+  if (wins.length === columns.length) headline = `SimCLR's encoder beats both baselines in every column, after ${epochs} epochs of pretraining without labels.`;
+  else if (few.every((c) => c.wins)) headline = `SimCLR's encoder beats both baselines with ${100 * fraction}% of the labels; with all of them it is not ahead everywhere.`;
+  else if (wins.length === 0) headline = `SimCLR's encoder does not beat the baselines after ${epochs} epochs; the README's learning curve (node dist/bench/curve.js) shows how many it takes.`;
+  else headline = `SimCLR's encoder is ahead of both baselines in ${wins.length} of ${columns.length} columns after ${epochs} epochs.`;
+  return { columns, helps: wins.length === columns.length, lines: [`verdict: ${headline}`, ...columns.map((c) => `  ${describe(c)}`)] };
+}
