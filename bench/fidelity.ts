@@ -1,4 +1,4 @@
-// Fidelity: the default recipe trained here and by a PyTorch implementation of the same recipe
+// Fidelity: one recipe (simclr pretrain's defaults until 2026-11-29) trained here and by a PyTorch implementation of it
 // (bench/torch_simclr.py) for several seeds, every encoder then scored by the same linear probe and
 // kNN (all labels), beside the randomly initialised encoder. Prints JSON: per variant the mean and
 // standard deviation over the seeds, and its difference to simclr's mean.
@@ -34,7 +34,9 @@ if (py === null && variants.some((v) => v.startsWith('pytorch'))) throw new Erro
 
 const folder = dataName === 'colour' ? await colourFolder(20_000, { testCount: 10_000 }) : null;
 const data = folder ?? 'fashion-mnist';
-const oursArgs = folder === null ? [] : ['--data', folder, '--image-size', '32', '--strength', '0.5'];
+// The recipe, spelled out (simclr's pretrain defaults may move on; the PyTorch script hard-codes it).
+const recipeArgs = ['--epochs', '5', '--batch-size', '256', '--depth', '18', '--width', '0.25', '--temperature', '0.5', '--optimizer', 'adam', '--lr', '1e-3', '--lr-scaling', 'none', '--weight-decay', '1e-6', '--warmup-epochs', '0.5', '--min-scale', '0.08', '--head', 'v1'];
+const oursArgs = [...recipeArgs, ...(folder === null ? ['--strength', '1'] : ['--data', folder, '--image-size', '32', '--strength', '0.5'])];
 const torchArgs = folder === null ? [] : ['--folder', folder, '--strength', '0.5'];
 const recipe =
   `${dataName === 'colour' ? 'colour 32x32 JPEG folder (20,000 train / 10,000 test), s 0.5' : 'fashion-mnist, s 1'}, 5 epochs, resnet18 cifar-stem width 0.25, ` +

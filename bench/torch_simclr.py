@@ -1,9 +1,10 @@
-"""SimCLR in PyTorch, the same recipe as simclr's defaults, for bench/fidelity.ts and bench/pretrain.ts.
+"""SimCLR in PyTorch, the fidelity recipe, for bench/fidelity.ts and bench/pretrain.ts.
 
 Fashion-MNIST (Debian's dataset-fashion-mnist), ResNet-18 CIFAR stem width 0.25 (16/32/64/128
-channels), 1 input channel, 28 px, batch 256 (last partial batch dropped), τ 0.5, Adam lr 1e-3
-and weight decay 1e-6, linear warm-up over the first 10% of steps then cosine decay to 0, colour
-strength s = 1, no blur, no mean/std normalisation; torchvision's per-image transforms.
+channels, torchvision's initialisation), 1 input channel, 28 px, batch 256 (last partial batch
+dropped), τ 0.5, Adam lr 1e-3 and weight decay 1e-6, linear warm-up over the first 10% of steps
+then cosine decay to 0, colour strength s = 1, no blur, no mean/std normalisation; torchvision's
+per-image transforms.
 
 With --folder DIR: torchvision's ImageFolder on DIR/train (JPEGs decoded by PIL in __getitem__, as
 users run it), RGB, RandomResizedCrop(32), 3 input channels; the rest as above (bench/pretrain.ts

@@ -18,7 +18,7 @@ export const evalFlags = {
   checkpoint: { type: 'string', default: '', help: 'all: run folder, pretraining checkpoint or encoder.safetensors (not needed for --baseline pixels)' },
   data: { type: 'string', default: '', help: 'all: labelled data with a test split (default: the data the encoder was trained on)' },
   protocol: { type: 'string', default: 'knn', choices: ['knn', 'linear', 'finetune'], help: 'knn: k-NN on h; linear: a linear classifier on frozen h (see --solver); finetune: encoder and classifier trained on a label fraction' },
-  solver: { type: 'string', default: 'lbfgs', choices: ['lbfgs', 'sgd'], help: 'linear: lbfgs: logistic regression on standardised h, L2 chosen on held-out data, full-batch L-BFGS; sgd: the paper\'s protocol, Linear on raw h, Nesterov SGD, lr 0.1·B/256, cosine decay' },
+  solver: { type: 'string', default: 'lbfgs', choices: ['lbfgs', 'sgd'], help: 'linear: lbfgs: logistic regression on standardised h, L2 chosen on held-out data (5-fold cross-validation below 10,000 labels), full-batch L-BFGS; sgd: the paper\'s protocol, Linear on raw h, Nesterov SGD, lr 0.1·B/256, cosine decay' },
   augment: { type: 'boolean', default: false, help: 'linear with --solver sgd: random resized crop and flip of every training image at every step (the encoder re-run on each batch)' },
   'weight-decay': { type: 'number', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'linear with --solver sgd: L2 weight decay on the classifier weights' },
   fraction: { type: 'number', default: 0, check: (v) => (v >= 0 && v <= 1 ? null : 'must be in (0, 1], or 0 for the protocol\'s default'), help: 'all: share of the training labels used, class-balanced and seeded, scored on the whole test split (the paper\'s semi-supervised settings: 0.01, 0.1; 0: knn and linear 1, finetune 0.1)' },
@@ -32,8 +32,8 @@ export const evalFlags = {
   k: { type: 'int', default: 200, check: (v) => (v > 0 ? null : 'must be positive'), help: 'knn: neighbours' },
   temperature: { type: 'number', default: 0.1, check: (v) => (v > 0 ? null : 'must be positive'), help: 'knn: vote weight exp(sim / temperature)' },
   'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'all: input size (0: the size the encoder was trained on)' },
-  out: { type: 'string', default: '', help: 'all: JSON file for the result (default: eval-<protocol>[-sgd][-<baseline>].json in the run folder)' },
-  seed: { type: 'int', default: 0, help: 'all: seed of the held-out split (linear lbfgs), the label fraction (finetune), the data order and crops (finetune, linear sgd), the random baseline' },
+  out: { type: 'string', default: '', help: 'all: JSON file for the result (default: eval-<protocol>[-sgd][-<fraction>][-<baseline>].json in the run folder)' },
+  seed: { type: 'int', default: 0, help: 'all: seed of the label fraction and its draws, the linear probe\'s validation split (lbfgs), the data order and crops (finetune, linear sgd), the random baseline' },
   threads: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'all: libtorch threads (0: all cores)' },
 } satisfies Flags;
 

@@ -5,6 +5,7 @@ import { ProcessGroup } from '../distributed/process-group.js';
 import { pretrainFlags, resolveConfig } from '../simclr/config.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { Parsed } from './args.js';
+import { splitSummary } from '../eval/evaluate.js';
 
 export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, given: Set<string>): Promise<number> {
   const config = resolveConfig(parsed, given);
@@ -33,6 +34,7 @@ export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, give
     loss: result.lastLoss,
     knnAccuracy: result.knnAccuracy,
     encoder: result.encoderFile,
+    split: splitSummary(result.split),
     workers: group?.size ?? 1,
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
