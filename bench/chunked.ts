@@ -8,14 +8,11 @@ import { Adam } from '../src/optim/adam.js';
 import { buildModel } from '../src/simclr/model.js';
 import { contrastiveStep } from '../src/simclr/pretrain.js';
 import { manualSeed, rand, tidy } from '../src/index.js';
+import { option } from './common.js';
 
-const arg = (name: string, fallback: number) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? Number(process.argv[i + 1]) : fallback;
-};
-const batch = arg('--batch', 4096);
-const chunk = arg('--chunk', 256);
-const mode = process.argv.includes('--mode') ? process.argv[process.argv.indexOf('--mode') + 1] : null;
+const batch = Number(option('--batch', '4096'));
+const chunk = Number(option('--chunk', '256'));
+const mode = process.argv.includes('--mode') ? option('--mode', '') : null;
 
 if (mode !== null) {
   manualSeed(0);

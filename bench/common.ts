@@ -1,10 +1,16 @@
 // Shared benchmark plumbing: timing, and running the PyTorch comparison scripts when torch is installed.
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
 export const repoRoot = join(fileURLToPath(import.meta.url), '..', '..', '..');
+
+/** The value after `name` on the command line, or the fallback. */
+export function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name);
+  return i > 0 && i + 1 < process.argv.length ? process.argv[i + 1]! : fallback;
+}
 
 /** The best wall time (seconds) of `reps` runs after one warm-up run. */
 export function best(fn: () => void, reps: number): number {
@@ -50,4 +56,20 @@ export function runTorch(script: string, args: string[], env: Record<string, str
   });
   const last = out.trim().split('\n').at(-1)!;
   return JSON.parse(last);
+}
+
+/** Runs a command to completion, its output to stderr; rejects on failure. */
+export function runToEnd(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
+    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
+  });
+}
+
+/** Runs the jobs two at a time, in order (trainings with one thread each: the most work out of 2 cores). */
+export async function twoAtATime(jobs: (() => Promise<void>)[]): Promise<void> {
+  const queue = [...jobs];
+  await Promise.all([0, 1].map(async () => {
+    for (let job = queue.shift(); job !== undefined; job = queue.shift()) await job();
+  }));
 }

@@ -3,9 +3,9 @@
 // quickstart --epochs N` would train it), scored like the main job — kNN and the linear probe with
 // all the labels and with 1% of them (3 draws) — against the two baselines, which do not depend on
 // the pretraining. Prints JSON with, per column, the first length at which SimCLR passes raw pixels
-// (null when it does not within the lengths tried), and a Markdown table for the README.
+// (null when it does not within the lengths tried), and a Markdown table for the README. The
+// trainings run two at a time with one thread each, the longest first.
 //   node dist/bench/curve.js [--epochs 1,2,5,10,20] [--dir runs/curve] [--seed 0] [--skip-train]
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openEvalData } from '../src/eval/evaluate.js';
@@ -13,33 +13,22 @@ import { baselineScores, encoderFeatures, scoreFeatures } from '../src/eval/comp
 import { pairedGain, verdict, type Column, type Scores } from '../src/eval/verdict.js';
 import { loadEncoder, randomEncoder } from '../src/simclr/encoder-file.js';
 import { setProgressOutput, streamOutput } from '../src/progress.js';
-import { repoRoot } from './common.js';
+import { option, repoRoot, runToEnd, twoAtATime } from './common.js';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-};
-const lengths = arg('--epochs', '1,2,5,10,20').split(',').map(Number);
-const dir = arg('--dir', join(repoRoot, 'runs', 'curve'));
-const seed = Number(arg('--seed', '0'));
+const lengths = option('--epochs', '1,2,5,10,20').split(',').map(Number);
+const dir = option('--dir', join(repoRoot, 'runs', 'curve'));
+const seed = Number(option('--seed', '0'));
 const skipTrain = process.argv.includes('--skip-train');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const fraction = 0.01;
 const draws = 3;
 setProgressOutput(streamOutput(process.stderr), { plainIntervalSeconds: 30 });
 
-function run(args: string[]): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'ignore', 'inherit'] });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`simclr ${args.join(' ')} exited with ${code}`))));
-  });
-}
-
 const runDir = (epochs: number) => join(dir, `epochs-${epochs}`);
-for (const epochs of lengths) {
-  if (skipTrain && existsSync(join(runDir(epochs), 'encoder.safetensors'))) continue;
-  await run(['pretrain', '--epochs', String(epochs), '--seed', String(seed), '--knn-every', '0', '--out', runDir(epochs)]);
-}
+const untrained = [...lengths].sort((a, b) => b - a).filter((epochs) => !skipTrain || !existsSync(join(runDir(epochs), 'encoder.safetensors')));
+await twoAtATime(
+  untrained.map((epochs) => () => runToEnd(process.execPath, [cli, 'pretrain', '--epochs', String(epochs), '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', '--overwrite', '--out', runDir(epochs)])),
+);
 
 const first = loadEncoder(runDir(lengths[0]!));
 const data = await openEvalData(first.config!.data, first.architecture.imageSize, { recorded: first.split });

@@ -11,22 +11,18 @@
 // the swap that explained the gap). Trainings run two at a time, one thread each, longest first.
 //   node dist/bench/fidelity.js [--data fashion-mnist|colour] [--seeds 1,2,3]
 //        [--variants simclr,pytorch,pytorch-default-init] [--dir runs/fidelity] [--skip-train]
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { meanStd } from '../src/eval/evaluate.js';
 import { colourFolder } from './colour32.js';
-import { torchPython, repoRoot, TUNED_MALLOC } from './common.js';
+import { option, repoRoot, runToEnd, torchPython, twoAtATime, TUNED_MALLOC } from './common.js';
 
-const arg = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-};
-const dataName = arg('--data', 'fashion-mnist');
+const dataName = option('--data', 'fashion-mnist');
 if (dataName !== 'fashion-mnist' && dataName !== 'colour') throw new Error(`--data must be fashion-mnist or colour (got ${dataName})`);
-const seeds = arg('--seeds', '1,2,3').split(',').map(Number);
-const variants = arg('--variants', dataName === 'colour' ? 'simclr,pytorch' : 'simclr,pytorch,pytorch-default-init').split(',');
-const dir = arg('--dir', join(repoRoot, 'runs', dataName === 'colour' ? 'fidelity-colour' : 'fidelity'));
+const seeds = option('--seeds', '1,2,3').split(',').map(Number);
+const variants = option('--variants', dataName === 'colour' ? 'simclr,pytorch' : 'simclr,pytorch,pytorch-default-init').split(',');
+const dir = option('--dir', join(repoRoot, 'runs', dataName === 'colour' ? 'fidelity-colour' : 'fidelity'));
 const skipTrain = process.argv.includes('--skip-train');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const py = torchPython();
@@ -42,26 +38,18 @@ const recipe =
   `${dataName === 'colour' ? 'colour 32x32 JPEG folder (20,000 train / 10,000 test), s 0.5' : 'fashion-mnist, s 1'}, 5 epochs, resnet18 cifar-stem width 0.25, ` +
   'batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, no blur';
 
-/** Runs a command to completion (output to stderr); rejects on failure. */
-function start(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], env });
-    child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`${command} ${args.join(' ')} exited with ${code}`))));
-  });
-}
-
 const evaluate = (encoder: string, protocol: 'linear' | 'knn', extra: string[] = []) =>
   JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--checkpoint', encoder, '--data', data, '--protocol', protocol, '--out', '/dev/null', '--quiet', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!).accuracy as number;
 
 const encoderFile = (variant: string, seed: number) => join(dir, `seed-${seed}`, variant, 'encoder.safetensors');
 function training(variant: string, seed: number): () => Promise<void> {
   const out = join(dir, `seed-${seed}`, variant);
-  if (variant === 'simclr') return () => start(process.execPath, [cli, 'pretrain', '--out', out, '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', ...oursArgs]);
+  if (variant === 'simclr') return () => runToEnd(process.execPath, [cli, 'pretrain', '--out', out, '--overwrite', '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', ...oursArgs]);
   const init = variant === 'pytorch' ? 'torchvision' : variant === 'pytorch-default-init' ? 'default' : null;
   if (init === null) throw new Error(`unknown variant ${variant} (simclr, pytorch, pytorch-default-init)`);
   mkdirSync(out, { recursive: true });
   const args = [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), '--init', init, '--out', encoderFile(variant, seed), ...torchArgs];
-  return () => start(py!, args, { ...process.env, ...TUNED_MALLOC });
+  return () => runToEnd(py!, args, { ...process.env, ...TUNED_MALLOC });
 }
 
 // Every training first, two at a time (one thread each: the most work out of 2 cores), PyTorch's
@@ -70,9 +58,7 @@ const queue: (() => Promise<void>)[] = [];
 for (const variant of [...variants].sort((a, b) => Number(a === 'simclr') - Number(b === 'simclr'))) {
   for (const seed of seeds) if (!skipTrain || !existsSync(encoderFile(variant, seed))) queue.push(training(variant, seed));
 }
-await Promise.all([0, 1].map(async () => {
-  for (let job = queue.shift(); job !== undefined; job = queue.shift()) await job();
-}));
+await twoAtATime(queue);
 
 const scores = Object.fromEntries(variants.map((v) => [v, seeds.map((seed) => ({ seed, linear: evaluate(encoderFile(v, seed), 'linear'), knn: evaluate(encoderFile(v, seed), 'knn') }))]));
 const summary = (v: string, protocol: 'linear' | 'knn') => meanStd(scores[v]!.map((r) => r[protocol]));

@@ -25,18 +25,14 @@ import { SimCLRAugmentation } from '../src/augment/simclr-augmentation.js';
 import { buildModel } from '../src/simclr/model.js';
 import { contrastiveStep } from '../src/simclr/pretrain.js';
 import { getNumThreads, manualSeed, setNumThreads, tidy } from '../src/index.js';
-import { repoRoot, torchPython, TUNED_MALLOC } from './common.js';
+import { option, repoRoot, torchPython, TUNED_MALLOC } from './common.js';
 import { colourFolder } from './colour32.js';
 
-const flag = (name: string, fallback: string) => {
-  const i = process.argv.indexOf(name);
-  return i > 0 ? process.argv[i + 1]! : fallback;
-};
-const steps = Number(flag('--steps', '40'));
+const steps = Number(option('--steps', '40'));
 const batch = 256;
-if (process.argv.includes('--threads')) setNumThreads(Number(flag('--threads', '0')));
+if (process.argv.includes('--threads')) setNumThreads(Number(option('--threads', '0')));
 const threads = getNumThreads();
-const workerCounts = flag('--workers', '0,2').split(',').map(Number);
+const workerCounts = option('--workers', '0,2').split(',').map(Number);
 const WARMUP_STEPS = 3;
 
 /** What differs between the data sets: how each side is pointed at them, and the view recipe. */
@@ -57,7 +53,7 @@ interface BenchData {
 async function benchData(name: string): Promise<BenchData> {
   if (name === 'fashion-mnist') return { name, size: 28, channels: 1, strength: 1, cliArgs: [], torchArgs: [], source: fashionMnist('train') };
   if (name === 'colour') {
-    const images = Number(flag('--images', String(steps * batch)));
+    const images = Number(option('--images', String(steps * batch)));
     if (images < steps * batch) throw new RangeError(`--images ${images} is fewer than the ${steps} steps × ${batch} need`);
     const folder = await colourFolder(images);
     const strength = 0.5;
@@ -79,7 +75,7 @@ async function benchData(name: string): Promise<BenchData> {
 function ours(data: BenchData): { views_per_s: number; data_share: number; peak_rss_mb: number; timed_steps: number } {
   const out = mkdtempSync(join(tmpdir(), 'simclr-bench-'));
   const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  const args = [cli, 'pretrain', ...data.cliArgs, '--subset', String(steps * batch), '--epochs', '1', '--knn-every', '0', '--threads', String(threads), '--out', out];
+  const args = [cli, 'pretrain', ...data.cliArgs, '--subset', String(steps * batch), '--epochs', '1', '--knn-every', '0', '--threads', String(threads), '--overwrite', '--out', out];
   const summary = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
   const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'step');
   rmSync(out, { recursive: true, force: true });
@@ -122,7 +118,7 @@ function pytorch(data: BenchData, workers: number, tuned: boolean): unknown {
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
 
-const data = await benchData(flag('--data', 'fashion-mnist'));
+const data = await benchData(option('--data', 'fashion-mnist'));
 const result: Record<string, unknown> = {
   bench: 'pretrain',
   data: { name: data.name, image_size: data.size, channels: data.channels, strength: data.strength, ...(data.folder ? { folder: data.folder, images: data.images } : {}) },

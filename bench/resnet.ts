@@ -2,10 +2,9 @@
 // contiguous and channels-last, here and in PyTorch (tuned malloc) on the same machine. Prints JSON.
 //   node dist/bench/resnet.js [--reps N] [--no-torch]
 import { autocast, getNumThreads, manualSeed, randn, resnet, tidy, type MemoryFormat } from '../src/index.js';
-import { best, runTorch, TUNED_MALLOC } from './common.js';
+import { best, option, runTorch, TUNED_MALLOC } from './common.js';
 
-const repsArg = process.argv.indexOf('--reps');
-const reps = repsArg > 0 ? Number(process.argv[repsArg + 1]) : 2;
+const reps = Number(option('--reps', '2'));
 const threads = getNumThreads();
 
 const ours: Record<string, number> = {};

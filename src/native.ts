@@ -1,6 +1,7 @@
 // Loads the libtorch addon (native/) and gives it a type. Everything else goes through src/tensor.
 import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 /** An opaque reference to one native tensor (a Node-API External). */
 export type Handle = object & { readonly __handle: unique symbol };
@@ -75,7 +76,8 @@ export interface Native {
 }
 
 function load(): Native {
-  const path = new URL('../../build/Release/simclr.node', import.meta.url).pathname;
+  // fileURLToPath, not URL.pathname: the latter keeps %20 and %C3%BC, so folders with spaces or non-ASCII names break.
+  const path = fileURLToPath(new URL('../../build/Release/simclr.node', import.meta.url));
   try {
     return createRequire(import.meta.url)(path) as Native;
   } catch (e) {

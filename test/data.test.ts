@@ -2,7 +2,7 @@
 // IDX and CIFAR files, bad input, the decode cache and the loader.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,8 +11,8 @@ import sharp from 'sharp';
 import { tidy, type Tensor } from '../src/index.js';
 import { imageFolder } from '../src/data/folder.js';
 import { idxSource, readIdx } from '../src/data/idx.js';
-import { cifarFolder } from '../src/data/cifar.js';
-import { openSource } from '../src/data/open.js';
+import { cifarFolder, cifarSource } from '../src/data/cifar.js';
+import { openSource, openSplits } from '../src/data/open.js';
 import { Loader } from '../src/data/loader.js';
 import { DataError, MemorySource } from '../src/data/source.js';
 import { repoRoot } from './helpers.js';
@@ -107,17 +107,30 @@ test('bad images: a clear error naming the file, or with skipBad a warning and a
   writeFileSync(join(root, 'truncated.jpg'), jpeg.subarray(0, jpeg.length >> 1));
   writeFileSync(join(root, 'text.png'), 'this is not a png');
   writeFileSync(join(root, 'zero.webp'), '');
+  symlinkSync(join(root, 'gone.png'), join(root, 'link.png'));
   for (const [name, message] of [['truncated.jpg', /cannot decode/], ['text.png', /cannot decode/], ['zero.webp', /empty file/]] as const) {
     const single = join(base, `bad-${name}`);
     mkdirSync(single);
     writeFileSync(join(single, name), readFileSync(join(root, name)));
     await assert.rejects(imageFolder(single, { size: 8, cacheDir: null }), (e: unknown) => e instanceof DataError && e.message.includes(name) && message.test(e.message));
   }
-  const warnings: string[] = [];
-  const src = await imageFolder(root, { size: 8, cacheDir: null, skipBad: true, warn: (m) => warnings.push(m) });
-  assert.equal(src.size, 1);
-  assert.equal(src.skipped, 3);
-  assert.ok(warnings.some((w) => w.includes('truncated.jpg')) && warnings.some((w) => /skipped 3/.test(w)));
+  await assert.rejects(imageFolder(root, { size: 8, cacheDir: null }), (e: unknown) => e instanceof DataError && /link\.png: cannot read the file \(ENOENT\)|cannot decode|empty file/.test(e.message));
+  // In memory (decoded once) and streamed (a memory limit below the data set): the same files skipped, counted.
+  for (const memoryLimit of [undefined, 1]) {
+    const warnings: string[] = [];
+    const src = await imageFolder(root, { size: 8, cacheDir: join(base, `bad-cache-${memoryLimit}`), skipBad: true, memoryLimit, warn: (m) => warnings.push(m) });
+    assert.equal(src.size, 1, `memoryLimit ${memoryLimit}`);
+    assert.equal(src.skipped, 4);
+    assert.deepEqual(src.files, ['good.png']);
+    assert.ok(warnings.some((w) => w.includes('truncated.jpg')) && warnings.some((w) => w.includes('link.png: cannot read the file (ENOENT)')) && warnings.some((w) => /skipped 4/.test(w)), warnings.join('\n'));
+    const batch = await src.load([0]);
+    assert.deepEqual(batch.shape, [1, 3, 8, 8]);
+    assert.equal(tidy(() => batch.float().mean().item()), 9, 'good.png, solid 9');
+    batch.dispose();
+  }
+  // The streamed folder's list of unreadable files is cached: a second open decodes nothing.
+  const again = await imageFolder(root, { size: 8, cacheDir: join(base, 'bad-cache-1'), skipBad: true, memoryLimit: 1, warn: () => assert.fail('decoded again') });
+  assert.equal(again.skipped, 4);
   const empty = join(base, 'empty');
   mkdirSync(empty);
   await assert.rejects(imageFolder(empty, { size: 8, cacheDir: null }), /empty: no images found/);
@@ -129,9 +142,9 @@ test('the CLI reports a bad image and goes on with --skip-bad', () => {
   const out = join(base, 'preview.png');
   const failed = spawnSync(process.execPath, [cli, 'augment', '--data', root, '--size', '8', '--out', out], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(base, 'xdg') } });
   assert.equal(failed.status, 1);
-  assert.match(failed.stderr, /(truncated\.jpg|text\.png|zero\.webp): /);
+  assert.match(failed.stderr, /(truncated\.jpg|text\.png|zero\.webp|link\.png): /);
   const ok = execFileSync(process.execPath, [cli, 'augment', '--data', root, '--size', '8', '--out', out, '--skip-bad'], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(base, 'xdg') }, stdio: ['ignore', 'pipe', 'pipe'] });
-  assert.equal(JSON.parse(ok).skipped, 3);
+  assert.equal(JSON.parse(ok).skipped, 4);
   assert.ok(statSync(out).size > 0);
 });
 
@@ -190,8 +203,25 @@ test('CIFAR-10 and CIFAR-100 binary files; a size that is not whole records', ()
     assert.deepEqual(Array.from(cifarFolder(c100, 'train').labels!), [71, 12]);
     assert.deepEqual(Array.from(cifarFolder(c100, 'train', 'coarse').labels!), [3, 5]);
   });
+  // A label outside the data set's classes names the file and the record.
+  writeFileSync(join(c10, 'test_batch.bin'), Buffer.concat([record([4], 44), record([200], 45)]));
+  assert.throws(() => cifarFolder(c10, 'test'), /test_batch\.bin: record 1 has label 200, outside CIFAR-10's 10 classes \(0–9\)/);
+  writeFileSync(join(c100, 'bad.bin'), Buffer.concat([record([3, 71], 1), record([25, 12], 2)]));
+  assert.throws(() => cifarSource([join(c100, 'bad.bin')], 'cifar100', { label: 'coarse' }), /bad\.bin: record 1 has label 25, outside CIFAR-100 \(coarse labels\)'s 20 classes/);
   writeFileSync(join(c100, 'test.bin'), Buffer.alloc(3074 + 5));
   assert.throws(() => cifarFolder(c100, 'test'), /test\.bin: 3079 bytes is not a whole number of CIFAR-100 records \(3074 bytes each\)/);
+});
+
+test('IDX labels outside the classes: named classes, and a test split with a class the training split lacks', async () => {
+  const dir = join(base, 'idx-labels');
+  mkdirSync(dir);
+  const images = (n: number) => gzipSync(idxFile([n, 2, 2], Array.from({ length: 4 * n }, (_, i) => i % 256)));
+  writeFileSync(join(dir, 'train-images-idx3-ubyte.gz'), images(3));
+  writeFileSync(join(dir, 'train-labels-idx1-ubyte.gz'), gzipSync(idxFile([3], [0, 1, 2])));
+  writeFileSync(join(dir, 't10k-images-idx3-ubyte.gz'), images(2));
+  writeFileSync(join(dir, 't10k-labels-idx1-ubyte.gz'), gzipSync(idxFile([2], [1, 200])));
+  await assert.rejects(openSplits(join(dir, 'train-images-idx3-ubyte.gz')), /t10k-images-idx3-ubyte\.gz: record 1 has label 200, a class the training split does not have \(its labels are 0–2\)/);
+  assert.throws(() => idxSource(join(dir, 't10k-images-idx3-ubyte.gz'), join(dir, 't10k-labels-idx1-ubyte.gz'), ['a', 'b', 'c']), /t10k-labels-idx1-ubyte\.gz: record 1 has label 200, outside the 3 classes \(0–2\)/);
 });
 
 test('loader: seeded per-epoch order, drop_last, exact resume from (epoch, step)', async () => {

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { freePort } from '../src/distributed/launch.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSafetensors, randn, tensor, tidy, noGrad, ntXentLoss, grad, type Tensor } from '../src/index.js';
@@ -78,15 +78,6 @@ test('a run with 2 workers resumes with 2 workers, then with 1 (same global batc
   const weights = maxWeightDifference(join(base, 'straight', 'encoder.safetensors'), join(resumed, 'encoder.safetensors'));
   assert.ok(weights <= 1e-5, `weights differ by ${weights}`);
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 test('SIGKILL of one worker: the other exits non-zero within 60 s, naming the lost rank', async () => {
   const out = join(base, 'killed');

@@ -181,3 +181,19 @@ test('simclr eval rejects flags of another protocol or solver, naming them', () 
   assert.match(help.stdout, /--solver <lbfgs\|sgd>/);
   assert.match(help.stdout, /--epochs <int>\s+finetune, linear with --solver sgd: .*\(default: 0\)/);
 });
+
+test('kNN and the linear probe take more labels than fit in a call\'s arguments (200,000)', () => {
+  manualSeed(5);
+  tidy(() => {
+    // Four well-separated clusters in 2-d: any working classifier gets them right.
+    const n = 200_000;
+    const labels = Int32Array.from({ length: n }, (_, i) => i % 4);
+    const centres = tensor([[4, 0], [0, 4], [-4, 0], [0, -4]]);
+    const features = centres.indexSelect(0, tensor(labels, { dtype: 'int64' })).add(randn([n, 2]).mul(0.5));
+    const queries = features.narrow(0, 0, 1000);
+    const predicted = knnPredict(features, labels, queries, { k: 5 });
+    assert.ok(predicted.every((p, i) => p === labels[i]));
+    const probe = linearProbe({ features, labels }, { features: queries, labels: labels.subarray(0, 1000) }, { l2Grid: [1e-4], maxIterations: 30, label: null });
+    assert.ok(probe.accuracy > 0.99, String(probe.accuracy));
+  });
+});

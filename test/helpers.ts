@@ -1,6 +1,7 @@
 // Test helpers: finite-difference gradient checks computed independently of autograd.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Tensor, tensor, tidy, noGrad } from '../src/index.js';
 
 /** Float64 data of a tensor as a plain array. */
@@ -55,7 +56,7 @@ export function gradcheck(fn: (inputs: Tensor[]) => Tensor, inputs: Tensor[], h 
 }
 
 /** The repository root (tests run from dist/test). */
-export const repoRoot = new URL('../../', import.meta.url).pathname;
+export const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 
 /** ‖a − b‖ / ‖b‖ over all elements, in float64. */
 export function relativeError(a: Tensor, b: Tensor): number {

@@ -4,6 +4,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { cpSync, mkdtempSync, symlinkSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 
 const root = join(fileURLToPath(import.meta.url), '..', '..', '..');
 
@@ -22,4 +24,14 @@ test('the simclr command answers info', () => {
   assert.match(info.torchVersion, /^\d+\.\d+/);
   assert.ok(info.threads >= 1);
   assert.deepEqual(info.devices[0], 'cpu');
+});
+
+test('the package works from a folder whose path has a space and non-ASCII letters', () => {
+  const copy = join(mkdtempSync(join(tmpdir(), 'simclr-path-')), 'my models ü');
+  cpSync(join(root, 'dist', 'src'), join(copy, 'dist', 'src'), { recursive: true });
+  cpSync(join(root, 'build', 'Release', 'simclr.node'), join(copy, 'build', 'Release', 'simclr.node'));
+  cpSync(join(root, 'package.json'), join(copy, 'package.json'));
+  symlinkSync(join(root, 'node_modules'), join(copy, 'node_modules'));
+  const out = execFileSync(process.execPath, [join(copy, 'dist', 'src', 'cli', 'main.js'), 'info'], { encoding: 'utf8' });
+  assert.ok(JSON.parse(out).threads >= 1);
 });

@@ -58,7 +58,8 @@ export function parseFlags<F extends Flags>(argv: readonly string[], flags: F, c
     }
     if (flag === undefined) throw new UsageError(`${command}: unknown flag --${name} (see simclr ${command} --help)`);
     if (value === undefined) {
-      if (flag.type === 'boolean') value = 'true';
+      // A boolean flag stands alone (--resume) or takes an explicit true/false (--resume false), as --help's <boolean> says.
+      if (flag.type === 'boolean') value = argv[i + 1] === 'true' || argv[i + 1] === 'false' ? argv[++i]! : 'true';
       else if (i + 1 < argv.length) value = argv[++i]!;
       else throw new UsageError(`--${name} needs a value`);
     }

@@ -20,7 +20,7 @@ export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, give
   }
   let result: Awaited<ReturnType<typeof pretrain>>;
   try {
-    result = await pretrain(config, { resume: parsed.resume, group });
+    result = await pretrain(config, { resume: parsed.resume, overwrite: parsed.overwrite, group });
   } catch (e) {
     group?.destroy(false);
     throw e;

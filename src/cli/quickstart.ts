@@ -18,6 +18,7 @@ export const quickstartFlags = {
   ...pretrainFlags,
   out: { ...pretrainFlags.out, default: 'runs/quickstart' },
   epochs: { ...pretrainFlags.epochs, default: 3 },
+  overwrite: { ...pretrainFlags.overwrite, default: true, help: 'start over in --out when it holds a run (the main job replaces its previous run; --no-overwrite refuses instead)' },
   'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: share of the training labels (class-balanced)' },
   draws: { type: 'int', default: 3, check: (v) => (v > 1 ? null : 'must be at least 2 (for a spread)'), help: 'label draws averaged in the few-label columns' },
 } satisfies Flags;
@@ -26,7 +27,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
   const { 'label-fraction': fraction, draws, ...pretrainOptions } = parsed;
   const config = resolveConfig(pretrainOptions, given, quickstartFlags);
   const t0 = performance.now();
-  const run = await pretrain(config, { resume: parsed.resume });
+  const run = await pretrain(config, { resume: parsed.resume, overwrite: parsed.overwrite });
   const pretrainSeconds = (performance.now() - t0) / 1000;
   const t1 = performance.now();
   const size = config.imageSize;

@@ -48,13 +48,18 @@ export function cifarSource(
   const pixels = new Uint8Array(total * PIXELS);
   const labels = new Int32Array(total);
   const which = kind === 'cifar100' && label === 'fine' ? 1 : 0;
+  const classes = kind === 'cifar10' ? 10 : label === 'fine' ? 100 : 20;
   let n = 0;
-  for (const bytes of chunks) {
+  chunks.forEach((bytes, f) => {
     for (let off = 0; off < bytes.length; off += record, n++) {
       labels[n] = bytes[off + which]!;
+      if (labels[n]! >= classes) {
+        const name = kind === 'cifar10' ? 'CIFAR-10' : `CIFAR-100 (${label} labels)`;
+        throw new DataError(files[f]!, `record ${off / record} has label ${labels[n]}, outside ${name}'s ${classes} classes (0–${classes - 1})`);
+      }
       pixels.set(bytes.subarray(off + labelBytes, off + record), n * PIXELS);
     }
-  }
+  });
   return new MemorySource(tensor(pixels, { shape: [total, 3, 32, 32] }), labels, classNames, files.join(', '));
 }
 

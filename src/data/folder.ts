@@ -5,13 +5,14 @@
 // cached in a safetensors file that later runs read instead of decoding; a larger one is decoded
 // on the fly by sharp's thread pool.
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, statSync, type Stats } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { availableParallelism, homedir } from 'node:os';
-import { join, relative, resolve } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
 import { tensor } from '../tensor/create.js';
 import { Tensor, tidy } from '../tensor/tensor.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import { writeFileAtomic } from '../io/atomic.js';
 import { Task, warning } from '../progress.js';
 import { DataError, MemorySource, type DataSource } from './source.js';
 
@@ -34,7 +35,17 @@ interface Listing {
   files: string[];
   labels: Int32Array | null;
   classNames: string[] | null;
-  stats: Stats[];
+  /** Size and modification time of each file (size −1 when it cannot be read: a bad file, found at decoding). */
+  stamps: { size: number; mtimeMs: number }[];
+}
+
+function stamp(file: string): { size: number; mtimeMs: number } {
+  try {
+    const { size, mtimeMs } = statSync(file);
+    return { size, mtimeMs };
+  } catch {
+    return { size: -1, mtimeMs: 0 };
+  }
 }
 
 function isImage(name: string): boolean {
@@ -77,12 +88,18 @@ export function listImageFolder(root: string): Listing {
     perClass.forEach((count, c) => labels!.fill(c, at, (at += count)));
   }
   if (files.length === 0) throw new DataError(root, 'no images found (JPEG, PNG, WebP, GIF or TIFF files, in the folder or in class subfolders)');
-  return { files, labels, classNames, stats: files.map((f) => statSync(f)) };
+  return { files, labels, classNames, stamps: files.map(stamp) };
 }
 
 /** Decodes one image to size × size × channels bytes (HWC). */
 export async function decodeImage(file: string, size: number, channels: 1 | 3): Promise<Buffer> {
-  const bytes = statSync(file).size;
+  let bytes: number;
+  try {
+    bytes = statSync(file).size;
+  } catch (e) {
+    // e.g. a symbolic link to nothing: a bad file like any other
+    throw new DataError(file, `cannot read the file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
   if (bytes === 0) throw new DataError(file, 'empty file (0 bytes)');
   try {
     let image = sharp(file, { failOn: 'warning' })
@@ -101,10 +118,9 @@ export async function decodeImage(file: string, size: number, channels: 1 | 3): 
 }
 
 /** Decodes files concurrently (sharp's thread pool does the work); failed ones are null with skipBad. */
-async function decodeAll(files: readonly string[], size: number, channels: 1 | 3, skipBad: boolean, warn: (m: string) => void, task?: Task): Promise<(Buffer | null)[]> {
+async function decodeAll(files: readonly string[], size: number, channels: 1 | 3, skipBad: boolean, warn: (m: string) => void, onDecoded?: () => void): Promise<(Buffer | null)[]> {
   const out: (Buffer | null)[] = new Array(files.length).fill(null);
   let next = 0;
-  let done = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
@@ -114,7 +130,7 @@ async function decodeAll(files: readonly string[], size: number, channels: 1 | 3
         if (!skipBad || !(e instanceof DataError)) throw e;
         warn(`skipping ${(e as Error).message}`);
       }
-      task?.update(++done);
+      onDecoded?.();
     }
   };
   await Promise.all(Array.from({ length: Math.max(2, availableParallelism() * 2) }, worker));
@@ -135,13 +151,12 @@ function defaultCacheDir(): string {
 function cacheKey(root: string, listing: Listing, size: number, channels: number, skipBad: boolean): string {
   const hash = createHash('sha256');
   hash.update(JSON.stringify({ v: 2, root: resolve(root), size, channels, skipBad }));
-  listing.files.forEach((f, i) => hash.update(`${relative(root, f)}\0${listing.stats[i]!.size}\0${Math.round(listing.stats[i]!.mtimeMs)}\n`));
+  listing.files.forEach((f, i) => hash.update(`${relative(root, f)}\0${listing.stamps[i]!.size}\0${Math.round(listing.stamps[i]!.mtimeMs)}\n`));
   return hash.digest('hex').slice(0, 32);
 }
 
 /** A folder too large for memory: each batch is decoded when asked for. */
 class StreamingFolderSource implements DataSource {
-  readonly skipped = 0;
   readonly size: number;
   readonly imageShape: readonly [number, number, number];
   readonly files: readonly string[];
@@ -150,6 +165,7 @@ class StreamingFolderSource implements DataSource {
     private readonly listing: Listing,
     private readonly imageSize: number,
     private readonly channels: 1 | 3,
+    readonly skipped: number,
   ) {
     this.size = listing.files.length;
     this.imageShape = [channels, imageSize, imageSize];
@@ -168,15 +184,55 @@ class StreamingFolderSource implements DataSource {
   }
 }
 
+/**
+ * The files of a folder too large for memory that cannot be decoded (for skipBad, which must leave
+ * them out before any batch is drawn): one decoding pass in chunks, its result cached as a list.
+ */
+async function unreadableFiles(root: string, listing: Listing, size: number, channels: 1 | 3, listFile: string | null, warn: (m: string) => void): Promise<Set<number>> {
+  const position = new Map(listing.files.map((f, i) => [relative(root, f), i]));
+  if (listFile !== null && existsSync(listFile)) {
+    try {
+      return new Set((JSON.parse(readFileSync(listFile, 'utf8')) as { skipped: string[] }).skipped.map((f) => position.get(f)!));
+    } catch (e) {
+      warn(`ignoring the unreadable list ${listFile} (${(e as Error).message})`);
+    }
+  }
+  const task = new Task(`checking ${root} for unreadable images`, { total: listing.files.length, unit: 'images' });
+  const bad = new Set<number>();
+  let done = 0;
+  const chunk = 1024;
+  for (let start = 0; start < listing.files.length; start += chunk) {
+    const decoded = await decodeAll(listing.files.slice(start, start + chunk), size, channels, true, warn, () => task.update(++done));
+    decoded.forEach((b, i) => b === null && bad.add(start + i));
+  }
+  if (bad.size === listing.files.length) {
+    task.end('failed');
+    throw new DataError(root, `none of the ${listing.files.length} images could be decoded`);
+  }
+  if (bad.size > 0) warn(`${root}: skipped ${bad.size} unreadable file(s) of ${listing.files.length}`);
+  if (listFile !== null) {
+    mkdirSync(dirname(listFile), { recursive: true });
+    writeFileAtomic(listFile, [Buffer.from(JSON.stringify({ skipped: [...bad].map((i) => relative(root, listing.files[i]!)) }))]);
+  }
+  task.end(`${listing.files.length - bad.size} readable${bad.size > 0 ? `, ${bad.size} skipped` : ''}`);
+  return bad;
+}
+
 /** Opens an image folder: from the decode cache when possible, decoding (and caching) otherwise. */
 export async function imageFolder(root: string, options: FolderOptions): Promise<DataSource> {
   const { size, channels = 3, skipBad = false, cacheDir = defaultCacheDir(), memoryLimit = 4 * 2 ** 30, warn = (m) => warning(`simclr: ${m}`) } = options;
   if (!(Number.isInteger(size) && size > 0)) throw new RangeError(`image size must be a positive integer (got ${size})`);
   const listing = listImageFolder(root);
-  const bytes = listing.files.length * size * size * channels;
-  if (bytes > memoryLimit) return new StreamingFolderSource(root, listing, size, channels);
-
   const key = cacheKey(root, listing, size, channels, skipBad);
+  const bytes = listing.files.length * size * size * channels;
+  if (bytes > memoryLimit) {
+    if (!skipBad) return new StreamingFolderSource(root, listing, size, channels, 0);
+    const bad = await unreadableFiles(root, listing, size, channels, cacheDir === null ? null : join(cacheDir, `${key}.skipped.json`), warn);
+    const keep = listing.files.map((_, i) => i).filter((i) => !bad.has(i));
+    const kept: Listing = { files: keep.map((i) => listing.files[i]!), labels: listing.labels && Int32Array.from(keep, (i) => listing.labels![i]!), classNames: listing.classNames, stamps: keep.map((i) => listing.stamps[i]!) };
+    return new StreamingFolderSource(root, kept, size, channels, bad.size);
+  }
+
   const cacheFile = cacheDir === null ? null : join(cacheDir, `${key}.safetensors`);
   const relativeFiles = (kept: ArrayLike<number>) => Array.from(kept, (i) => relative(root, listing.files[i]!));
   if (cacheFile !== null && existsSync(cacheFile)) {
@@ -197,7 +253,8 @@ export async function imageFolder(root: string, options: FolderOptions): Promise
   const task = new Task(`decoding ${root}`, { total: listing.files.length, unit: 'images' });
   let decoded: (Buffer | null)[];
   try {
-    decoded = await decodeAll(listing.files, size, channels, skipBad, warn, task);
+    let done = 0;
+    decoded = await decodeAll(listing.files, size, channels, skipBad, warn, () => task.update(++done));
   } catch (e) {
     task.end('failed');
     throw e;

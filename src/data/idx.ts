@@ -55,6 +55,8 @@ export function idxSource(imagesFile: string, labelsFile: string | null, classNa
     const l = readIdx(labelsFile);
     if (l.dims.length !== 1 || l.dims[0] !== n) throw new DataError(labelsFile, `expected ${n} labels, got dimensions ${l.dims.join('×')}`);
     labels = Int32Array.from(l.data);
+    const bad = classNames === null ? -1 : labels.findIndex((v) => v >= classNames.length);
+    if (bad >= 0) throw new DataError(labelsFile, `record ${bad} has label ${labels[bad]}, outside the ${classNames!.length} classes (0–${classNames!.length - 1})`);
   }
   const t = tensor(images.data, { shape: [n, 1, h, w] });
   return new MemorySource(t, labels, labels ? classNames : null, imagesFile);

@@ -13,7 +13,7 @@ import { warning } from '../progress.js';
 import { cifarFiles, cifarFolder } from './cifar.js';
 import { imageFolder, type FolderOptions } from './folder.js';
 import { fashionMnist, idxSource } from './idx.js';
-import { DataError, SourceView, type DataSource } from './source.js';
+import { classCount, DataError, SourceView, type DataSource } from './source.js';
 import { heldOutSplit } from './split.js';
 
 export interface OpenOptions extends Partial<FolderOptions> {
@@ -98,6 +98,11 @@ function given(spec: string, train: DataSource, test: DataSource, testRoot: stri
     });
   } else if ((train.labels === null) !== (test.labels === null)) {
     throw new DataError(testRoot, `the ${train.labels === null ? 'training split is unlabelled but the test split is labelled' : 'test split is unlabelled but the training split is labelled'}`);
+  } else if (train.labels !== null && test.labels !== null && train.classNames === null) {
+    // Unnamed classes (IDX): the test split may not bring a class the training split lacks.
+    const classes = classCount(train.labels);
+    const bad = test.labels.findIndex((c) => c >= classes);
+    if (bad >= 0) throw new DataError(testRoot, `record ${bad} has label ${test.labels[bad]}, a class the training split does not have (its labels are 0–${classes - 1})`);
   }
   return {
     train,

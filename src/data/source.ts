@@ -127,6 +127,13 @@ export class SourceView implements DataSource {
 }
 
 /** An error about a specific input file, with its path in the message. */
+/** The number of classes the labels imply (the largest label + 1), by a loop: spreading a large label array into Math.max overflows the call stack. */
+export function classCount(...labelSets: ArrayLike<number>[]): number {
+  let top = -1;
+  for (const labels of labelSets) for (let i = 0; i < labels.length; i++) if (labels[i]! > top) top = labels[i]!;
+  return top + 1;
+}
+
 export class DataError extends Error {
   constructor(
     readonly file: string,

@@ -38,7 +38,8 @@ export function threadsPerWorker(localWorkers: number): number {
   return Math.max(1, Math.floor(availableParallelism() / Math.max(1, localWorkers)));
 }
 
-async function freePort(host: string): Promise<number> {
+/** A TCP port free on `host` right now (the OS picks it). */
+export async function freePort(host = '127.0.0.1'): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -5,7 +5,7 @@
 import { SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { Random } from '../data/random.js';
 import { labelFraction } from '../data/split.js';
-import type { DataSource } from '../data/source.js';
+import { classCount, type DataSource } from '../data/source.js';
 import * as F from '../tensor/functional.js';
 import { tensor } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
@@ -55,7 +55,7 @@ export async function finetune(encoder: Module, train: DataSource, test: DataSou
   if (train.labels === null || test.labels === null) throw new Error('fine-tuning needs labels');
   const seed = o.seed ?? 0;
   const subset = labelFraction(train.labels, o.fraction, seed, o.draw ?? 0);
-  const classes = Math.max(...train.labels) + 1;
+  const classes = classCount(train.labels);
   const batchSize = Math.min(o.batchSize ?? 256, subset.length);
   const model = new Classifier(encoder, o.head ?? null, o.headLayers ?? 0, new Linear(o.featureDim, classes));
   const lr = (0.05 * batchSize) / 256;

@@ -2,6 +2,7 @@
 // monitor): cosine similarity, the k = 200 nearest training features vote for their class with
 // weight exp(sim / 0.1); the class with the most weight wins.
 import * as F from '../tensor/functional.js';
+import { classCount } from '../data/source.js';
 import * as ops from '../tensor/generated/ops.js';
 import { tensor, zeros } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
@@ -23,7 +24,7 @@ export function knnPredict(
   { k = 200, temperature = 0.1, chunk = 512, label = null }: KnnOptions = {},
 ): Int32Array {
   if (bank.size(0) !== bankLabels.length) throw new RangeError(`kNN: ${bank.size(0)} bank features but ${bankLabels.length} labels`);
-  const classes = Math.max(...bankLabels) + 1;
+  const classes = classCount(bankLabels);
   const kk = Math.min(k, bank.size(0));
   const out = new Int32Array(queries.size(0));
   const task = label === null ? null : new Task(label, { total: queries.size(0), unit: 'queries' });

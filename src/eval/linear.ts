@@ -8,6 +8,7 @@ import * as F from '../tensor/functional.js';
 import { tensor, zeros } from '../tensor/create.js';
 import { grad, keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Random } from '../data/random.js';
+import { classCount } from '../data/source.js';
 import { Task } from '../progress.js';
 
 export interface LinearProbeOptions {
@@ -166,7 +167,7 @@ export function linearProbe(
   { l2Grid = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1], heldOut = 0.1, folds = 5, crossValidateBelow = 10_000, maxIterations = 200, seed = 0, label = 'linear probe' }: LinearProbeOptions = {},
 ): LinearProbeResult {
   return tidy(() => {
-    const classes = Math.max(...train.labels, ...test.labels) + 1;
+    const classes = classCount(train.labels, test.labels);
     const xTrain = train.features.to('float32');
     const mean = xTrain.mean(0, true);
     const std = xTrain.std(0, { keepdim: true }).clamp(1e-8);

@@ -15,6 +15,8 @@ export interface Position {
   epoch: number;
   step: number;
   globalStep: number;
+  /** Running sums of the epoch so far, for its record when a run resumes mid-epoch. */
+  epochTotals?: { loss: number; accuracy: number; steps: number };
 }
 
 export interface Checkpoint {

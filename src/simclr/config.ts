@@ -72,6 +72,7 @@ export const testFraction = (v: number) => (v >= 0 && v < 1 ? null : 'must be in
 export const pretrainFlags = {
   config: { type: 'string', default: '', help: 'JSON or YAML file with any of these options (camelCase keys); flags override it' },
   resume: { type: 'boolean', default: false, help: 'continue from the newest checkpoint in --out exactly where it stopped' },
+  overwrite: { type: 'boolean', default: false, help: 'start over in an --out folder that already holds a run, removing its checkpoints, metrics, encoder and evaluations (without it such a folder is refused)' },
   data: { type: 'string', default: 'fashion-mnist', help: 'data source: fashion-mnist, an image folder, a CIFAR folder or an IDX file' },
   subset: { type: 'int', default: 0, check: nonNegative, help: 'use only the first N images (0: all)' },
   'image-size': { type: 'int', default: 0, check: nonNegative, help: 'view size in pixels (0: the data set\'s own; image folders decode at 32)' },
@@ -116,13 +117,15 @@ export const pretrainFlags = {
   gather: { type: 'boolean', default: true, help: 'gather every worker\'s z so that the NT-Xent negatives span the global batch (off: each worker\'s own views)' },
 } satisfies Flags;
 
+/** Flags that steer a run rather than define it: not part of its config. */
+const RUN_CONTROL = new Set(['config', 'resume', 'overwrite']);
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Defaults ← config file ← flags given on the command line. */
 export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySet<string>, flags: Flags = pretrainFlags): PretrainConfig {
   const config: Record<string, unknown> = {};
   // (flags beyond the pretraining options, such as the quickstart's own, are not part of the config)
-  const isOption = (flag: string) => flag in pretrainFlags && flag !== 'config' && flag !== 'resume';
+  const isOption = (flag: string) => flag in pretrainFlags && !RUN_CONTROL.has(flag);
   for (const [flag, spec] of Object.entries(flags)) {
     if (isOption(flag)) config[camel(flag)] = spec.default;
   }
@@ -138,7 +141,7 @@ export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySe
     if (loaded === null || typeof loaded !== 'object' || Array.isArray(loaded)) throw new Error(`${file}: the config must be an object`);
     for (const [key, value] of Object.entries(loaded as Record<string, unknown>)) {
       const flag = Object.keys(pretrainFlags).find((f) => camel(f) === key);
-      if (flag === undefined || flag === 'config' || flag === 'resume') throw new Error(`${file}: unknown option '${key}'`);
+      if (flag === undefined || RUN_CONTROL.has(flag)) throw new Error(`${file}: unknown option '${key}'`);
       const spec = pretrainFlags[flag as keyof typeof pretrainFlags] as Flag;
       const kinds = { boolean: 'true or false', string: 'a string', number: 'a number', int: 'an integer' };
       const ok =

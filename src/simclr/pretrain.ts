@@ -1,7 +1,7 @@
 // SimCLR pretraining: for each batch, two views per image (T), z = g(f(x)), NT-Xent, an optimizer
 // step on a warm-up + cosine schedule. Logs progress, writes metrics.jsonl, runs a kNN monitor,
 // checkpoints atomically (and on SIGINT / SIGTERM), resumes exactly, stops on a NaN loss.
-import { appendFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { Loader } from '../data/loader.js';
@@ -27,6 +27,7 @@ import type { PretrainConfig } from './config.js';
 import { buildModel, type SimCLRModel } from './model.js';
 import { architectureMetadata } from './encoder-file.js';
 import { ntXentLoss, ntXentMetrics } from './nt-xent.js';
+import { takeRunFolder, truncateMetrics } from './run-folder.js';
 
 export interface StepRecord {
   type: 'step';
@@ -173,13 +174,25 @@ export interface PretrainOptions {
   resume?: boolean;
   /** Progress output (by default the progress module's: stderr in the CLI, nothing in a library); null for silence. */
   log?: ((line: string, live: boolean) => void) | null;
+  /** Start over in a run folder that already holds a run, removing it (default false: refuse). */
+  overwrite?: boolean;
   /** Handle SIGINT / SIGTERM by checkpointing and stopping (default true). */
   handleSignals?: boolean;
   /** Train data-parallel with the workers of this group; rank 0 logs and writes the run folder. */
   group?: ProcessGroup | null;
 }
 
-export async function pretrain(config: PretrainConfig, { resume = false, log, handleSignals = true, group = null }: PretrainOptions = {}): Promise<PretrainResult> {
+/** Pretrains into the run folder `config.out`, which the run locks (rank 0) while it owns it. */
+export async function pretrain(config: PretrainConfig, options: PretrainOptions = {}): Promise<PretrainResult> {
+  const folder = (options.group?.rank ?? 0) === 0 ? takeRunFolder(config.out, { resume: options.resume, overwrite: options.overwrite }) : null;
+  try {
+    return await train(config, options);
+  } finally {
+    folder?.release();
+  }
+}
+
+async function train(config: PretrainConfig, { resume = false, log, handleSignals = true, group = null }: PretrainOptions): Promise<PretrainResult> {
   const rank = group?.rank ?? 0;
   const workers = group?.size ?? 1;
   const leader = rank === 0;
@@ -196,6 +209,8 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
     const { epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort } = config;
     c = { ...checkpoint.config, epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort };
     start = checkpoint.position;
+    // The steps after the checkpoint are run again: their records go.
+    if (leader) truncateMetrics(join(runDir, 'metrics.jsonl'), start);
   }
   const stream = log === undefined ? progressOutput() : null;
   const out = !leader ? null : log === undefined ? (stream === null ? null : (line: string, live: boolean) => stream.write(live ? `\r${line}\x1b[K` : `${line}\n`)) : log;
@@ -233,7 +248,6 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
 
   c = { ...c, imageSize: size, inChannels: channels };
   if (leader) {
-    mkdirSync(runDir, { recursive: true });
     writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
     writeFileSync(join(runDir, 'split.json'), `${JSON.stringify(data.record)}\n`);
   }
@@ -263,9 +277,11 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
   try {
     model.train();
     outer: for (let epoch = start.epoch; epoch < lastEpoch; epoch++) {
-      let epochLoss = 0;
-      let epochAccuracy = 0;
-      let epochSteps = 0;
+      // A run resumed mid-epoch carries the epoch's running sums in its checkpoint.
+      const carried = epoch === start.epoch ? start.epochTotals : undefined;
+      let epochLoss = carried?.loss ?? 0;
+      let epochAccuracy = carried?.accuracy ?? 0;
+      let epochSteps = carried?.steps ?? 0;
       const fromStep = epoch === start.epoch ? start.step : 0;
       let lastStepEnd = performance.now();
       for await (const batch of loader.epoch(epoch, fromStep)) {
@@ -291,9 +307,12 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
         });
         batch.images.dispose();
         if (stats.metrics === null) {
+          const kept = listCheckpoints(runDir)[0];
           throw new NonFiniteLossError(
             `the loss became ${stats.loss} at epoch ${epoch + 1}, step ${batch.step + 1}; stopping. ` +
-              `The last good checkpoint is kept in ${runDir}/checkpoints (lower the learning rate and --resume).`,
+              (kept === undefined
+                ? `No checkpoint was written yet (the first comes after epoch ${Math.min(c.checkpointEvery, lastEpoch)}): lower the learning rate and start over with --overwrite.`
+                : `The last good checkpoint is ${kept}: lower the learning rate and --resume.`),
           );
         }
         const seconds = (performance.now() - t0) / 1000;
@@ -302,7 +321,7 @@ export async function pretrain(config: PretrainConfig, { resume = false, log, ha
         epochLoss += stats.loss;
         epochAccuracy += stats.metrics.accuracy;
         epochSteps++;
-        position = { epoch, step: batch.step + 1, globalStep: globalStep + 1 };
+        position = { epoch, step: batch.step + 1, globalStep: globalStep + 1, epochTotals: { loss: epochLoss, accuracy: epochAccuracy, steps: epochSteps } };
         if (position.step === stepsPerEpoch) position = { epoch: epoch + 1, step: 0, globalStep: globalStep + 1 };
         const r: StepRecord = { type: 'step', epoch: epoch + 1, step: batch.step + 1, globalStep: globalStep + 1, loss: stats.loss, ...stats.metrics, lr, viewsPerSecond: (2 * c.batchSize) / seconds, dataSeconds, time: Date.now() / 1000 };
         if (group !== null) r.commSeconds = group.stats().commSeconds - comm0;
