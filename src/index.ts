@@ -43,6 +43,7 @@ export {
   loadSafetensors,
   saveSafetensors,
   parseSafetensors,
+  readSafetensorsHeader,
   serializeSafetensors,
   SafetensorsError,
   type Safetensors,

@@ -1,24 +1,28 @@
 // safetensors: round trips, strict validation of untrusted files, atomic writes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdtempSync, openSync, readFileSync, readdirSync, statSync, unlinkSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   loadSafetensors,
   parseSafetensors,
+  readSafetensorsHeader,
+  resnet,
   saveSafetensors,
   serializeSafetensors,
   SafetensorsError,
   tensor,
   tidy,
 } from '../src/index.js';
+import { loadEncoder } from '../src/simclr/encoder-file.js';
+import { readCheckpoint } from '../src/simclr/checkpoint.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'simclr-st-'));
 
 /** A file written by hand from the format's definition, independent of serializeSafetensors. */
-function handMade(header: object, data: number[]): Buffer {
-  let json = JSON.stringify(header);
+function handMade(header: object | string, data: number[]): Buffer {
+  let json = typeof header === 'string' ? header : JSON.stringify(header);
   while (json.length % 8 !== 0) json += ' ';
   const head = Buffer.alloc(8);
   head.writeBigUInt64LE(BigInt(json.length));
@@ -99,6 +103,9 @@ test('malformed files are rejected with a message naming the file and the proble
     ['shape/bytes mismatch', handMade({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, new Array(8).fill(0)), /needs 12 bytes but its offsets span 8/],
     ['hole in the data', handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [2, 4] } }, [0, 0, 1, 2]), /unused bytes/],
     ['negative shape', handMade({ a: { dtype: 'U8', shape: [-1], data_offsets: [0, 0] } }, []), /invalid shape/],
+    ['duplicate key', handMade('{"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', [7]), /the header names 'a' twice/],
+    ['duplicate metadata key', handMade('{"__metadata__":{"k":"1","k":"2"},"a":{"dtype":"U8","shape":[1],"data_offsets":[0,1]}}', [7]), /the header names 'k' twice/],
+    ['overflowing shape', handMade({ a: { dtype: 'U8', shape: [0, 2 ** 53 - 1, 2 ** 53 - 1], data_offsets: [0, 0] } }, []), /whose strides overflow/],
   ];
   for (const [name, bytes, message] of cases) {
     const file = join(dir, `${name.replace(/\W+/g, '-')}.safetensors`);
@@ -119,4 +126,50 @@ test('a failed save leaves the previous file intact', () => {
     assert.throws(() => saveSafetensors(file, { a: tensor([1]), b: tensor([1, 2], { dtype: 'complex64' }) }), /cannot store dtype complex64/);
     assert.deepEqual(readFileSync(file), before);
   });
+});
+
+test('a file above 2 GiB loads (read by offsets, not as one buffer)', () => {
+  // A sparse file: a 2 GiB + 8-byte tensor of zeros first, then a small one stored past the 2 GiB mark.
+  const big = 2 ** 31 + 8;
+  let json = JSON.stringify({ __metadata__: { note: 'large' }, big: { dtype: 'U8', shape: [big], data_offsets: [0, big] }, small: { dtype: 'F32', shape: [2], data_offsets: [big, big + 8] } });
+  while (json.length % 8 !== 0) json += ' ';
+  const head = Buffer.alloc(8);
+  head.writeBigUInt64LE(BigInt(json.length));
+  const file = join(dir, 'large.safetensors');
+  const fd = openSync(file, 'w');
+  writeSync(fd, Buffer.concat([head, Buffer.from(json)]));
+  writeSync(fd, Buffer.from([0, 0, 0x80, 0x3f, 0, 0, 0, 0x40]), 0, 8, 8 + json.length + big);
+  closeSync(fd);
+  assert.ok(statSync(file).size > 2 ** 31);
+  const header = readSafetensorsHeader(file);
+  assert.deepEqual(header.tensors.get('big'), { dtype: 'uint8', shape: [big] });
+  const { tensors, metadata } = loadSafetensors(file, (name) => name === 'small');
+  assert.equal(metadata.note, 'large');
+  assert.deepEqual([...tensors.keys()], ['small']);
+  assert.deepEqual(Array.from(tensors.get('small')!.toArray() as Float32Array), [1, 2]);
+  tensors.get('small')!.dispose();
+  unlinkSync(file);
+});
+
+test('an encoder file whose architecture is implausible or disagrees with its weights, and a checkpoint with an unreadable config, name the file', () => {
+  const encoder = join(dir, 'encoder.safetensors');
+  const weights = (width: number) => tidy(() => resnet(18, { cifarStem: true, widthMultiplier: width, inChannels: 1 }).stateDict());
+  const save = (file: string, width: string, metadata: Record<string, string> = {}) => {
+    const state = weights(0.125);
+    saveSafetensors(file, state, { format: 'simclr-encoder/1', depth: '18', cifarStem: 'true', width, inChannels: '1', imageSize: '28', ...metadata });
+    for (const t of state.values()) t.dispose();
+  };
+  save(encoder, '1000');
+  assert.throws(() => loadEncoder(encoder), new RegExp(`${encoder}: the encoder's architecture does not hold: width 1000 is not in \\(0, 16\\]`));
+  save(encoder, '2');
+  assert.throws(() => loadEncoder(encoder), /conv1\.weight is \[8, 1, 3, 3\], but the architecture it states needs \[128, 1, 3, 3\]/);
+  save(encoder, '0.125');
+  const loaded = loadEncoder(encoder);
+  assert.equal(loaded.architecture.width, 0.125);
+  loaded.encoder.dispose();
+  const checkpoint = join(dir, 'step-00000001.safetensors');
+  tidy(() => saveSafetensors(checkpoint, { w: tensor([1]) }, { format: 'simclr-checkpoint/1', config: '{not json', position: '{}', optimizer: '{}' }));
+  assert.throws(() => readCheckpoint(checkpoint), new RegExp(`${checkpoint}: the checkpoint's config is unreadable`));
+  tidy(() => saveSafetensors(checkpoint, { w: tensor([1]) }, { format: 'simclr-checkpoint/1', config: '{}', optimizer: '{}' }));
+  assert.throws(() => readCheckpoint(checkpoint), /the checkpoint's position is unreadable \(missing\)/);
 });

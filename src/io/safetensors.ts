@@ -1,7 +1,7 @@
 // safetensors (https://huggingface.co/docs/safetensors): an 8-byte little-endian header length,
 // a JSON header { name: { dtype, shape, data_offsets: [begin, end] }, __metadata__?: { str: str } }
 // padded to 8 bytes, then the tensors' bytes. Files may come from anywhere, so every field is checked.
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { native } from '../native.js';
 import { Tensor } from '../tensor/tensor.js';
 import type { DType } from '../tensor/types.js';
@@ -48,26 +48,59 @@ function isCount(v: unknown): v is number {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 }
 
-/** Parses and validates the header; returns the entries sorted by offset and where the data starts. */
-function parseHeader(bytes: Uint8Array, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
+/** Throws on a key that appears twice in one JSON object (JSON.parse would keep the last silently). */
+function checkDuplicateKeys(json: string, fail: (problem: string) => never): void {
+  const objects: Set<string>[] = [];
+  const containers: ('{' | '[')[] = [];
+  for (let i = 0; i < json.length; i++) {
+    const ch = json[i];
+    if (ch === '"') {
+      let j = i + 1;
+      while (json[j] !== '"') j += json[j] === '\\' ? 2 : 1;
+      let k = j + 1;
+      while (json[k] === ' ' || json[k] === '\n' || json[k] === '\r' || json[k] === '\t') k++;
+      if (json[k] === ':' && containers.at(-1) === '{') {
+        const key = JSON.parse(json.slice(i, j + 1)) as string;
+        const seen = objects.at(-1)!;
+        if (seen.has(key)) fail(`the header names '${key}' twice`);
+        seen.add(key);
+      }
+      i = j;
+    } else if (ch === '{' || ch === '[') {
+      containers.push(ch);
+      if (ch === '{') objects.push(new Set());
+    } else if (ch === '}' || ch === ']') {
+      if (containers.pop() === '{') objects.pop();
+    }
+  }
+}
+
+/**
+ * Parses and validates the header (`head`: the file's first bytes, at least the 8-byte length and
+ * the header); returns the entries sorted by offset and where the data starts.
+ */
+function parseHeader(head: Uint8Array, fileBytes: number, file: string): { entries: Entry[]; metadata: Record<string, string>; dataStart: number } {
   const fail = (problem: string): never => {
     throw new SafetensorsError(file, problem);
   };
-  if (bytes.byteLength < 8) fail(`the file has ${bytes.byteLength} bytes, fewer than the 8-byte header length`);
-  const headerLength = new DataView(bytes.buffer, bytes.byteOffset, 8).getBigUint64(0, true);
+  if (fileBytes < 8) fail(`the file has ${fileBytes} bytes, fewer than the 8-byte header length`);
+  const headerLength = new DataView(head.buffer, head.byteOffset, 8).getBigUint64(0, true);
   if (headerLength > BigInt(MAX_HEADER_BYTES)) fail(`header length ${headerLength} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
-  if (8n + headerLength > BigInt(bytes.byteLength)) {
-    fail(`header length ${headerLength} runs past the end of the file (${bytes.byteLength} bytes); the file is truncated or corrupt`);
+  if (8n + headerLength > BigInt(fileBytes)) {
+    fail(`header length ${headerLength} runs past the end of the file (${fileBytes} bytes); the file is truncated or corrupt`);
   }
   const dataStart = 8 + Number(headerLength);
   let header: unknown;
   try {
-    header = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(8, dataStart)));
+    const text = new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(8, dataStart));
+    header = JSON.parse(text);
+    checkDuplicateKeys(text, fail);
   } catch (e) {
+    if (e instanceof SafetensorsError) throw e;
     fail(`the header is not valid UTF-8 JSON (${(e as Error).message})`);
   }
   if (header === null || typeof header !== 'object' || Array.isArray(header)) fail('the header is not a JSON object');
-  const dataLength = bytes.byteLength - dataStart;
+  const dataLength = fileBytes - dataStart;
   const metadata: Record<string, string> = {};
   const entries: Entry[] = [];
   for (const [name, value] of Object.entries(header as Record<string, unknown>)) {
@@ -86,6 +119,9 @@ function parseHeader(bytes: Uint8Array, file: string): { entries: Entry[]; metad
       fail(`tensor '${name}' has unknown dtype ${JSON.stringify(dtype)} (known: ${Object.keys(fileDtypes).join(', ')})`);
     }
     if (!Array.isArray(shape) || !shape.every(isCount)) fail(`tensor '${name}' has an invalid shape ${JSON.stringify(shape)}`);
+    // Strides are products of the sizes, zeros left out: they must stay exact (and within int64).
+    let span = 1;
+    for (const d of shape as number[]) if (d > 0 && (span *= d) > Number.MAX_SAFE_INTEGER) fail(`tensor '${name}' has a shape [${(shape as number[]).join(', ')}] whose strides overflow`);
     if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isCount)) {
       fail(`tensor '${name}' has invalid data_offsets ${JSON.stringify(offsets)}`);
     }
@@ -111,24 +147,64 @@ function parseHeader(bytes: Uint8Array, file: string): { entries: Entry[]; metad
   return { entries, metadata, dataStart };
 }
 
-/** Reads safetensors from bytes already in memory; `file` names the source in errors. */
-export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetensors {
-  const { entries, metadata, dataStart } = parseHeader(bytes, file);
+/** Tensors from their entries, each one's bytes supplied by `bytesOf`; all or none. */
+function materialise(entries: Entry[], bytesOf: (e: Entry) => Uint8Array): Map<string, Tensor> {
   const tensors = new Map<string, Tensor>();
   try {
-    for (const e of entries) {
-      const view = bytes.subarray(dataStart + e.begin, dataStart + e.end);
-      tensors.set(e.name, new Tensor(native.fromArray(view, e.shape, e.dtype)));
-    }
+    for (const e of entries) tensors.set(e.name, new Tensor(native.fromArray(bytesOf(e), e.shape, e.dtype)));
   } catch (err) {
     for (const t of tensors.values()) t.dispose();
     throw err;
   }
-  return { tensors, metadata };
+  return tensors;
 }
 
-export function loadSafetensors(path: string): Safetensors {
-  return parseSafetensors(readFileSync(path), path);
+/** Reads safetensors from bytes already in memory; `file` names the source in errors. */
+export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetensors {
+  const { entries, metadata, dataStart } = parseHeader(bytes, bytes.byteLength, file);
+  return { tensors: materialise(entries, (e) => bytes.subarray(dataStart + e.begin, dataStart + e.end)), metadata };
+}
+
+/** Reads `length` bytes at `position` (in pieces: one read returns at most 2 GiB). */
+function readAt(fd: number, position: number, length: number, file: string): Buffer {
+  const out = Buffer.allocUnsafe(length);
+  for (let done = 0; done < length; ) {
+    const n = readSync(fd, out, done, Math.min(length - done, 1 << 30), position + done);
+    if (n === 0) throw new SafetensorsError(file, `the file ended at byte ${position + done} while reading`);
+    done += n;
+  }
+  return out;
+}
+
+function withFile<T>(path: string, use: (fd: number, bytes: number) => T): T {
+  const fd = openSync(path, 'r');
+  try {
+    return use(fd, fstatSync(fd).size);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function readHead(fd: number, bytes: number, path: string): ReturnType<typeof parseHeader> {
+  const length = readAt(fd, 0, Math.min(8, bytes), path);
+  const claimed = length.byteLength < 8 ? 0 : Number(length.readBigUInt64LE(0));
+  // (a length past the limit or the file's end is refused by parseHeader without reading it)
+  const headerBytes = claimed <= MAX_HEADER_BYTES && claimed <= bytes - 8 ? claimed : 0;
+  return parseHeader(Buffer.concat([length, readAt(fd, 8, headerBytes, path)]), bytes, path);
+}
+
+/** A file's metadata and its tensors' names, dtypes and shapes, without reading the tensors. */
+export function readSafetensorsHeader(path: string): { metadata: Record<string, string>; tensors: Map<string, { dtype: DType; shape: number[] }> } {
+  const { entries, metadata } = withFile(path, (fd, bytes) => readHead(fd, bytes, path));
+  return { metadata, tensors: new Map(entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape }])) };
+}
+
+/** Loads a safetensors file of any size (read by offsets); `select` picks which tensors to read. */
+export function loadSafetensors(path: string, select: (name: string) => boolean = () => true): Safetensors {
+  return withFile(path, (fd, bytes) => {
+    const { entries, metadata, dataStart } = readHead(fd, bytes, path);
+    return { tensors: materialise(entries.filter((e) => select(e.name)), (e) => readAt(fd, dataStart + e.begin, e.end - e.begin, path)), metadata };
+  });
 }
 
 /** The bytes of a safetensors file holding `tensors` (in the given order) and `metadata`. */

@@ -106,6 +106,14 @@ export class Bottleneck extends Block {
   }
 }
 
+/** Channels of a layer with `channels` at width 1, at a width multiplier. */
+const scaledChannels = (channels: number, width: number) => Math.max(1, Math.round(channels * width));
+
+/** Output channels of the stem convolution (conv1) at a width multiplier. */
+export function resnetStemChannels(width: number): number {
+  return scaledChannels(64, width);
+}
+
 export class ResNet extends Module {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
@@ -133,7 +141,7 @@ export class ResNet extends Module {
     const layout = layouts[o.depth];
     if (layout === undefined) throw new RangeError(`ResNet depth must be 18, 34, 50, 101 or 152 (got ${o.depth})`);
     if (!(o.widthMultiplier > 0)) throw new RangeError(`widthMultiplier must be positive (got ${o.widthMultiplier})`);
-    const width = (c: number) => Math.max(1, Math.round(c * o.widthMultiplier));
+    const width = (c: number) => scaledChannels(c, o.widthMultiplier);
     const Block = layout.block === 'basic' ? BasicBlock : Bottleneck;
     let inPlanes = width(64);
 

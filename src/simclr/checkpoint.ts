@@ -74,8 +74,20 @@ export function readCheckpoint(file: string): Checkpoint & { load(model: Module,
     for (const t of tensors.values()) t.dispose();
     throw new Error(`${file}: not a simclr pretraining checkpoint`);
   }
-  const config = JSON.parse(metadata.config!) as PretrainConfig;
-  const position = JSON.parse(metadata.position!) as Position;
+  const field = <T>(key: string): T => {
+    try {
+      if (metadata[key] === undefined) throw new Error('missing');
+      const value = JSON.parse(metadata[key]) as unknown;
+      if (value === null || typeof value !== 'object') throw new Error('not an object');
+      return value as T;
+    } catch (e) {
+      for (const t of tensors.values()) t.dispose();
+      throw new Error(`${file}: the checkpoint's ${key} is unreadable (${(e as Error).message})`);
+    }
+  };
+  const config = field<PretrainConfig>('config');
+  const position = field<Position>('position');
+  field<object>('optimizer');
   return {
     file,
     config,

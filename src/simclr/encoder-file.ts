@@ -3,8 +3,8 @@
 // metadata. Also builds the same architecture randomly initialised, as a baseline.
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSafetensors } from '../io/safetensors.js';
-import { resnet, type ResNet, type ResNetDepth } from '../models/resnet.js';
+import { readSafetensorsHeader } from '../io/safetensors.js';
+import { resnet, resnetStemChannels, type ResNet, type ResNetDepth } from '../models/resnet.js';
 import { manualSeed } from '../tensor/create.js';
 import { listCheckpoints, readCheckpoint } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
@@ -47,12 +47,13 @@ export function loadEncoder(path: string): LoadedEncoder {
     else if (existsSync(join(path, 'encoder.safetensors'))) file = join(path, 'encoder.safetensors');
     else throw new Error(`${path}: no checkpoints/ or encoder.safetensors in this folder`);
   }
-  const { tensors, metadata } = loadSafetensors(file);
-  for (const t of tensors.values()) t.dispose();
+  const header = readSafetensorsHeader(file);
+  const { metadata } = header;
   if (metadata.format === 'simclr-checkpoint/1') {
     const checkpoint = readCheckpoint(file);
     const c = checkpoint.config;
-    const inChannels = c.inChannels ?? guessChannels(file);
+    const inChannels = c.inChannels ?? header.tensors.get('model.encoder.conv1.weight')?.shape[1] ?? 3;
+    checkArchitecture(file, { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, imageSize: c.imageSize ?? 0 }, header.tensors, 'model.encoder.');
     const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
     checkpoint.load(model, null);
     const encoder = model.encoder as ResNet;
@@ -67,18 +68,29 @@ export function loadEncoder(path: string): LoadedEncoder {
     inChannels: Number(metadata.inChannels),
     imageSize: Number(metadata.imageSize ?? 0),
   };
+  checkArchitecture(file, architecture, header.tensors, '');
   const encoder = randomEncoder(architecture, 0);
   encoder.load(file);
   return { encoder, model: null, runDir, config: null, split: runDir === null ? null : readSplitRecord(runDir), architecture };
 }
 
-/** The input channels of a checkpoint, from the shape of its first convolution. */
-function guessChannels(file: string): number {
-  const { tensors } = loadSafetensors(file);
-  const conv = tensors.get('model.encoder.conv1.weight');
-  const channels = conv?.size(1) ?? 3;
-  for (const t of tensors.values()) t.dispose();
-  return channels;
+/**
+ * Checks an architecture read from a file before anything is built from it: each field in range,
+ * and the first convolution's stored shape as the architecture implies (a tampered width would
+ * otherwise allocate whatever it asks for).
+ */
+function checkArchitecture(file: string, a: Architecture, tensors: Map<string, { shape: number[] }>, prefix: string): void {
+  const problems: string[] = [];
+  if (![18, 34, 50, 101, 152].includes(a.depth)) problems.push(`depth ${a.depth} is not 18, 34, 50, 101 or 152`);
+  if (!(a.width > 0 && a.width <= 16)) problems.push(`width ${a.width} is not in (0, 16]`);
+  if (!(Number.isInteger(a.inChannels) && a.inChannels >= 1 && a.inChannels <= 4)) problems.push(`inChannels ${a.inChannels} is not 1 to 4`);
+  if (!(Number.isInteger(a.imageSize) && a.imageSize >= 0 && a.imageSize <= 8192)) problems.push(`imageSize ${a.imageSize} is not 0 to 8192`);
+  const conv1 = tensors.get(`${prefix}conv1.weight`)?.shape;
+  const expected = [resnetStemChannels(a.width), a.inChannels, a.cifarStem ? 3 : 7, a.cifarStem ? 3 : 7];
+  if (problems.length === 0 && (conv1 === undefined || conv1.join() !== expected.join())) {
+    problems.push(`its ${prefix}conv1.weight is ${conv1 === undefined ? 'missing' : `[${conv1.join(', ')}]`}, but the architecture it states needs [${expected.join(', ')}]`);
+  }
+  if (problems.length > 0) throw new Error(`${file}: the encoder's architecture does not hold: ${problems.join('; ')}`);
 }
 
 /** The architecture with fresh (seeded) weights: the random-init baseline. */
