@@ -9,6 +9,7 @@
 #include <torch/version.h>
 
 #include <malloc.h>
+#include <atomic>
 #include <cmath>
 #include <thread>
 
@@ -112,9 +113,18 @@ Napi::Value GetNumThreads(const Napi::CallbackInfo& info) {
 Napi::Value ManualSeed(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   SIMCLR_TRY
-  bool lossless = true;
-  uint64_t seed = info[0].IsBigInt() ? info[0].As<Napi::BigInt>().Uint64Value(&lossless)
-                                     : static_cast<uint64_t>(info[0].As<Napi::Number>().Int64Value());
+  // A seed is an integer in [0, 2^53] (a Number) or [0, 2^64) (a BigInt): anything else would be
+  // wrapped or truncated into another seed without a word.
+  uint64_t seed = 0;
+  bool ok = false;
+  if (info[0].IsBigInt()) {
+    seed = info[0].As<Napi::BigInt>().Uint64Value(&ok);
+  } else if (info[0].IsNumber()) {
+    double d = info[0].As<Napi::Number>().DoubleValue();
+    ok = d >= 0 && d <= 9007199254740992.0 && d == std::trunc(d);
+    if (ok) seed = static_cast<uint64_t>(d);
+  }
+  if (!ok) throw Napi::RangeError::New(env, "manualSeed: the seed must be an integer from 0 to 2^53 (or a BigInt below 2^64), got " + info[0].ToString().Utf8Value());
   at::manual_seed(seed);
   return env.Undefined();
   SIMCLR_CATCH(env)
@@ -155,6 +165,13 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   using namespace simclr;
+  // The addon's tables (live handles, storages, the op cache) belong to one JS thread: a second
+  // environment (a worker_thread) is refused rather than left to race.
+  static std::atomic<bool> loaded{false};
+  if (loaded.exchange(true)) {
+    Napi::Error::New(env, "simclr's native addon is already in use by another JS thread of this process; use it from one thread only (a child process, not a worker_thread)").ThrowAsJavaScriptException();
+    return exports;
+  }
   allocatorTuned = applyAllocatorPolicy();
   installCachingAllocator();
   initTensor(env, exports);

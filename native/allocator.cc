@@ -10,6 +10,8 @@
 #include <c10/core/impl/alloc_cpu.h>
 
 #include <malloc.h>
+#include <cstdio>
+#include <cstdlib>
 #include <sys/mman.h>
 
 #include <map>
@@ -32,12 +34,41 @@ size_t sizeClass(size_t n) {
 // The context of every allocation is its data pointer, so that libtorch's raw_allocate /
 // raw_deallocate (used by oneDNN) work: one deleter serves all blocks, the large ones are found
 // in a table of their sizes.
+// Memory this process may use: the machine's, or less under a cgroup (container) limit.
+size_t usableMemory() {
+  size_t bytes = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  for (const char* file : {"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"}) {
+    if (FILE* f = std::fopen(file, "r")) {
+      unsigned long long limit = 0;
+      if (std::fscanf(f, "%llu", &limit) == 1 && limit > 0) bytes = std::min<size_t>(bytes, limit);  // ("max": no limit)
+      std::fclose(f);
+    }
+  }
+  return bytes;
+}
+
+// Idle blocks kept at most: SIMCLR_CACHE_LIMIT_MB when set, else a quarter of the usable memory.
+size_t idleLimit() {
+  if (const char* mb = std::getenv("SIMCLR_CACHE_LIMIT_MB")) {
+    char* end = nullptr;
+    unsigned long long v = std::strtoull(mb, &end, 10);
+    if (end != mb && *end == '\0') return static_cast<size_t>(v) << 20;
+    std::fprintf(stderr, "simclr: ignoring SIMCLR_CACHE_LIMIT_MB=%s (not a number of MiB)\n", mb);
+  }
+  return usableMemory() / 4;
+}
+
 class CachingAllocator final : public c10::Allocator {
  public:
   c10::DataPtr allocate(size_t n) const override {
     void* p;
     if (n < kLargeBlock) {
-      p = c10::alloc_cpu(n);
+      try {
+        p = c10::alloc_cpu(n);
+      } catch (const c10::Error&) {
+        trim();  // idle blocks first, then once more
+        p = c10::alloc_cpu(n);
+      }
     } else {
       size_t size = sizeClass(n);
       p = take(size);
@@ -50,10 +81,14 @@ class CachingAllocator final : public c10::Allocator {
 
   c10::DeleterFnPtr raw_deleter() const override { return &release; }
 
+  // Deliberately leaked: libtorch keeps a raw pointer to it, and tensors freed during static
+  // destruction must still find its mutex alive.
   static CachingAllocator& instance() {
-    static CachingAllocator allocator;
-    return allocator;
+    static CachingAllocator* allocator = new CachingAllocator();
+    return *allocator;
   }
+
+  size_t limit() const { return limit_; }
 
   // Unmaps every cached block (memory pressure, or the user asks).
   void trim() const {
@@ -121,8 +156,7 @@ class CachingAllocator final : public c10::Allocator {
   mutable std::unordered_map<void*, size_t> live_;
   mutable std::map<size_t, std::vector<void*>> free_;
   mutable size_t cached_ = 0;
-  // Free blocks kept at most: a quarter of the machine's memory.
-  size_t limit_ = static_cast<size_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<size_t>(sysconf(_SC_PAGESIZE)) / 4;
+  size_t limit_ = idleLimit();
 };
 
 // The caching allocator's idle blocks, and the free pages of glibc's heap (which the allocator
@@ -137,6 +171,10 @@ Napi::Value CachedBytes(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(CachingAllocator::instance().cachedBytes()));
 }
 
+Napi::Value CacheLimit(const Napi::CallbackInfo& info) {
+  return Napi::Number::New(info.Env(), static_cast<double>(CachingAllocator::instance().limit()));
+}
+
 }  // namespace
 
 void installCachingAllocator() { c10::SetCPUAllocator(&CachingAllocator::instance(), /*priority=*/1); }
@@ -144,6 +182,7 @@ void installCachingAllocator() { c10::SetCPUAllocator(&CachingAllocator::instanc
 void initAllocator(Napi::Env env, Napi::Object exports) {
   exports.Set("trimCache", Napi::Function::New(env, TrimCache));
   exports.Set("cachedBytes", Napi::Function::New(env, CachedBytes));
+  exports.Set("cacheLimit", Napi::Function::New(env, CacheLimit));
 }
 
 }  // namespace simclr

@@ -45,7 +45,7 @@ struct Group {
   Millis detection{0};
 
   ~Group() {
-    // At process exit without distDestroy: leave the watchdog to die with the process.
+    // Reached from the watchdog itself when it drops the last reference (it owns one), or at exit.
     stopping = true;
     if (watchdog.joinable()) watchdog.detach();
   }
@@ -76,7 +76,8 @@ std::shared_ptr<Group> groupById(int64_t id) {
 
 const std::string kBeat = "simclr/heartbeat/";
 
-void watch(Group* g, Millis interval, Millis stale, Millis grace) {
+// The watchdog shares ownership of its group: a group dropped without distDestroy stays alive while it runs.
+void watch(std::shared_ptr<Group> g, Millis interval, Millis stale, Millis grace) {
   std::vector<int64_t> last(g->size, -1);
   std::vector<Clock::time_point> changed(g->size, Clock::now());
   Clock::time_point lostAt{};
@@ -218,7 +219,7 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     client.timeout = stale;
     g->beatStore = c10::make_intrusive<c10d::TCPStore>(host, client);
     g->detection = stale + 3 * interval + Millis(1000);
-    g->watchdog = std::thread(watch, g.get(), interval, stale, stale);
+    g->watchdog = std::thread(watch, g, interval, stale, stale);
   }
   std::lock_guard<std::mutex> lock(registryMutex);
   const int64_t id = nextGroup++;

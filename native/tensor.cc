@@ -6,6 +6,8 @@
 #include <torch/csrc/autograd/variable.h>
 #include <c10/core/GradMode.h>
 
+#include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <unordered_map>
 
@@ -77,8 +79,9 @@ std::vector<int64_t> shapeFrom(const Napi::Value& value) {
   for (uint32_t i = 0; i < array.Length(); ++i) {
     Napi::Value v = array.Get(i);
     double d = v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : -1;
-    if (!(d >= 0) || d != static_cast<double>(static_cast<int64_t>(d)))
-      throw Napi::TypeError::New(value.Env(), "shape must hold non-negative integers");
+    // (range first: casting a double at or past 2^63 to int64 is undefined behaviour)
+    if (!(d >= 0 && d <= 9007199254740992.0) || d != std::trunc(d))
+      throw Napi::TypeError::New(value.Env(), "shape must hold non-negative integers (at most 2^53)");
     shape[i] = static_cast<int64_t>(d);
   }
   return shape;
@@ -103,9 +106,14 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   auto array = info[0].As<Napi::TypedArray>();
   auto shape = shapeFrom(info[1]);
   auto dtype = parseDtype(info[2].As<Napi::String>().Utf8Value());
+  size_t itemBytes = at::elementSize(dtype);
+  // The strides are products of the sizes (zeros left out): they, and the byte count, must fit in int64.
+  int64_t span = 1;
+  for (auto s : shape)
+    if (s > 0 && (__builtin_mul_overflow(span, s, &span) || span > INT64_MAX / static_cast<int64_t>(itemBytes)))
+      throw Napi::RangeError::New(env, "fromArray: the shape holds more elements than a tensor can");
   int64_t numel = 1;
   for (auto s : shape) numel *= s;
-  size_t itemBytes = at::elementSize(dtype);
   // A Uint8Array may carry the raw bytes of any dtype (as read from a file).
   bool rawBytes = array.TypedArrayType() == napi_uint8_array;
   if (!rawBytes && itemBytes != elementSize(array.TypedArrayType()))

@@ -16,7 +16,8 @@ const outFile = join(root, 'src', 'tensor', 'generated', 'ops.ts');
 
 // schema type -> [TypeScript type, how the argument is passed to native.call]
 const argTypes = {
-  Tensor: ['Tensor', (n) => `${n}.handle`],
+  // (anything but a Tensor goes through as itself, for the addon to name the op and the argument)
+  Tensor: ['Tensor', (n) => `(${n}?.handle ?? ${n})`],
   'Tensor?': ['Tensor | null', (n) => `optionalHandle(${n})`],
   'Tensor[]': ['readonly Tensor[]', (n) => `handles(${n})`],
   'Tensor?[]': ['readonly (Tensor | null)[]', (n) => `optionalHandles(${n})`],

@@ -31,6 +31,7 @@ export interface Native {
   trimCache(): void;
   /** Bytes of idle blocks the caching allocator keeps for reuse. */
   cachedBytes(): number;
+  cacheLimit(): number;
   /** Reports the tensor's bytes to V8 as external memory, once: for tensors only the GC will free. */
   reportToGc(h: Handle): void;
   requiresGrad(h: Handle): boolean;
@@ -81,6 +82,9 @@ function load(): Native {
   try {
     return createRequire(import.meta.url)(path) as Native;
   } catch (e) {
+    // A missing or unloadable file wants a build; anything else (the addon refusing a second JS thread) speaks for itself.
+    const code = (e as { code?: string }).code;
+    if (code !== 'MODULE_NOT_FOUND' && code !== 'ERR_DLOPEN_FAILED') throw e;
     const reason = e instanceof Error ? e.message : String(e);
     throw new Error(`simclr: cannot load the native addon ${path} (${reason}). Build it with ./setup.sh or npm run build.`);
   }

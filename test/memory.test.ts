@@ -1,7 +1,14 @@
 // A long synchronous training loop inside tidy() must not grow: neither live tensors nor RSS.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
+import { join } from 'node:path';
 import { F, Tensor, memory, noGrad, randn, tidy, manualSeed } from '../src/index.js';
+import { repoRoot } from './helpers.js';
+
+const index = join(repoRoot, 'dist', 'src', 'index.js');
 
 test('10,000 forward+backward steps of a small conv net keep memory flat', () => {
   manualSeed(0);
@@ -36,4 +43,31 @@ test('10,000 forward+backward steps of a small conv net keep memory flat', () =>
   assert.equal(end.tensors, start.tensors);
   const growth = (rss - atStep100.rss) / 2 ** 20;
   assert.ok(growth < 50, `RSS grew ${growth.toFixed(1)} MB after step 100`);
+});
+
+test('the idle-block limit: SIMCLR_CACHE_LIMIT_MB, else a quarter of what the machine or its cgroup allows', () => {
+  const limitWith = (env: Record<string, string>) =>
+    Number(execFileSync(process.execPath, ['--input-type=module', '-e', `import { memory } from ${JSON.stringify(index)}; console.log(memory().cacheLimit)`], { encoding: 'utf8', env: { ...process.env, ...env } }));
+  assert.equal(limitWith({ SIMCLR_CACHE_LIMIT_MB: '64' }), 64 * 2 ** 20);
+  const physical = totalmem();
+  const cgroup = ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']
+    .filter((f) => existsSync(f))
+    .map((f) => Number(readFileSync(f, 'utf8').trim()))
+    .filter((v) => Number.isFinite(v) && v > 0);
+  const usable = Math.min(physical, ...cgroup);
+  assert.ok(Math.abs(memory().cacheLimit - usable / 4) < 2 ** 20, `${memory().cacheLimit} vs ${usable / 4}`);
+});
+
+test('tensors still alive at exit, and a worker_thread that loads the addon, end cleanly', () => {
+  const script = `
+    import { Worker } from 'node:worker_threads';
+    import { randn } from ${JSON.stringify(index)};
+    globalThis.kept = Array.from({ length: 50 }, () => randn([300, 1000]));
+    const worker = new Worker('import(${JSON.stringify(index)}).then(() => console.log("loaded"), (e) => console.log("refused: " + e.message))', { eval: true });
+    worker.on('exit', () => console.log('worker done'));`;
+  const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  assert.equal(result.status, 0, result.stderr);
+  assert.match(result.stdout, /refused: simclr's native addon is already in use by another JS thread of this process/);
+  assert.match(result.stdout, /worker done/);
+  assert.equal(result.stderr, '');
 });

@@ -127,3 +127,12 @@ test('learning-rate scaling and warm-up + cosine decay', () => {
   assert.ok(Math.abs(warmupCosine(s, 110)) < 1e-12);
   assert.ok(Math.abs(warmupCosine({ ...s, final: 0.1 }, 110) - 0.1) < 1e-12);
 });
+
+test('an optimizer built before Module.to() says what happened to its parameters', () => {
+  const model = new nn.Linear(3, 2);
+  const opt = new Adam(model.parameters());
+  model.to({ dtype: 'float64' });
+  tidy(() => model.forward(tensor([[1, 2, 3]], { dtype: 'float64' })).sum().backward());
+  assert.throws(() => opt.step(), /optimizer: one of its parameters was disposed\. Module\.to\(\) and Module\.dispose\(\) replace or free/);
+  model.dispose();
+});

@@ -21,6 +21,7 @@ import {
   F,
   getNumThreads,
   setNumThreads,
+  ntXentLoss,
 } from '../src/index.js';
 
 test('creation, dtype inference and read-back', () => {
@@ -203,4 +204,20 @@ test('bad calls throw JS errors with clear messages, and the process goes on', (
   });
   // still alive and computing
   assert.equal(tidy(() => ones([2]).sum().item()), 2);
+});
+
+test('misuse gets a message that says what is wrong', () => {
+  assert.throws(() => tensor('abc' as never), /tensor\(\): expected numbers or booleans, got string "abc"/);
+  assert.throws(() => tensor([[1, 2], [3]]), /ragged nested array \(at depth 1: 1 items where the first row has 2\)/);
+  assert.throws(() => tensor([1], { dtype: 'float99' as never }), /to\('float99'\): neither a dtype \(float32, .*\) nor a device/);
+  assert.throws(() => ops.add$Tensor(null as never, null as never), /add\.Tensor: argument 'self' must be given \(null is not allowed\)/);
+  assert.throws(() => ops.add$Tensor(5 as never, 5 as never), /add\.Tensor: argument 'self' must be a tensor/);
+  assert.throws(() => manualSeed(-1), /manualSeed: the seed must be an integer from 0 to 2\^53/);
+  assert.throws(() => manualSeed(2 ** 70), /manualSeed: the seed must be an integer/);
+  assert.throws(() => manualSeed(0.5), /manualSeed: the seed must be an integer/);
+  manualSeed(2n ** 63n);
+  assert.throws(() => tidy(() => ntXentLoss(randn([2, 8]))), /NT-Xent needs at least 2 images \(4 views\)/);
+  // Shapes whose element count overflows int64 are refused before anything is allocated.
+  assert.throws(() => tensor(new Uint8Array(0), { shape: [0, 2 ** 53, 2 ** 53] }), /more elements than a tensor can/);
+  assert.throws(() => tensor(new Uint8Array(0), { shape: [2 ** 64] }), /shape must hold non-negative integers \(at most 2\^53\)/);
 });

@@ -47,6 +47,11 @@ export abstract class Optimizer<O extends GroupOptions> {
     noGrad(() => {
       for (const group of this.paramGroups) {
         for (const p of group.params) {
+          if (p.isDisposed) {
+            throw new Error(
+              'optimizer: one of its parameters was disposed. Module.to() and Module.dispose() replace or free the tensors an optimizer holds: build the optimizer after moving the model (model.to(...) first, then new Adam(model.parameters()))',
+            );
+          }
           tidy(() => {
             const g = p.grad;
             if (g === null) return;

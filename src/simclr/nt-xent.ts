@@ -26,6 +26,7 @@ function logitsAndTargets(z: Tensor, temperature: number, anchors?: Tensor): { l
   if (z.ndim !== 2 || z.size(0) % 2 !== 0 || z.size(0) < 2) {
     throw new RangeError(`NT-Xent expects z of shape [2N, d] (two views per image), got [${z.shape.join(', ')}]`);
   }
+  if (z.size(0) < 4) throw new RangeError('NT-Xent needs at least 2 images (4 views): with one image there are no negatives');
   if (!(temperature > 0)) throw new RangeError(`temperature must be positive (got ${temperature})`);
   const rows = z.size(0);
   const n = rows / 2;

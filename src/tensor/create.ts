@@ -46,11 +46,13 @@ function shapeOf(data: Nested): number[] {
 
 function flatten(data: Nested, shape: number[], dim: number, out: number[]): void {
   if (dim === shape.length) {
-    if (typeof data !== 'number' && typeof data !== 'boolean') throw new TypeError('tensor(): ragged nested array');
+    if (typeof data !== 'number' && typeof data !== 'boolean') {
+      throw new TypeError(`tensor(): ${Array.isArray(data) ? 'ragged nested array (an array where a number belongs)' : `expected numbers or booleans, got ${typeof data} ${JSON.stringify(data)}`}`);
+    }
     out.push(Number(data));
     return;
   }
-  if (!Array.isArray(data) || data.length !== shape[dim]) throw new TypeError('tensor(): ragged nested array');
+  if (!Array.isArray(data) || data.length !== shape[dim]) throw new TypeError(`tensor(): ragged nested array (at depth ${dim}: ${Array.isArray(data) ? `${data.length} items where the first row has ${shape[dim]}` : `${JSON.stringify(data)} where an array belongs`})`);
   for (const item of data as readonly Nested[]) flatten(item, shape, dim + 1, out);
 }
 

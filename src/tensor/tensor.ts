@@ -362,6 +362,9 @@ export class Tensor {
 
   /** A tensor of another dtype and/or device; when nothing changes, a new reference to the same data (as PyTorch). */
   to(target: DType | Device | { dtype?: DType; device?: Device; memoryFormat?: MemoryFormat; copy?: boolean }): Tensor {
+    if (typeof target === 'string' && !isDType(target) && !/^(cpu|cuda|mps|meta|xpu)(:\d+)?$/.test(target)) {
+      throw new TypeError(`to('${target}'): neither a dtype (${[...dtypes].join(', ')}) nor a device (cpu, cuda, cuda:N)`);
+    }
     const o = typeof target === 'string' ? (isDType(target) ? { dtype: target } : { device: target }) : target;
     return ops.to$dtype_layout(this, o.dtype ?? null, null, o.device ?? null, null, false, o.copy ?? false, o.memoryFormat ?? null);
   }
@@ -503,15 +506,15 @@ export function fromResult(value: unknown): unknown {
 }
 
 export function optionalHandle(t: Tensor | null | undefined): Handle | null | undefined {
-  return t == null ? t : t.handle;
+  return t == null ? t : (t.handle ?? t);
 }
 
 export function handles(ts: readonly Tensor[]): Handle[] {
-  return ts.map((t) => t.handle);
+  return ts.map((t) => t?.handle ?? t);
 }
 
 export function optionalHandles(ts: readonly (Tensor | null)[]): (Handle | null)[] {
-  return ts.map((t) => (t === null ? null : t.handle));
+  return ts.map((t) => (t === null ? null : (t?.handle ?? t)));
 }
 
 // ---- scopes ------------------------------------------------------------------------------
@@ -582,8 +585,8 @@ export function dispose(value: Tensors): void {
  * Live tensor handles, the bytes of their (distinct) storages, and the idle bytes the caching
  * allocator keeps for reuse (emptyCache() returns them to the system).
  */
-export function memory(): { tensors: number; bytes: number; cachedBytes: number } {
-  return { ...native.memory(), cachedBytes: native.cachedBytes() };
+export function memory(): { tensors: number; bytes: number; cachedBytes: number; cacheLimit: number } {
+  return { ...native.memory(), cachedBytes: native.cachedBytes(), cacheLimit: native.cacheLimit() };
 }
 
 /** Returns the caching allocator's idle blocks and the free pages of the C heap to the system. */
