@@ -3,7 +3,7 @@
 // (bench/torch_augment.py). Same recipes: 32 px → s 0.5, no blur; larger → s 1, blur p 0.5. Prints JSON.
 //   node dist/bench/augment.js [--no-torch]
 import { getNumThreads, manualSeed, rand, tidy } from '../src/index.js';
-import { Random } from '../src/data/random.js';
+import { Random } from '../src/random.js';
 import { augmentationPresets, SimCLRAugmentation } from '../src/augment/simclr-augmentation.js';
 import { best, runTorch } from './common.js';
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { Adam } from '../src/optim/adam.js';
 import { buildModel } from '../src/simclr/model.js';
-import { contrastiveStep } from '../src/simclr/pretrain.js';
+import { contrastiveStep } from '../src/simclr/step.js';
 import { manualSeed, rand, tidy } from '../src/index.js';
 import { option } from './common.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import sharp from 'sharp';
 import { FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, readIdx } from '../src/data/idx.js';
-import { Random } from '../src/data/random.js';
+import { Random } from '../src/random.js';
 
 /** Class folder names that sort in label order: 0-t-shirt-top, 1-trouser, … */
 const classFolders = FASHION_MNIST_CLASSES.map((name, c) => `${c}-${name.toLowerCase().replace(/[^a-z]+/g, '-')}`);

@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { loadSafetensors, tensor, tidy, ones, zeros, full, rand, type Tensor } from '../src/index.js';
-import { Random } from '../src/data/random.js';
+import { Random } from '../src/random.js';
 import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation, grayscale } from '../src/augment/color.js';
 import { gaussianBlur, blurKernelSize } from '../src/augment/blur.js';
 import { resizedCrops, sampleCropBox } from '../src/augment/geometry.js';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { loadSafetensors, randn, tensor, tidy, noGrad, ntXentLoss, grad, type Tensor } from '../src/index.js';
 import { Loader } from '../src/data/loader.js';
 import { MemorySource } from '../src/data/source.js';
-import { Random } from '../src/data/random.js';
+import { Random } from '../src/random.js';
 import { SimCLRAugmentation } from '../src/augment/simclr-augmentation.js';
 import { listCheckpoints } from '../src/simclr/checkpoint.js';
 import { repoRoot, stepLosses } from './helpers.js';

@@ -13,7 +13,7 @@ import { heldOutSplit, labelFraction } from '../src/data/split.js';
 import { DataError } from '../src/data/source.js';
 import { tidy, type Tensor } from '../src/index.js';
 import { Module } from '../src/nn/module.js';
-import { knnMonitor } from '../src/simclr/pretrain.js';
+import { knnMonitor } from '../src/simclr/monitor.js';
 import { repoRoot } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-split-'));

@@ -4,7 +4,7 @@
 import { native } from '../native.js';
 import { tensor } from '../tensor/create.js';
 import { fromHandle, Tensor, tidy } from '../tensor/tensor.js';
-import type { Random } from '../data/random.js';
+import type { Random } from '../random.js';
 
 /** A crop box in pixels: top-left corner (x, y), width and height. */
 export interface Box {

@@ -3,7 +3,7 @@ import sharp from 'sharp';
 import * as F from '../tensor/functional.js';
 import { cat } from '../tensor/create.js';
 import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
-import type { Random } from '../data/random.js';
+import type { Random } from '../random.js';
 import type { SimCLRAugmentation } from './simclr-augmentation.js';
 
 /** Renders rows of [original, view 1a, view 1b, view 2a, …] as an RGB PNG (white gutters). */

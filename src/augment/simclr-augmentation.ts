@@ -6,7 +6,7 @@
 // at once in libtorch (no per-pixel JavaScript).
 import { tensor } from '../tensor/create.js';
 import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
-import type { Random } from '../data/random.js';
+import type { Random } from '../random.js';
 import { gaussianBlur_, blurKernelSize } from './blur.js';
 import { ColorOp, colorOps_ } from './color.js';
 import { resizedCrops, sampleCropBox, type Box } from './geometry.js';

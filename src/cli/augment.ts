@@ -1,7 +1,7 @@
 // simclr augment: a preview grid of what T does to a data set.
 import { writeFileSync } from 'node:fs';
 import { openSource } from '../data/open.js';
-import { Random } from '../data/random.js';
+import { Random } from '../random.js';
 import { augmentationPresets, SimCLRAugmentation, type AugmentationOptions } from '../augment/simclr-augmentation.js';
 import { previewGrid } from '../augment/preview.js';
 import type { Flags, Parsed } from './args.js';

@@ -1,6 +1,6 @@
 // simclr embed: features h (and z on request) of a data set, with labels and the data order.
 import { openSource } from '../data/open.js';
-import { testFraction } from '../simclr/config.js';
+import { testFraction } from './pretrain-flags.js';
 import { extractFeatures } from '../eval/features.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { loadEncoder } from '../simclr/encoder-file.js';

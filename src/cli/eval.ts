@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { extractFeatures, type Features } from '../eval/features.js';
 import { augmentedFeatures, fixedFeatures, linearSgd } from '../eval/linear-sgd.js';
 import { meanStd, openEvalData, pixelFeatures, runProtocol, splitSummary, type Protocol } from '../eval/evaluate.js';
-import { testFraction } from '../simclr/config.js';
+import { testFraction } from './pretrain-flags.js';
 import { loadEncoder, randomEncoder, type LoadedEncoder } from '../simclr/encoder-file.js';
 import type { ResNet } from '../models/resnet.js';
 import type { ProjectionHead } from '../models/projection-head.js';

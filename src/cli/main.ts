@@ -5,7 +5,7 @@ import { setProgressOutput, streamOutput } from '../progress.js';
 import { givenFlags, helpText, parseFlags, UsageError, type Flags } from './args.js';
 import { augmentCommand, augmentFlags } from './augment.js';
 import { pretrainCommand } from './pretrain.js';
-import { pretrainFlags } from '../simclr/config.js';
+import { pretrainFlags } from './pretrain-flags.js';
 import { evalCommand, evalFlags } from './eval.js';
 import { embedCommand, embedFlags } from './embed.js';
 import { quickstartCommand, quickstartFlags } from './quickstart.js';

@@ -2,7 +2,7 @@
 // torchrun's environment) data-parallel across processes and machines.
 import { launchWorkers, threadsPerWorker, workerEnv } from '../distributed/launch.js';
 import { ProcessGroup } from '../distributed/process-group.js';
-import { pretrainFlags, resolveConfig } from '../simclr/config.js';
+import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { Parsed } from './args.js';
 import { splitSummary } from '../eval/evaluate.js';

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baselineScores, encoderFeatures, FEATURE_SETS, plusMinus, scoreFeatures } from '../eval/compare.js';
 import { openEvalData, splitSummary, type EvalResult } from '../eval/evaluate.js';
-import { pretrainFlags, resolveConfig } from '../simclr/config.js';
+import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
 import { randomEncoder } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { ResNet } from '../models/resnet.js';

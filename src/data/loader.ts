@@ -4,7 +4,7 @@
 // disjoint, seeded per epoch), cut per batch rather than per epoch so that the global batches do
 // not depend on the number of workers, and a run can resume with another number of them.
 import type { Tensor } from '../tensor/tensor.js';
-import { Random } from './random.js';
+import { Random } from '../random.js';
 import type { DataSource } from './source.js';
 
 export interface LoaderOptions {

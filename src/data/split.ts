@@ -5,7 +5,7 @@
 //                   files are added: each image is ranked within its class by a hash of its name;
 //   labelFraction   a class-balanced, seeded share of the training labels (the paper's 1% and 10%),
 //                   its draws disjoint while the classes have images enough.
-import { Random } from './random.js';
+import { Random } from '../random.js';
 
 /** 32-bit FNV-1a of a string with a seed, then murmur3's finaliser: a stable rank per name. */
 function nameHash(name: string, seed: number): number {

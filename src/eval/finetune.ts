@@ -3,7 +3,7 @@
 // google-research/simclr's ft_proj_selector) and a new linear classifier trained together with SGD
 // and Nesterov momentum, lr 0.05·B/256, no weight decay, random crop and flip; scored on the test split.
 import { SimCLRAugmentation } from '../augment/simclr-augmentation.js';
-import { Random } from '../data/random.js';
+import { Random } from '../random.js';
 import { labelFraction } from '../data/split.js';
 import { classCount, type DataSource } from '../data/source.js';
 import * as F from '../tensor/functional.js';

@@ -4,7 +4,7 @@
 // last partial batch of each epoch dropped; either on features extracted once, or (augment) on h of
 // a random resized crop + flip of every training image at every step. Scored top-1 on the test split.
 import { SimCLRAugmentation } from '../augment/simclr-augmentation.js';
-import { Random } from '../data/random.js';
+import { Random } from '../random.js';
 import type { DataSource } from '../data/source.js';
 import * as F from '../tensor/functional.js';
 import { tensor } from '../tensor/create.js';

@@ -7,7 +7,7 @@
 import * as F from '../tensor/functional.js';
 import { tensor, zeros } from '../tensor/create.js';
 import { grad, keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
-import { Random } from '../data/random.js';
+import { Random } from '../random.js';
 import { classCount } from '../data/source.js';
 import { Task } from '../progress.js';
 

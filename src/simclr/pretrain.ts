@@ -6,27 +6,22 @@ import { join } from 'node:path';
 import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { Loader } from '../data/loader.js';
 import { openSplits, readSplitRecord, type SplitRecord, type Splits } from '../data/open.js';
-import { Random } from '../data/random.js';
-import { SourceView, type DataSource } from '../data/source.js';
-import { extractFeatures } from '../eval/features.js';
-import { knnAccuracy } from '../eval/knn.js';
-import type { Module } from '../nn/module.js';
-import { Adam, AdamW } from '../optim/adam.js';
-import { LARS, larsGroups } from '../optim/lars.js';
-import type { GroupOptions, Optimizer } from '../optim/optimizer.js';
+import { Random } from '../random.js';
+import { SourceView } from '../data/source.js';
 import { scaledLearningRate, warmupCosine } from '../optim/schedule.js';
-import { SGD } from '../optim/sgd.js';
-import { cat, manualSeed, setNumThreads, tensor } from '../tensor/create.js';
-import { allReduceGradients, broadcastModule, convertSyncBatchNorm, gatherViews } from '../distributed/data-parallel.js';
+import { manualSeed, setNumThreads, tensor } from '../tensor/create.js';
+import { allReduceGradients, broadcastModule, convertSyncBatchNorm } from '../distributed/data-parallel.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { autocast, emptyCache, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { emptyCache, noGrad, tidy } from '../tensor/tensor.js';
 import { availableParallelism } from 'node:os';
 import { formatDuration, progressOutput } from '../progress.js';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
 import { buildModel, type SimCLRModel } from './model.js';
 import { architectureMetadata } from './encoder-file.js';
-import { ntXentLoss, ntXentMetrics } from './nt-xent.js';
+import { ntXentMetrics } from './nt-xent.js';
+import { knnMonitor } from './monitor.js';
+import { buildOptimizer, contrastiveStep } from './step.js';
 import { takeRunFolder, truncateMetrics } from './run-folder.js';
 
 export interface StepRecord {
@@ -63,82 +58,6 @@ export interface PretrainResult {
 
 export class NonFiniteLossError extends Error {}
 
-function buildOptimizer(model: Module, c: PretrainConfig, peakLr: number): Optimizer<GroupOptions> {
-  const params = model.parameters();
-  switch (c.optimizer) {
-    case 'lars':
-      return new LARS(larsGroups(model, c.weightDecay), { lr: peakLr, momentum: c.momentum });
-    case 'sgd':
-      return new SGD(params, { lr: peakLr, momentum: c.momentum, weightDecay: c.weightDecay });
-    case 'adam':
-      return new Adam(params, { lr: peakLr, weightDecay: c.weightDecay });
-    case 'adamw':
-      return new AdamW(params, { lr: peakLr, weightDecay: c.weightDecay });
-  }
-}
-
-/** Copies of every buffer (BN running statistics), to undo the first pass of gradient caching. */
-function snapshotBuffers(model: Module): [Tensor, Tensor][] {
-  return [...model.namedBuffers()].map(([, b]) => [b, noGrad(() => b.clone())]);
-}
-
-/** How a data-parallel worker takes part in a step. */
-export interface DataParallel {
-  group: ProcessGroup;
-  /** Gather every worker's z, so that the negatives span the global batch (else only this worker's). */
-  gather: boolean;
-}
-
-/**
- * One optimisation step's forward and backward. With chunk > 0 and fewer views than the batch,
- * gradient caching: z for the whole batch without activations, the loss and dL/dz, then each
- * chunk re-run with autograd and back-propagated from its slice of dL/dz. The gradient is that of
- * the whole batch; BatchNorm sees per-chunk statistics. Data-parallel, each worker's gradient is
- * its share of the global loss's (to be summed over workers); the loss returned is the global
- * batch's and the z returned every worker's (with the gather).
- */
-export function contrastiveStep(
-  model: SimCLRModel,
-  views: Tensor,
-  temperature: number,
-  chunk: number,
-  bf16: boolean,
-  dp: DataParallel | null = null,
-): { loss: number; z: Tensor } {
-  const forward = (x: Tensor) => (bf16 ? autocast(() => model.forward(x)).float() : model.forward(x));
-  const rows = views.size(0);
-  const chunked = chunk > 0 && chunk < rows;
-  let z: Tensor;
-  if (chunked) {
-    const saved = snapshotBuffers(model);
-    // (a scope per chunk, so that each chunk's activations are freed before the next one)
-    z = noGrad(() => cat(views.split(chunk, 0).map((v) => tidy(() => forward(v))), 0));
-    noGrad(() => saved.forEach(([b, copy]) => b.copy_(copy)));
-    for (const [, copy] of saved) copy.dispose();
-    z.requiresGrad_(true);
-  } else {
-    z = forward(views);
-  }
-  const gathered = dp?.gather ? gatherViews(dp.group, z) : null;
-  const all = gathered?.all ?? z;
-  const loss = ntXentLoss(all, { temperature, anchors: gathered?.anchors });
-  let value = loss.item();
-  // The global loss: the sum of the workers' shares with the gather, else the mean of their losses.
-  if (dp !== null) value = noGrad(() => dp.group.allReduce_(tensor([value], { dtype: 'float64' })).item()) / (gathered !== null ? 1 : dp.group.size);
-  if (!Number.isFinite(value)) return { loss: value, z: all.detach() };
-  loss.backward();
-  if (chunked) {
-    const dz = z.grad!;
-    for (let start = 0; start < rows; start += chunk) {
-      tidy(() => {
-        const n = Math.min(chunk, rows - start);
-        forward(views.narrow(0, start, n)).backward(dz.narrow(0, start, n));
-      });
-    }
-  }
-  return { loss: value, z: all.detach() };
-}
-
 /**
  * The training split (its first `subset` images when asked) and the test split the kNN monitor
  * queries. A resumed run takes the split it recorded.
@@ -151,23 +70,6 @@ async function openRunData(c: PretrainConfig, runDir: string, resume: boolean): 
     return { ...splits, train, dispose: () => (train.dispose(), splits.test?.dispose?.()) };
   }
   return splits;
-}
-
-/**
- * The kNN monitor: test-split queries against a bank of training-split features (evenly spaced
- * subsets of both). The splits are disjoint, so no query finds itself in the bank.
- */
-export async function knnMonitor(encoder: Module, train: DataSource, test: DataSource, size: number): Promise<number | null> {
-  if (train.labels === null || test.labels === null) return null;
-  const pick = (n: number, limit: number) => Int32Array.from({ length: Math.min(n, limit) }, (_, i) => Math.floor((i * n) / Math.min(n, limit)));
-  const bank = await extractFeatures(encoder, train, { size, indices: pick(train.size, 10_000), label: 'kNN monitor: bank' });
-  const queries = await extractFeatures(encoder, test, { size, indices: pick(test.size, 2_000), label: 'kNN monitor: queries' });
-  try {
-    return knnAccuracy(bank.features, bank.labels!, queries.features, queries.labels!);
-  } finally {
-    bank.features.dispose();
-    queries.features.dispose();
-  }
 }
 
 export interface PretrainOptions {

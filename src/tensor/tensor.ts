@@ -1,20 +1,11 @@
-// The Tensor class: an owned reference to a libtorch tensor, with the everyday methods,
-// ownership scopes (tidy / keep) and autograd entry points. Every operator of the installed
-// libtorch is also reachable, typed, through `ops` (src/tensor/generated/ops.ts).
+// The Tensor class: an owned reference to a libtorch tensor, with the everyday methods. Its
+// ownership scopes (tidy / keep) are in scope.ts, the autograd entry points in autograd.ts (both
+// re-exported here). Every operator of the installed libtorch is also reachable, typed, through
+// `ops` (src/tensor/generated/ops.ts).
 import { native, type Handle } from '../native.js';
+import { currentScope, scopeOf, type Scope } from './scope.js';
 import * as ops from './generated/ops.js';
 import type { DType, Device, MemoryFormat, Scalar } from './types.js';
-
-// ---- ownership ------------------------------------------------------------------------
-// V8 runs finalizers only when the event loop turns, so a synchronous training loop cannot
-// rely on them: tensors belong to the innermost tidy() scope and die when it ends. Tensors
-// outside any scope are left to the GC (a finalizer frees them) and their bytes are reported
-// to V8, so it collects them in time; scoped ones are not reported, so a training step's
-// activations cause no collections.
-
-type Scope = Set<Tensor>;
-const scopes: Scope[] = [];
-const scopeOf = Symbol('scope');
 
 export class Tensor {
   readonly #handle: Handle;
@@ -23,7 +14,7 @@ export class Tensor {
   /** Takes ownership of a native handle; library users create tensors with tensor(), zeros(), ops. */
   constructor(handle: Handle) {
     this.#handle = handle;
-    const scope = scopes[scopes.length - 1];
+    const scope = currentScope();
     if (scope !== undefined) {
       scope.add(this);
       this[scopeOf] = scope;
@@ -517,151 +508,6 @@ export function optionalHandles(ts: readonly (Tensor | null)[]): (Handle | null)
   return ts.map((t) => (t === null ? null : (t?.handle ?? t)));
 }
 
-// ---- scopes ------------------------------------------------------------------------------
-
-type Tensors = Tensor | readonly Tensors[] | { readonly [key: string]: Tensors } | unknown;
-
-function collect(value: Tensors, into: Set<Tensor>, depth = 0): void {
-  if (value instanceof Tensor) into.add(value);
-  else if (depth < 8 && value !== null && typeof value === 'object') {
-    for (const v of Array.isArray(value) ? value : Object.values(value)) collect(v, into, depth + 1);
-  }
-}
-
-/**
- * Runs `fn` in a scope: every tensor created inside is disposed when it returns, except the
- * tensors it returns (also inside arrays and plain objects) and those passed to keep().
- * Returned tensors move to the enclosing scope. Scopes nest.
- */
-export function tidy<T>(fn: () => T): T {
-  const scope: Scope = new Set();
-  scopes.push(scope);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    scopes.pop();
-    for (const t of scope) t.dispose();
-    throw e;
-  }
-  scopes.pop();
-  if (result instanceof Promise) {
-    for (const t of scope) t.dispose();
-    throw new TypeError('tidy() takes a synchronous function: tensors cannot outlive an await inside a scope');
-  }
-  const survivors = new Set<Tensor>();
-  collect(result, survivors);
-  const parent = scopes[scopes.length - 1];
-  for (const t of scope) {
-    if (!survivors.has(t)) {
-      t.dispose();
-    } else if (parent !== undefined) {
-      t[scopeOf] = parent;
-      parent.add(t);
-    } else {
-      t[scopeOf] = undefined;
-      native.reportToGc(t.handle);
-    }
-  }
-  return result;
-}
-
-/** Exempts a tensor from disposal by the enclosing tidy() scopes; the caller then owns it. */
-export function keep<T extends Tensor>(t: T): T {
-  t[scopeOf]?.delete(t);
-  t[scopeOf] = undefined;
-  native.reportToGc(t.handle);
-  return t;
-}
-
-/** Disposes tensors found in a value (a tensor, an array or a plain object of them). */
-export function dispose(value: Tensors): void {
-  const found = new Set<Tensor>();
-  collect(value, found);
-  for (const t of found) t.dispose();
-}
-
-/**
- * Live tensor handles, the bytes of their (distinct) storages, and the idle bytes the caching
- * allocator keeps for reuse (emptyCache() returns them to the system).
- */
-export function memory(): { tensors: number; bytes: number; cachedBytes: number; cacheLimit: number } {
-  return { ...native.memory(), cachedBytes: native.cachedBytes(), cacheLimit: native.cacheLimit() };
-}
-
-/** Returns the caching allocator's idle blocks and the free pages of the C heap to the system. */
-export function emptyCache(): void {
-  native.trimCache();
-}
-
-// ---- autograd ------------------------------------------------------------------------------
-
-/** Runs `fn` without recording operations for autograd. */
-export function noGrad<T>(fn: () => T): T {
-  const previous = native.setGradEnabled(false);
-  try {
-    return fn();
-  } finally {
-    native.setGradEnabled(previous);
-  }
-}
-
-/** Runs `fn` with autograd recording on (inside a noGrad region, for instance). */
-export function enableGrad<T>(fn: () => T): T {
-  const previous = native.setGradEnabled(true);
-  try {
-    return fn();
-  } finally {
-    native.setGradEnabled(previous);
-  }
-}
-
-/**
- * Runs `fn` under CPU autocast (torch.autocast('cpu', dtype)): convolutions and matmuls run in
- * bfloat16, precision-sensitive ops stay in float32. Worth it on CPUs with AVX512-BF16 or AMX.
- */
-export function autocast<T>(fn: () => T, dtype: 'bfloat16' = 'bfloat16'): T {
-  const previous = native.setAutocast(true, dtype);
-  try {
-    return fn();
-  } finally {
-    native.setAutocast(previous);
-  }
-}
-
-export function isGradEnabled(): boolean {
-  return native.isGradEnabled();
-}
-
-/**
- * Gradients of `outputs` with respect to `inputs` (torch.autograd.grad): returned, not accumulated.
- * A null entry means the input is not reachable (only with allowUnused).
- */
-export function grad(
-  outputs: Tensor | readonly Tensor[],
-  inputs: readonly Tensor[],
-  {
-    gradOutputs,
-    retainGraph = false,
-    createGraph = false,
-    allowUnused = false,
-  }: { gradOutputs?: readonly (Tensor | null)[]; retainGraph?: boolean; createGraph?: boolean; allowUnused?: boolean } = {},
-): (Tensor | null)[] {
-  const outs = outputs instanceof Tensor ? [outputs] : outputs;
-  const result = native.gradients(
-    handles(outs),
-    handles(inputs),
-    gradOutputs ? optionalHandles(gradOutputs) : outs.map(() => null),
-    retainGraph || createGraph,
-    createGraph,
-    allowUnused,
-  );
-  return result.map((h) => (h === null ? null : new Tensor(h)));
-}
-
-/** Back-propagates from several outputs at once (torch.autograd.backward). */
-export function backward(outputs: readonly Tensor[], gradients?: readonly (Tensor | null)[], { retainGraph = false } = {}): void {
-  native.backward(handles(outputs), gradients ? optionalHandles(gradients) : outputs.map(() => null), retainGraph, false);
-}
-
+export { tidy, keep, dispose, memory, emptyCache } from './scope.js';
+export { noGrad, enableGrad, autocast, isGradEnabled, grad, backward } from './autograd.js';
 export type { DType, Device, MemoryFormat, Scalar };

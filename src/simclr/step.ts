@@ -1,0 +1,91 @@
+// One SimCLR optimisation step's forward and backward (z = g(f(T(x))), NT-Xent, gradients), with
+// gradient caching and data parallelism, and the optimizer the step feeds.
+import type { Module } from '../nn/module.js';
+import { Adam, AdamW } from '../optim/adam.js';
+import { LARS, larsGroups } from '../optim/lars.js';
+import type { GroupOptions, Optimizer } from '../optim/optimizer.js';
+import { SGD } from '../optim/sgd.js';
+import { cat, tensor } from '../tensor/create.js';
+import { gatherViews } from '../distributed/data-parallel.js';
+import type { ProcessGroup } from '../distributed/process-group.js';
+import { autocast, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import type { PretrainConfig } from './config.js';
+import type { SimCLRModel } from './model.js';
+import { ntXentLoss } from './nt-xent.js';
+
+/** The optimizer of the config (LARS leaves biases and BatchNorm out of weight decay and adaptation). */
+export function buildOptimizer(model: Module, c: PretrainConfig, peakLr: number): Optimizer<GroupOptions> {
+  const params = model.parameters();
+  switch (c.optimizer) {
+    case 'lars':
+      return new LARS(larsGroups(model, c.weightDecay), { lr: peakLr, momentum: c.momentum });
+    case 'sgd':
+      return new SGD(params, { lr: peakLr, momentum: c.momentum, weightDecay: c.weightDecay });
+    case 'adam':
+      return new Adam(params, { lr: peakLr, weightDecay: c.weightDecay });
+    case 'adamw':
+      return new AdamW(params, { lr: peakLr, weightDecay: c.weightDecay });
+  }
+}
+
+/** Copies of every buffer (BN running statistics), to undo the first pass of gradient caching. */
+function snapshotBuffers(model: Module): [Tensor, Tensor][] {
+  return [...model.namedBuffers()].map(([, b]) => [b, noGrad(() => b.clone())]);
+}
+
+/** How a data-parallel worker takes part in a step. */
+export interface DataParallel {
+  group: ProcessGroup;
+  /** Gather every worker's z, so that the negatives span the global batch (else only this worker's). */
+  gather: boolean;
+}
+
+/**
+ * One optimisation step's forward and backward. With chunk > 0 and fewer views than the batch,
+ * gradient caching: z for the whole batch without activations, the loss and dL/dz, then each
+ * chunk re-run with autograd and back-propagated from its slice of dL/dz. The gradient is that of
+ * the whole batch; BatchNorm sees per-chunk statistics. Data-parallel, each worker's gradient is
+ * its share of the global loss's (to be summed over workers); the loss returned is the global
+ * batch's and the z returned every worker's (with the gather).
+ */
+export function contrastiveStep(
+  model: SimCLRModel,
+  views: Tensor,
+  temperature: number,
+  chunk: number,
+  bf16: boolean,
+  dp: DataParallel | null = null,
+): { loss: number; z: Tensor } {
+  const forward = (x: Tensor) => (bf16 ? autocast(() => model.forward(x)).float() : model.forward(x));
+  const rows = views.size(0);
+  const chunked = chunk > 0 && chunk < rows;
+  let z: Tensor;
+  if (chunked) {
+    const saved = snapshotBuffers(model);
+    // (a scope per chunk, so that each chunk's activations are freed before the next one)
+    z = noGrad(() => cat(views.split(chunk, 0).map((v) => tidy(() => forward(v))), 0));
+    noGrad(() => saved.forEach(([b, copy]) => b.copy_(copy)));
+    for (const [, copy] of saved) copy.dispose();
+    z.requiresGrad_(true);
+  } else {
+    z = forward(views);
+  }
+  const gathered = dp?.gather ? gatherViews(dp.group, z) : null;
+  const all = gathered?.all ?? z;
+  const loss = ntXentLoss(all, { temperature, anchors: gathered?.anchors });
+  let value = loss.item();
+  // The global loss: the sum of the workers' shares with the gather, else the mean of their losses.
+  if (dp !== null) value = noGrad(() => dp.group.allReduce_(tensor([value], { dtype: 'float64' })).item()) / (gathered !== null ? 1 : dp.group.size);
+  if (!Number.isFinite(value)) return { loss: value, z: all.detach() };
+  loss.backward();
+  if (chunked) {
+    const dz = z.grad!;
+    for (let start = 0; start < rows; start += chunk) {
+      tidy(() => {
+        const n = Math.min(chunk, rows - start);
+        forward(views.narrow(0, start, n)).backward(dz.narrow(0, start, n));
+      });
+    }
+  }
+  return { loss: value, z: all.detach() };
+}
