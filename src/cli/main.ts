@@ -9,11 +9,14 @@ import { pretrainFlags } from './pretrain-flags.js';
 import { evalCommand, evalFlags } from './eval.js';
 import { embedCommand, embedFlags } from './embed.js';
 import { quickstartCommand, quickstartFlags } from './quickstart.js';
+import { reportCommand, reportFlags } from './report.js';
 
 interface Command {
   summary: string;
   flags: Flags;
-  run(options: any, given: Set<string>): Promise<number> | number;
+  /** Takes leading arguments that are not flags (run folders). */
+  positional?: boolean;
+  run(options: any, given: Set<string>, positional: string[]): Promise<number> | number;
 }
 
 const commands: Record<string, Command> = {
@@ -36,6 +39,12 @@ const commands: Record<string, Command> = {
     summary: 'The main job: pretrain on Fashion-MNIST, then kNN and linear evaluation against baselines, with a summary.',
     flags: quickstartFlags,
     run: quickstartCommand,
+  },
+  report: {
+    summary: 'Writes a self-contained HTML report of one or more run folders: curves, augmentations, feature map, neighbours, evaluation.',
+    flags: reportFlags,
+    positional: true,
+    run: reportCommand,
   },
   augment: {
     summary: 'Writes a PNG grid showing, for a few images, the original and pairs of SimCLR views (T).',
@@ -76,9 +85,11 @@ async function main(argv: string[]): Promise<number> {
   }
   // Progress of long phases on stderr: a live line on a terminal, a plain line every 10 s otherwise.
   const quiet = rest.includes('--quiet');
-  const flags = rest.filter((a) => a !== '--quiet');
+  let flags = rest.filter((a) => a !== '--quiet');
+  const positional: string[] = [];
+  if (command.positional) while (flags.length > 0 && !flags[0]!.startsWith('--')) positional.push(flags.shift()!);
   setProgressOutput(quiet ? null : streamOutput(process.stderr), { plainIntervalSeconds: 10 });
-  return command.run(parseFlags(flags, command.flags, name), givenFlags(flags));
+  return command.run(parseFlags(flags, command.flags, name), givenFlags(flags), positional);
 }
 
 main(process.argv.slice(2)).then(

@@ -14,6 +14,7 @@ export const pretrainFlags = {
   config: { type: 'string', default: '', help: 'JSON or YAML file with any of these options (camelCase keys); flags override it' },
   resume: { type: 'boolean', default: false, help: 'continue from the newest checkpoint in --out exactly where it stopped' },
   overwrite: { type: 'boolean', default: false, help: 'start over in an --out folder that already holds a run, removing its checkpoints, metrics, encoder and evaluations (without it such a folder is refused)' },
+  report: { type: 'boolean', default: true, help: 'write report.html (curves, augmentations, feature map, neighbours) into the run folder when the run completes' },
   data: { type: 'string', default: pretrainDefaults.data, help: 'data source: fashion-mnist, an image folder, a CIFAR folder or an IDX file' },
   subset: { type: 'int', default: pretrainDefaults.subset, check: nonNegative, help: 'use only the first N images (0: all)' },
   'image-size': { type: 'int', default: pretrainDefaults.imageSize, check: nonNegative, help: 'view size in pixels (0: the data set\'s own; image folders decode at 32)' },
@@ -59,7 +60,7 @@ export const pretrainFlags = {
 } satisfies Flags;
 
 /** Flags that steer a run rather than define it: not part of its config. */
-const RUN_CONTROL = new Set(['config', 'resume', 'overwrite']);
+const RUN_CONTROL = new Set(['config', 'resume', 'overwrite', 'report']);
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
 /** Defaults ← config file ← flags given on the command line. */

@@ -6,6 +6,7 @@ import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { Parsed } from './args.js';
 import { splitSummary } from '../eval/evaluate.js';
+import { writeReport } from '../report/report.js';
 
 export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, given: Set<string>): Promise<number> {
   const config = resolveConfig(parsed, given);
@@ -39,6 +40,8 @@ export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, give
     peakRssMb: Math.round(process.resourceUsage().maxRSS / 1024),
   };
   result.model.dispose();
-  if ((group?.rank ?? 0) === 0) console.log(JSON.stringify(summary));
+  const leader = (group?.rank ?? 0) === 0;
+  const report = leader && parsed.report && result.stopped === 'completed' ? await writeReport([result.runDir]) : null;
+  if (leader) console.log(JSON.stringify({ ...summary, report }));
   return 0;
 }

@@ -11,6 +11,7 @@ import { randomEncoder } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { ResNet } from '../models/resnet.js';
 import { note } from '../progress.js';
+import { writeReport } from '../report/report.js';
 import type { Flags, Parsed } from './args.js';
 import { verdict, type Scores } from '../eval/verdict.js';
 
@@ -41,6 +42,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
   const scores: Scores = { simclr, ...(await baselineScores(random, data, options)) };
   random.dispose();
   const trainImages = data.train.size;
+  const classNames = data.train.classNames ?? null;
   const split = splitSummary(data.split);
   data.dispose();
   run.model.dispose();
@@ -64,8 +66,10 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
       }),
     ),
     verdict: conclusion,
+    confusion: { classNames, counts: scores.simclr.linear.confusion },
   };
   writeFileSync(join(run.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  const report = parsed.report ? await writeReport([run.runDir]) : null;
   const fewImages = scores.simclr.fewLinear.trainImages;
   const lines = [
     '',
@@ -82,6 +86,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     ...conclusion.lines,
     '',
     `run folder: ${run.runDir} (encoder.safetensors, checkpoints/, metrics.jsonl, split.json, summary.json)`,
+    ...(report === null ? [] : [`report: ${report} (open it in a browser)`]),
     '',
   ];
   process.stdout.write(lines.join('\n'));

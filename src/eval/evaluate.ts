@@ -2,7 +2,7 @@
 // an encoder or on raw pixels (a baseline), with all the training labels or with a class-balanced
 // fraction of them (the paper's semi-supervised setting), averaged over several label draws.
 import { openSplits, type OpenOptions, type SplitRecord } from '../data/open.js';
-import type { DataSource } from '../data/source.js';
+import { classCount, type DataSource } from '../data/source.js';
 import { labelFraction } from '../data/split.js';
 import { tensor } from '../tensor/create.js';
 import { tidy } from '../tensor/tensor.js';
@@ -71,6 +71,18 @@ export interface EvalResult {
   [key: string]: unknown;
 }
 
+/** counts[t][p]: how many images of true class t were predicted as p. */
+export function confusionMatrix(truth: ArrayLike<number>, predicted: ArrayLike<number>, classes: number): number[][] {
+  if (truth.length !== predicted.length) throw new RangeError(`confusionMatrix: ${truth.length} labels but ${predicted.length} predictions`);
+  const counts = Array.from({ length: classes }, () => new Array<number>(classes).fill(0));
+  for (let i = 0; i < truth.length; i++) {
+    const [t, p] = [truth[i]!, predicted[i]!];
+    if (!(t >= 0 && t < classes && p >= 0 && p < classes)) throw new RangeError(`confusionMatrix: label ${t} or prediction ${p} of item ${i} is not a class (0–${classes - 1})`);
+    counts[t]![p]!++;
+  }
+  return counts;
+}
+
 export function meanStd(xs: readonly number[]): { mean: number; std: number } {
   const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
   const std = xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1));
@@ -96,7 +108,7 @@ export function runProtocol(protocol: Protocol, train: Features, test: Features,
         const probeLabel = label === null ? null : `${label ?? 'linear probe'}${rounds > 1 ? ` (label draw ${d + 1}/${rounds})` : ''}`;
         const r = linearProbe({ features: x, labels: y }, { features: test.features, labels: test.labels }, { seed: seed + d, label: probeLabel });
         accuracies.push(r.accuracy);
-        details.push({ l2: r.l2, heldOutAccuracy: r.heldOutAccuracy, iterations: r.iterations });
+        details.push({ l2: r.l2, heldOutAccuracy: r.heldOutAccuracy, iterations: r.iterations, ...(rounds === 1 ? { confusion: confusionMatrix(test.labels, r.predictions, classCount(y, test.labels)) } : {}) });
       }
     } finally {
       if (x !== train.features) x.dispose();

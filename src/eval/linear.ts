@@ -30,6 +30,8 @@ export interface LinearProbeResult {
   l2: number;
   heldOutAccuracy: Record<string, number>;
   iterations: number;
+  /** The predicted class of every test row. */
+  predictions: Int32Array;
 }
 
 interface Problem {
@@ -149,14 +151,14 @@ function fit(p: Problem, l2: number, maxIterations: number, onIteration?: (itera
   return lbfgs(objective(p, l2), zeros([d * p.classes + p.classes]), { maxIterations, onIteration });
 }
 
+/** The classes the fitted linear model predicts for the rows of x. */
+function predict(theta: Tensor, x: Tensor, classes: number): Tensor {
+  const d = x.size(1);
+  return x.matmul(theta.narrow(0, 0, d * classes).view([d, classes])).add(theta.narrow(0, d * classes, classes)).argmax(1);
+}
+
 function accuracy(theta: Tensor, x: Tensor, y: Tensor, classes: number): number {
-  return noGrad(() =>
-    tidy(() => {
-      const d = x.size(1);
-      const logits = x.matmul(theta.narrow(0, 0, d * classes).view([d, classes])).add(theta.narrow(0, d * classes, classes));
-      return logits.argmax(1).eq(y).float().mean().item();
-    }),
-  );
+  return noGrad(() => tidy(() => predict(theta, x, classes).eq(y).float().mean().item()));
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
@@ -206,9 +208,10 @@ export function linearProbe(
       if (heldOutAccuracy[String(l2)]! > heldOutAccuracy[String(best)]!) best = l2;
     }
     const { theta, iterations } = fit(full, best, maxIterations, (it) => task?.update(spent + it, `final fit at λ ${best}`));
-    const result = accuracy(theta, standard(test.features), tensor(test.labels, { dtype: 'int64' }), classes);
+    const predictions = noGrad(() => tidy(() => Int32Array.from(predict(theta, standard(test.features), classes).toArray() as BigInt64Array, Number)));
+    const result = predictions.reduce((n, p, i) => n + Number(p === test.labels[i]), 0) / predictions.length;
     task?.end(`λ ${best} (${validation} ${pct(heldOutAccuracy[String(best)]!)}), test ${pct(result)}`);
     theta.dispose();
-    return { accuracy: result, l2: best, heldOutAccuracy, iterations };
+    return { accuracy: result, l2: best, heldOutAccuracy, iterations, predictions };
   });
 }

@@ -1,0 +1,18 @@
+// simclr report <run folder…>: the self-contained HTML report of one or more runs.
+import { writeReport } from '../report/report.js';
+import { UsageError, type Flags, type Parsed } from './args.js';
+
+export const reportFlags = {
+  out: { type: 'string', default: '', help: 'HTML file to write (default: report.html in the first run folder)' },
+  'map-points': { type: 'int', default: 10_000, check: (v) => (v > 0 ? null : 'must be positive'), help: 'held-out images on the feature map (evenly spaced when the split is larger)' },
+  'umap-limit': { type: 'int', default: 3000, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'UMAP for maps of up to this many points, PCA above (UMAP takes minutes on large sets)' },
+  bank: { type: 'int', default: 10_000, check: (v) => (v > 0 ? null : 'must be positive'), help: 'training images searched by the nearest-neighbour gallery' },
+  seed: { type: 'int', default: 0, help: 'seed of the augmentation grid and UMAP' },
+} satisfies Flags;
+
+export async function reportCommand(parsed: Parsed<typeof reportFlags>, _given: Set<string>, runs: string[]): Promise<number> {
+  if (runs.length === 0) throw new UsageError('report: name one or more run folders (simclr report runs/quickstart [runs/other …])');
+  const out = await writeReport(runs, parsed.out || undefined, { mapLimit: parsed['map-points'], umapLimit: parsed['umap-limit'], bank: parsed.bank, seed: parsed.seed });
+  console.log(JSON.stringify({ report: out, runs }));
+  return 0;
+}

@@ -1,0 +1,389 @@
+// The run report: one self-contained HTML file (scripts, styles, images inline; nothing fetched
+// when opened) with the training curves of one or more runs (uPlot), the augmentation grid, a 2-D
+// map of the held-out features, a nearest-neighbour gallery, the evaluation table with the linear
+// probe's confusion matrix, the config, the environment and the command that reproduces the run.
+import { existsSync, readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { basename, join, resolve } from 'node:path';
+import { createRequire } from 'node:module';
+import sharp from 'sharp';
+import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
+import { previewGrid } from '../augment/preview.js';
+import { classCount, type DataSource } from '../data/source.js';
+import { openEvalData } from '../eval/evaluate.js';
+import { extractFeatures } from '../eval/features.js';
+import { info } from '../info.js';
+import { Random } from '../random.js';
+import { loadEncoder } from '../simclr/encoder-file.js';
+import { pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
+import { tensor } from '../tensor/create.js';
+import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { Task } from '../progress.js';
+import { writeFileAtomic } from '../io/atomic.js';
+import { featureMap, nearestNeighbours } from './analysis.js';
+
+export interface ReportOptions {
+  /** Map points: the held-out images (all of them up to this many, evenly spaced beyond). */
+  mapLimit?: number;
+  /** UMAP up to this many map points, PCA beyond. */
+  umapLimit?: number;
+  /** Training images in the neighbour bank (evenly spaced). */
+  bank?: number;
+  /** Gallery queries and neighbours per query. */
+  queries?: number;
+  k?: number;
+  seed?: number;
+}
+
+interface RunCurves {
+  name: string;
+  steps: Record<string, number[]>;
+  epochs: Record<string, (number | null)[]>;
+  stepRecords: number;
+  epochRecords: number;
+}
+
+const readJson = (file: string): unknown => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null);
+
+const STEP_SERIES = ['globalStep', 'loss', 'accuracy', 'positiveSimilarity', 'negativeSimilarity', 'lr', 'viewsPerSecond', 'dataShare'] as const;
+
+/** A run's metrics.jsonl as columns (step records and epoch records). */
+export function readCurves(runDir: string): RunCurves {
+  const file = join(runDir, 'metrics.jsonl');
+  const steps: Record<string, number[]> = Object.fromEntries(STEP_SERIES.map((k) => [k, []]));
+  const epochs: Record<string, (number | null)[]> = { epoch: [], loss: [], knnAccuracy: [] };
+  let stepRecords = 0;
+  let epochRecords = 0;
+  const batch = (readJson(join(runDir, 'config.json')) as PretrainConfig | null)?.batchSize ?? pretrainDefaults.batchSize;
+  if (existsSync(file)) {
+    for (const line of readFileSync(file, 'utf8').split('\n')) {
+      if (line.trim() === '') continue;
+      let r: Record<string, number | string>;
+      try {
+        r = JSON.parse(line);
+      } catch {
+        continue; // a line cut short by a kill
+      }
+      if (r.type === 'step') {
+        stepRecords++;
+        const views = r.viewsPerSecond as number;
+        // the step's compute time is 2B / (views/s); the data share is the wait for data over both
+        const stepSeconds = views > 0 ? (2 * batch) / views : 0;
+        for (const k of STEP_SERIES) {
+          if (k === 'dataShare') {
+            const data = Number(r.dataSeconds ?? 0);
+            steps[k]!.push(data + stepSeconds > 0 ? data / (data + stepSeconds) : 0);
+          } else steps[k]!.push(Number(r[k] ?? NaN));
+        }
+      } else if (r.type === 'epoch') {
+        epochRecords++;
+        epochs.epoch!.push(Number(r.epoch));
+        epochs.loss!.push(Number(r.loss));
+        epochs.knnAccuracy!.push(typeof r.knnAccuracy === 'number' ? r.knnAccuracy : null);
+      }
+    }
+  }
+  return { name: basename(resolve(runDir)), steps, epochs, stepRecords, epochRecords };
+}
+
+/** The flags that rerun a config: every option that differs from the defaults. */
+export function reproduceCommand(config: PretrainConfig): string {
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const flags: string[] = [];
+  for (const [key, value] of Object.entries(config)) {
+    if (key === 'inChannels' || key === 'out' || !(key in pretrainDefaults)) continue;
+    if (value === (pretrainDefaults as unknown as Record<string, unknown>)[key]) continue;
+    if (typeof value === 'boolean') flags.push(value ? `--${kebab(key)}` : `--no-${kebab(key)}`);
+    else flags.push(`--${kebab(key)} ${/^[\w.\/-]+$/.test(String(value)) ? value : JSON.stringify(value)}`);
+  }
+  return ['simclr pretrain', ...flags, `--out ${config.out}`].join(' ');
+}
+
+const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+const dataUri = (mime: string, bytes: Buffer) => `data:${mime};base64,${bytes.toString('base64')}`;
+
+/** uint8 images [N, C, H, W] as one JPEG sprite sheet (a row of `columns` tiles per line). */
+async function spriteSheet(images: Tensor, columns: number): Promise<{ uri: string; tile: number; columns: number }> {
+  const [n, c, h, w] = images.shape as [number, number, number, number];
+  const rows = Math.ceil(n / columns);
+  const bytes = noGrad(() =>
+    tidy(() => {
+      const sheet = new Uint8Array(rows * h * columns * w * c);
+      const hwc = images.permute([0, 2, 3, 1]).contiguous().toArray() as Uint8Array;
+      for (let i = 0; i < n; i++) {
+        const [r, col] = [Math.floor(i / columns), i % columns];
+        for (let y = 0; y < h; y++) sheet.set(hwc.subarray((i * h + y) * w * c, (i * h + y + 1) * w * c), ((r * h + y) * columns * w + col * w) * c);
+      }
+      return sheet;
+    }),
+  );
+  const jpeg = await sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { raw: { width: columns * w, height: rows * h, channels: c as 1 | 3 } })
+    .jpeg({ quality: 85 })
+    .toBuffer();
+  return { uri: dataUri('image/jpeg', jpeg), tile: w, columns };
+}
+
+/** One uint8 image [C, H, W] as a PNG data URI. */
+async function imageUri(image: Tensor): Promise<string> {
+  const [c, h, w] = image.shape as [number, number, number];
+  const hwc = noGrad(() => tidy(() => image.permute([1, 2, 0]).contiguous().toArray() as Uint8Array));
+  return dataUri('image/png', await sharp(Buffer.from(hwc.buffer, hwc.byteOffset, hwc.byteLength), { raw: { width: w, height: h, channels: c as 1 | 3 } }).png().toBuffer());
+}
+
+const evenly = (n: number, limit: number) => Int32Array.from({ length: Math.min(n, limit) }, (_, i) => Math.floor((i * n) / Math.min(n, limit)));
+
+interface Gallery {
+  query: string;
+  label: string;
+  neighbours: { image: string; label: string; similarity: number; correct: boolean }[];
+}
+
+/** The map, the gallery and the augmentation grid of the first run (what needs its encoder and data). */
+async function encoderViews(runDir: string, o: Required<ReportOptions>) {
+  const loaded = loadEncoder(runDir);
+  const config = loaded.config;
+  if (config === null) {
+    loaded.encoder.dispose();
+    return null;
+  }
+  const size = loaded.architecture.imageSize || 32;
+  const data = await openEvalData(config.data, size, { recorded: loaded.split });
+  try {
+    const augmentation = new SimCLRAugmentation({
+      ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
+      strength: config.strength,
+      scale: [config.minScale ?? 0.08, 1],
+      ...(config.blur >= 0 ? { blurP: config.blur } : {}),
+    });
+    const sample = await data.train.load(evenly(data.train.size, 6));
+    const grid = await previewGrid(sample, augmentation, new Random(o.seed), { pairs: 3, zoom: Math.max(1, Math.ceil(96 / size)) });
+    sample.dispose();
+    const result: { augmentation: string; map: unknown; gallery: Gallery[] | null } = { augmentation: dataUri('image/png', grid), map: null, gallery: null };
+    const test: DataSource | null = data.test;
+    if (test !== null && test.labels !== null && data.train.labels !== null) {
+      const names = test.classNames ?? Array.from({ length: classCount(test.labels, data.train.labels) }, (_, i) => String(i));
+      const mapIndices = evenly(test.size, o.mapLimit);
+      const held = await extractFeatures(loaded.encoder, test, { size, indices: mapIndices, label: 'report: held-out features' });
+      const task = new Task('report: the feature map', { unit: 'UMAP epochs' });
+      const map = await featureMap(held.features, { umapLimit: o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
+      task.end(`${map.method}, ${mapIndices.length} points`);
+      const thumbnails = await test.load(mapIndices);
+      const sprite = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
+      const bankIndices = evenly(data.train.size, o.bank);
+      const bank = await extractFeatures(loaded.encoder, data.train, { size, indices: bankIndices, label: 'report: neighbour bank' });
+      const queryRows = evenly(mapIndices.length, o.queries);
+      const queries = noGrad(() => tidy(() => held.features.indexSelect(0, tensor(queryRows, { dtype: 'int64' }))));
+      const lists = nearestNeighbours(queries, bank.features, o.k);
+      queries.dispose();
+      const gallery: Gallery[] = [];
+      for (let q = 0; q < queryRows.length; q++) {
+        const row = queryRows[q]!;
+        const label = held.labels![row]!;
+        const neighbourImages = await data.train.load(Int32Array.from(lists[q]!.index, (i) => bankIndices[i]!));
+        const neighbours = [];
+        for (let j = 0; j < lists[q]!.index.length; j++) {
+          const bankLabel = bank.labels![lists[q]!.index[j]!]!;
+          neighbours.push({ image: await imageUri(tidy(() => neighbourImages.select(0, j))), label: names[bankLabel] ?? String(bankLabel), similarity: lists[q]!.similarity[j]!, correct: bankLabel === label });
+        }
+        neighbourImages.dispose();
+        gallery.push({ query: await imageUri(tidy(() => thumbnails.select(0, row))), label: names[label] ?? String(label), neighbours });
+      }
+      thumbnails.dispose();
+      result.map = {
+        method: map.method,
+        xy: Array.from(map.xy, (v) => Math.round(v * 1000) / 1000),
+        labels: Array.from(held.labels!),
+        classNames: names,
+        sprite,
+      };
+      result.gallery = gallery;
+      held.features.dispose();
+      bank.features.dispose();
+    }
+    return result;
+  } finally {
+    data.dispose();
+    loaded.encoder.dispose();
+  }
+}
+
+/** CPU flags that matter for speed figures (from /proc/cpuinfo). */
+function cpuFlags(): { model: string; flags: string[] } {
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const model = /model name\s*:\s*(.*)/.exec(text)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+    const flags = (/flags\s*:\s*(.*)/.exec(text)?.[1] ?? '').split(' ');
+    return { model, flags: ['avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile'].filter((f) => flags.includes(f)) };
+  } catch {
+    return { model: cpus()[0]?.model ?? 'unknown', flags: [] };
+  }
+}
+
+function asset(relative: string): string {
+  const root = resolve(createRequire(import.meta.url).resolve('uplot'), '..', '..');
+  return readFileSync(join(root, relative), 'utf8');
+}
+
+interface Summary {
+  accuracy?: Record<string, Record<string, number | { mean: number; std: number }>>;
+  verdict?: { lines?: string[] };
+  confusion?: { classNames: string[]; counts: number[][] };
+  pretrainSeconds?: number;
+  evalSeconds?: number;
+  labelFraction?: number;
+}
+
+function evaluationHtml(summary: Summary | null): string {
+  if (summary?.accuracy === undefined) return '<p class="none">No evaluation in this run folder (simclr quickstart writes one; simclr eval adds eval-*.json).</p>';
+  const cell = (v: number | { mean: number; std: number } | undefined) =>
+    v === undefined ? '–' : typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : `${(100 * v.mean).toFixed(2)} ± ${(100 * v.std).toFixed(2)}%`;
+  const fraction = `${100 * (summary.labelFraction ?? 0.01)}%`;
+  const rows = Object.entries(summary.accuracy)
+    .map(([name, a]) => `<tr><th>${escapeHtml(name)}</th><td>${cell(a.knn)}</td><td>${cell(a.linear)}</td><td>${cell(a.fewLabelKnn)}</td><td>${cell(a.fewLabelLinear)}</td></tr>`)
+    .join('');
+  const verdict = summary.verdict?.lines ? `<pre class="verdict">${escapeHtml(summary.verdict.lines.join('\n'))}</pre>` : '';
+  let confusion = '';
+  if (summary.confusion) {
+    const { classNames, counts } = summary.confusion;
+    const top = Math.max(1, ...counts.flat());
+    const head = `<tr><th>true \\ predicted</th>${classNames.map((n) => `<th class="rot">${escapeHtml(n)}</th>`).join('')}</tr>`;
+    const body = counts
+      .map((row, t) => `<tr><th>${escapeHtml(classNames[t] ?? String(t))}</th>${row.map((c, p) => `<td class="cm" style="background:rgba(${p === t ? '30,120,60' : '190,40,40'},${(0.08 + (0.92 * c) / top).toFixed(3)})" title="${c}">${c}</td>`).join('')}</tr>`)
+      .join('');
+    confusion = `<h3>Linear probe (all labels): confusion matrix on the test split</h3><table class="confusion">${head}${body}</table>`;
+  }
+  return `<table class="eval"><tr><th>features</th><th>kNN, all labels</th><th>linear, all labels</th><th>kNN, ${fraction} of the labels</th><th>linear, ${fraction} of the labels</th></tr>${rows}</table>${verdict}${confusion}`;
+}
+
+/** The report of one or more runs (the first run's encoder gives the map, gallery and augmentation grid). */
+export async function buildReport(runDirs: readonly string[], options: ReportOptions = {}): Promise<string> {
+  if (runDirs.length === 0) throw new Error('report: no run folder given');
+  const o: Required<ReportOptions> = { mapLimit: 10_000, umapLimit: 3000, bank: 10_000, queries: 12, k: 8, seed: 0, ...options };
+  for (const dir of runDirs) if (!existsSync(join(dir, 'metrics.jsonl')) && !existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: not a run folder (no metrics.jsonl or config.json)`);
+  const runs = runDirs.map((dir) => ({ dir, curves: readCurves(dir), config: readJson(join(dir, 'config.json')) as PretrainConfig | null, summary: readJson(join(dir, 'summary.json')) as Summary | null }));
+  const first = runs[0]!;
+  const hasEncoder = existsSync(join(first.dir, 'encoder.safetensors')) || existsSync(join(first.dir, 'checkpoints'));
+  const views = hasEncoder ? await encoderViews(first.dir, o) : null;
+  const environment = { ...info(), node: process.version, cpu: cpuFlags() };
+  const payload = {
+    runs: runs.map((r) => ({ name: r.curves.name, steps: r.curves.steps, epochs: r.curves.epochs, stepRecords: r.curves.stepRecords, epochRecords: r.curves.epochRecords })),
+    map: views?.map ?? null,
+  };
+  const configs = runs
+    .map((r) => `<h3>${escapeHtml(r.curves.name)}</h3>${r.config ? `<p>Reproduce: <code>${escapeHtml(reproduceCommand(r.config))}</code></p><pre>${escapeHtml(JSON.stringify(r.config, null, 2))}</pre>` : '<p class="none">no config.json</p>'}`)
+    .join('');
+  const timings = first.summary?.pretrainSeconds !== undefined ? `<p>Pretraining ${first.summary.pretrainSeconds} s, evaluation ${first.summary.evalSeconds ?? '–'} s.</p>` : '';
+  const gallery = views?.gallery
+    ? views.gallery
+        .map((g) => `<div class="row"><figure class="query"><img src="${g.query}" alt="query"><figcaption>${escapeHtml(g.label)}</figcaption></figure>${g.neighbours.map((n) => `<figure class="${n.correct ? 'ok' : 'bad'}"><img src="${n.image}" alt="neighbour"><figcaption>${escapeHtml(n.label)} ${n.similarity.toFixed(3)}</figcaption></figure>`).join('')}</div>`)
+        .join('')
+    : '<p class="none">No labelled held-out split, or no encoder: no gallery.</p>';
+  const title = `SimCLR report: ${runs.map((r) => r.curves.name).join(', ')}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)}</title>
+<style>${asset('dist/uPlot.min.css')}
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}h3{font-size:15px}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(370px,1fr));gap:12px}
+table{border-collapse:collapse}td,th{padding:3px 8px;border:1px solid #ddd;text-align:right}th{text-align:left}
+table.confusion td{width:42px;text-align:center}th.rot{font-weight:normal;font-size:12px}
+pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}code{font-size:12px}
+.none{color:#777}.gallery .row{display:flex;gap:6px;margin-bottom:6px;align-items:flex-start}
+figure{margin:0;text-align:center;font-size:11px}figure img{width:56px;height:56px;image-rendering:pixelated;border:3px solid transparent}
+figure.query img{border-color:#333}figure.ok img{border-color:#2a8a3e}figure.bad img{border-color:#c0392b}
+#map{border:1px solid #ddd;cursor:crosshair}#tip{position:fixed;pointer-events:none;display:none;background:#fff;border:1px solid #999;padding:4px;font-size:12px}
+#tip div{width:84px;height:84px;image-rendering:pixelated}.legend span{display:inline-block;margin-right:12px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
+@media print{.charts{grid-template-columns:1fr 1fr}}
+</style></head><body>
+<h1>${escapeHtml(title)}</h1>
+<h2>Evaluation</h2>${evaluationHtml(first.summary)}
+<h2>Training curves</h2><div class="charts" id="charts"></div>
+<h2>Augmentation (T): originals and pairs of views</h2>${views ? `<img src="${views.augmentation}" alt="augmentation grid" style="max-width:100%">` : '<p class="none">No encoder or config: no grid.</p>'}
+<h2>Map of the held-out features h</h2>${views?.map ? `<p id="map-note"></p><canvas id="map" width="900" height="640"></canvas><div class="legend" id="legend"></div><div id="tip"><div></div><span></span></div>` : '<p class="none">No labelled held-out split, or no encoder: no map.</p>'}
+<h2>Nearest neighbours (cosine on h): held-out queries, training images</h2><div class="gallery">${gallery}</div>
+<h2>Config and environment</h2>${configs}${timings}<pre>${escapeHtml(JSON.stringify(environment, null, 2))}</pre>
+<script type="application/json" id="report-data">${JSON.stringify(payload).replace(/</g, '\\u003c')}</script>
+<script>${asset('dist/uPlot.iife.min.js')}</script>
+<script>${GLUE}</script>
+</body></html>
+`;
+}
+
+// The page's glue: charts from the embedded columns (uPlot), the map on a canvas with hover
+// thumbnails from the sprite sheet, and window.simclrReport for tests (points per chart and map).
+const GLUE = `
+(() => {
+  const data = JSON.parse(document.getElementById('report-data').textContent);
+  const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
+  const report = { charts: [], mapPoints: 0, galleryImages: document.querySelectorAll('.gallery img').length };
+  const charts = document.getElementById('charts');
+  function chart(title, kind, field) {
+    const runs = data.runs.filter((r) => (kind === 'step' ? r.stepRecords : r.epochRecords) > 0);
+    if (runs.length === 0) return;
+    const tables = runs.map((r) => kind === 'step' ? [r.steps.globalStep, r.steps[field]] : [r.epochs.epoch, r.epochs[field]]);
+    const joined = tables.length === 1 ? tables[0] : uPlot.join(tables);
+    const el = document.createElement('div');
+    charts.appendChild(el);
+    new uPlot({
+      title, width: Math.max(300, el.clientWidth), height: 220,
+      scales: { x: { time: false } },
+      axes: [{ label: kind === 'step' ? 'step' : 'epoch' }, {}],
+      cursor: { drag: { x: true, y: false } },
+      series: [{ label: kind }, ...runs.map((r, i) => ({ label: r.name, stroke: colours[i % colours.length], width: 1.5, points: { show: kind === 'epoch' } }))],
+    }, joined, el);
+    report.charts.push({ title, points: runs.map((r) => (kind === 'step' ? r.steps[field] : r.epochs[field]).length) });
+  }
+  chart('loss (NT-Xent)', 'step', 'loss');
+  chart('contrastive accuracy', 'step', 'accuracy');
+  chart('mean positive similarity', 'step', 'positiveSimilarity');
+  chart('mean negative similarity', 'step', 'negativeSimilarity');
+  chart('learning rate', 'step', 'lr');
+  chart('views / s', 'step', 'viewsPerSecond');
+  chart('data share of the step time', 'step', 'dataShare');
+  chart('epoch loss', 'epoch', 'loss');
+  if (data.runs.some((r) => r.epochs.knnAccuracy.some((v) => v !== null))) chart('kNN monitor accuracy', 'epoch', 'knnAccuracy');
+  const map = data.map;
+  if (map) {
+    const canvas = document.getElementById('map');
+    const ctx = canvas.getContext('2d');
+    const n = map.labels.length;
+    let [x0, x1, y0, y1] = [Infinity, -Infinity, Infinity, -Infinity];
+    for (let i = 0; i < n; i++) { const x = map.xy[2 * i], y = map.xy[2 * i + 1]; x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
+    const pad = 12;
+    const px = (i) => pad + ((map.xy[2 * i] - x0) / (x1 - x0 || 1)) * (canvas.width - 2 * pad);
+    const py = (i) => pad + ((map.xy[2 * i + 1] - y0) / (y1 - y0 || 1)) * (canvas.height - 2 * pad);
+    for (let i = 0; i < n; i++) { ctx.fillStyle = colours[map.labels[i] % colours.length]; ctx.globalAlpha = 0.7; ctx.fillRect(px(i) - 1.5, py(i) - 1.5, 3, 3); }
+    report.mapPoints = n;
+    document.getElementById('map-note').textContent = n + ' held-out images, ' + (map.method === 'umap' ? 'UMAP' : 'PCA (first two components)') + ' of h; hover for the image.';
+    document.getElementById('legend').innerHTML = map.classNames.map((c, i) => '<span><i style="background:' + colours[i % colours.length] + '"></i>' + c.replace(/</g, '&lt;') + '</span>').join('');
+    const tip = document.getElementById('tip');
+    const tile = tip.querySelector('div');
+    const scale = 84 / map.sprite.tile;
+    tile.style.backgroundImage = 'url(' + map.sprite.uri + ')';
+    canvas.addEventListener('mousemove', (e) => {
+      const r = canvas.getBoundingClientRect();
+      const mx = (e.clientX - r.left) * (canvas.width / r.width), my = (e.clientY - r.top) * (canvas.height / r.height);
+      let best = -1, bestD = 64;
+      for (let i = 0; i < n; i++) { const d = (px(i) - mx) ** 2 + (py(i) - my) ** 2; if (d < bestD) { bestD = d; best = i; } }
+      if (best < 0) { tip.style.display = 'none'; return; }
+      const col = best % map.sprite.columns, row = Math.floor(best / map.sprite.columns);
+      tile.style.backgroundSize = (map.sprite.columns * 84) + 'px auto';
+      tile.style.backgroundPosition = (-col * map.sprite.tile * scale) + 'px ' + (-row * map.sprite.tile * scale) + 'px';
+      tip.querySelector('span').textContent = map.classNames[map.labels[best]];
+      tip.style.left = (e.clientX + 14) + 'px'; tip.style.top = (e.clientY + 14) + 'px'; tip.style.display = 'block';
+    });
+    canvas.addEventListener('mouseleave', () => { tip.style.display = 'none'; });
+  }
+  window.simclrReport = report;
+})();
+`;
+
+/** Builds the report of the runs and writes it (default: report.html in the first run folder); returns its path. */
+export async function writeReport(runDirs: readonly string[], out = join(runDirs[0] ?? '.', 'report.html'), options: ReportOptions = {}): Promise<string> {
+  const task = new Task(`report of ${runDirs.join(', ')}`, {});
+  const html = await buildReport(runDirs, options);
+  writeFileAtomic(out, [Buffer.from(html)]);
+  task.end(`${out}, ${(Buffer.byteLength(html) / 2 ** 20).toFixed(1)} MB`);
+  return out;
+}
