@@ -17,8 +17,9 @@ done
 say() { echo "[setup] $*"; }
 
 # 1. System packages: libtorch (with gloo's headers, for c10d), a fast BLAS (without it Debian resolves libblas.so.3 to the
-#    slow reference BLAS), Fashion-MNIST (the default data set), and the compiler for the addon.
-packages=(dataset-fashion-mnist g++ make python3)
+#    slow reference BLAS), Fashion-MNIST (the default data set), the compiler for the addon, and Chromium (the browser
+#    the report's test opens; playwright-core drives it and downloads no browser of its own).
+packages=(dataset-fashion-mnist g++ make python3 chromium)
 [ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libgloo-dev libopenblas0-openmp)
 if command -v dpkg-query >/dev/null; then
   missing=()

@@ -32,7 +32,9 @@ test('a second pretrain on the same --out exits non-zero naming the folder and t
   const out = join(base, 'busy');
   const first = spawn(process.execPath, [cli, 'pretrain', ...tiny, '--epochs', '50', '--out', out], { stdio: 'ignore' });
   try {
-    while (!existsSync(join(out, 'run.lock'))) await new Promise((r) => setTimeout(r, 20));
+    for (const deadline = Date.now() + 120_000; !existsSync(join(out, 'run.lock')); await new Promise((r) => setTimeout(r, 20))) {
+      assert.ok(Date.now() < deadline, 'the first run locks its folder (run.lock) within 2 minutes');
+    }
     const second = spawnSync(process.execPath, [cli, 'pretrain', ...tiny, '--epochs', '1', '--out', out], { encoding: 'utf8' });
     assert.notEqual(second.status, 0);
     assert.match(second.stderr, new RegExp(`${out.replace(/[/.]/g, '\\$&')} is in use by another run \\(process ${first.pid} on `));
