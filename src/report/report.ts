@@ -10,6 +10,7 @@ import sharp from 'sharp';
 import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { previewGrid } from '../augment/preview.js';
 import { classCount, type DataSource } from '../data/source.js';
+import { evenlySpaced } from '../data/split.js';
 import { openEvalData } from '../eval/evaluate.js';
 import { extractFeatures } from '../eval/features.js';
 import { info } from '../info.js';
@@ -130,7 +131,6 @@ async function imageUri(image: Tensor): Promise<string> {
   return dataUri('image/png', await sharp(Buffer.from(hwc.buffer, hwc.byteOffset, hwc.byteLength), { raw: { width: w, height: h, channels: c as 1 | 3 } }).png().toBuffer());
 }
 
-const evenly = (n: number, limit: number) => Int32Array.from({ length: Math.min(n, limit) }, (_, i) => Math.floor((i * n) / Math.min(n, limit)));
 
 interface Gallery {
   query: string;
@@ -155,23 +155,23 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
       scale: [config.minScale ?? 0.08, 1],
       ...(config.blur >= 0 ? { blurP: config.blur } : {}),
     });
-    const sample = await data.train.load(evenly(data.train.size, 6));
+    const sample = await data.train.load(evenlySpaced(data.train.size, 6));
     const grid = await previewGrid(sample, augmentation, new Random(o.seed), { pairs: 3, zoom: Math.max(1, Math.ceil(96 / size)) });
     sample.dispose();
     const result: { augmentation: string; map: unknown; gallery: Gallery[] | null } = { augmentation: dataUri('image/png', grid), map: null, gallery: null };
     const test: DataSource | null = data.test;
     if (test !== null && test.labels !== null && data.train.labels !== null) {
       const names = test.classNames ?? Array.from({ length: classCount(test.labels, data.train.labels) }, (_, i) => String(i));
-      const mapIndices = evenly(test.size, o.mapLimit);
+      const mapIndices = evenlySpaced(test.size, o.mapLimit);
       const held = await extractFeatures(loaded.encoder, test, { size, indices: mapIndices, label: 'report: held-out features' });
       const task = new Task('report: the feature map', { unit: 'UMAP epochs' });
       const map = await featureMap(held.features, { umapLimit: o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
       task.end(`${map.method}, ${mapIndices.length} points`);
       const thumbnails = await test.load(mapIndices);
       const sprite = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
-      const bankIndices = evenly(data.train.size, o.bank);
+      const bankIndices = evenlySpaced(data.train.size, o.bank);
       const bank = await extractFeatures(loaded.encoder, data.train, { size, indices: bankIndices, label: 'report: neighbour bank' });
-      const queryRows = evenly(mapIndices.length, o.queries);
+      const queryRows = evenlySpaced(mapIndices.length, o.queries);
       const queries = noGrad(() => tidy(() => held.features.indexSelect(0, tensor(queryRows, { dtype: 'int64' }))));
       const lists = nearestNeighbours(queries, bank.features, o.k);
       queries.dispose();

@@ -1,5 +1,6 @@
 // The kNN monitor of pretraining: how well the encoder's features separate the classes, without training anything.
 import type { DataSource } from '../data/source.js';
+import { evenlySpaced } from '../data/split.js';
 import { extractFeatures } from '../eval/features.js';
 import { knnAccuracy } from '../eval/knn.js';
 import type { Module } from '../nn/module.js';
@@ -10,9 +11,8 @@ import type { Module } from '../nn/module.js';
  */
 export async function knnMonitor(encoder: Module, train: DataSource, test: DataSource, size: number): Promise<number | null> {
   if (train.labels === null || test.labels === null) return null;
-  const pick = (n: number, limit: number) => Int32Array.from({ length: Math.min(n, limit) }, (_, i) => Math.floor((i * n) / Math.min(n, limit)));
-  const bank = await extractFeatures(encoder, train, { size, indices: pick(train.size, 10_000), label: 'kNN monitor: bank' });
-  const queries = await extractFeatures(encoder, test, { size, indices: pick(test.size, 2_000), label: 'kNN monitor: queries' });
+  const bank = await extractFeatures(encoder, train, { size, indices: evenlySpaced(train.size, 10_000), label: 'kNN monitor: bank' });
+  const queries = await extractFeatures(encoder, test, { size, indices: evenlySpaced(test.size, 2_000), label: 'kNN monitor: queries' });
   try {
     return knnAccuracy(bank.features, bank.labels!, queries.features, queries.labels!);
   } finally {
