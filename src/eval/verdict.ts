@@ -42,14 +42,15 @@ export function verdict(scores: Scores, { fraction, epochs }: { fraction: number
     const baseline = (['raw pixels', 'random-init encoder'] as FeatureSet[]).reduce((a, b) => (scores[b][column].accuracy > scores[a][column].accuracy ? b : a));
     return { column, baseline, ...pairedGain(ours, scores[baseline][column]) };
   });
+  const after = `${epochs} epoch${epochs === 1 ? '' : 's'}`;
   const describe = (c: ColumnVerdict) =>
     `${names[c.column]}: ${points(c.gain)}${c.spread > 0 ? ` ± ${(100 * c.spread).toFixed(2)}` : ''} points ${c.gain >= 0 ? 'over' : 'behind'} ${c.baseline}${c.wins ? '' : c.gain > 0 ? ' (within the spread of the draws)' : ''}`;
   const wins = columns.filter((c) => c.wins);
   const few = columns.filter((c) => c.column === 'fewKnn' || c.column === 'fewLinear');
   let headline: string;
-  if (wins.length === columns.length) headline = `SimCLR's encoder beats both baselines in every column, after ${epochs} epochs of pretraining without labels.`;
+  if (wins.length === columns.length) headline = `SimCLR's encoder beats both baselines in every column, after ${after} of pretraining without labels.`;
   else if (few.every((c) => c.wins)) headline = `SimCLR's encoder beats both baselines with ${100 * fraction}% of the labels; with all of them it is not ahead everywhere.`;
-  else if (wins.length === 0) headline = `SimCLR's encoder does not beat the baselines after ${epochs} epochs; the README's learning curve (node dist/bench/curve.js) shows how many it takes.`;
-  else headline = `SimCLR's encoder is ahead of both baselines in ${wins.length} of ${columns.length} columns after ${epochs} epochs.`;
+  else if (wins.length === 0) headline = `SimCLR's encoder does not beat the baselines after ${after}; the README's learning curve (node dist/bench/curve.js) shows how many it takes.`;
+  else headline = `SimCLR's encoder is ahead of both baselines in ${wins.length} of ${columns.length} columns after ${after}.`;
   return { columns, helps: wins.length === columns.length, lines: [`verdict: ${headline}`, ...columns.map((c) => `  ${describe(c)}`)] };
 }

@@ -141,7 +141,8 @@ interface Gallery {
 /** The map, the gallery and the augmentation grid of the first run (what needs its encoder and data). */
 async function encoderViews(runDir: string, o: Required<ReportOptions>) {
   const loaded = loadEncoder(runDir);
-  const config = loaded.config;
+  // (an encoder file carries no config: the run folder's config.json has it)
+  const config = loaded.config ?? (readJson(join(runDir, 'config.json')) as PretrainConfig | null);
   if (config === null) {
     loaded.encoder.dispose();
     return null;
