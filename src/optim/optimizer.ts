@@ -44,14 +44,24 @@ export abstract class Optimizer<O extends GroupOptions> {
 
   /** One optimisation step for every parameter that has a gradient. */
   step(): void {
+    try {
+      this.#updateAll();
+    } catch (e) {
+      // (checked only on failure: the step's hot path stays as it was)
+      if (this.paramGroups.some((g) => g.params.some((p) => p.isDisposed))) {
+        throw new Error(
+          'optimizer: one of its parameters was disposed. Module.to() and Module.dispose() replace or free the tensors an optimizer holds: build the optimizer after moving the model (model.to(...) first, then new Adam(model.parameters()))',
+        );
+      }
+      throw e;
+    }
+    this.steps++;
+  }
+
+  #updateAll(): void {
     noGrad(() => {
       for (const group of this.paramGroups) {
         for (const p of group.params) {
-          if (p.isDisposed) {
-            throw new Error(
-              'optimizer: one of its parameters was disposed. Module.to() and Module.dispose() replace or free the tensors an optimizer holds: build the optimizer after moving the model (model.to(...) first, then new Adam(model.parameters()))',
-            );
-          }
           tidy(() => {
             const g = p.grad;
             if (g === null) return;
@@ -65,7 +75,6 @@ export abstract class Optimizer<O extends GroupOptions> {
         }
       }
     });
-    this.steps++;
   }
 
   /** Keeps a state tensor (momentum buffer, moments) alive across steps. */

@@ -33,7 +33,8 @@ export function nearestNeighbours(queries: Tensor, bank: Tensor, k: number): Nei
 export function pca2d(x: Tensor): Float32Array {
   return noGrad(() =>
     tidy(() => {
-      const centred = x.to('float64').sub(x.to('float64').mean(0, true));
+      const x64 = x.to('float64');
+      const centred = x64.sub(x64.mean(0, true));
       const covariance = centred.t().matmul(centred).div(Math.max(1, x.size(0) - 1));
       const [, vectors] = ops.linalg_eigh(covariance, 'L') as [Tensor, Tensor];
       // eigh sorts eigenvalues ascending: the last two columns are the principal axes

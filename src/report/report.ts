@@ -48,14 +48,13 @@ const readJson = (file: string): unknown => (existsSync(file) ? JSON.parse(readF
 
 const STEP_SERIES = ['globalStep', 'loss', 'accuracy', 'positiveSimilarity', 'negativeSimilarity', 'lr', 'viewsPerSecond', 'dataShare'] as const;
 
-/** A run's metrics.jsonl as columns (step records and epoch records). */
-export function readCurves(runDir: string): RunCurves {
+/** A run's metrics.jsonl as columns (step records and epoch records); `batch` turns views/s into step time. */
+export function readCurves(runDir: string, batch: number): RunCurves {
   const file = join(runDir, 'metrics.jsonl');
   const steps: Record<string, number[]> = Object.fromEntries(STEP_SERIES.map((k) => [k, []]));
   const epochs: Record<string, (number | null)[]> = { epoch: [], loss: [], knnAccuracy: [] };
   let stepRecords = 0;
   let epochRecords = 0;
-  const batch = (readJson(join(runDir, 'config.json')) as PretrainConfig | null)?.batchSize ?? pretrainDefaults.batchSize;
   if (existsSync(file)) {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
@@ -261,7 +260,10 @@ export async function buildReport(runDirs: readonly string[], options: ReportOpt
   if (runDirs.length === 0) throw new Error('report: no run folder given');
   const o: Required<ReportOptions> = { mapLimit: 10_000, umapLimit: 3000, bank: 10_000, queries: 12, k: 8, seed: 0, ...options };
   for (const dir of runDirs) if (!existsSync(join(dir, 'metrics.jsonl')) && !existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: not a run folder (no metrics.jsonl or config.json)`);
-  const runs = runDirs.map((dir) => ({ dir, curves: readCurves(dir), config: readJson(join(dir, 'config.json')) as PretrainConfig | null, summary: readJson(join(dir, 'summary.json')) as Summary | null }));
+  const runs = runDirs.map((dir) => {
+    const config = readJson(join(dir, 'config.json')) as PretrainConfig | null;
+    return { dir, curves: readCurves(dir, config?.batchSize ?? pretrainDefaults.batchSize), config, summary: readJson(join(dir, 'summary.json')) as Summary | null };
+  });
   const first = runs[0]!;
   const hasEncoder = existsSync(join(first.dir, 'encoder.safetensors')) || existsSync(join(first.dir, 'checkpoints'));
   const views = hasEncoder ? await encoderViews(first.dir, o) : null;

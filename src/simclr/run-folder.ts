@@ -72,7 +72,8 @@ function lock(dir: string): RunFolderLock {
     try {
       writeFileSync(file, `${JSON.stringify(me)}\n`, { flag: 'wx' });
       const release = () => {
-        if (readOwner(file)?.pid === me.pid && readOwner(file)?.started === me.started) rmSync(file, { force: true });
+        const owner = readOwner(file);
+        if (owner?.pid === me.pid && owner.started === me.started) rmSync(file, { force: true });
       };
       process.once('exit', release);
       return {

@@ -2,9 +2,8 @@
 import { native } from '../native.js';
 import { handles, optionalHandles, Tensor } from './tensor.js';
 
-/** Runs `fn` without recording operations for autograd. */
-export function noGrad<T>(fn: () => T): T {
-  const previous = native.setGradEnabled(false);
+function withGradMode<T>(enabled: boolean, fn: () => T): T {
+  const previous = native.setGradEnabled(enabled);
   try {
     return fn();
   } finally {
@@ -12,14 +11,14 @@ export function noGrad<T>(fn: () => T): T {
   }
 }
 
+/** Runs `fn` without recording operations for autograd. */
+export function noGrad<T>(fn: () => T): T {
+  return withGradMode(false, fn);
+}
+
 /** Runs `fn` with autograd recording on (inside a noGrad region, for instance). */
 export function enableGrad<T>(fn: () => T): T {
-  const previous = native.setGradEnabled(true);
-  try {
-    return fn();
-  } finally {
-    native.setGradEnabled(previous);
-  }
+  return withGradMode(true, fn);
 }
 
 /**
