@@ -18,8 +18,9 @@ say() { echo "[setup] $*"; }
 
 # 1. System packages: libtorch (with gloo's headers, for c10d), a fast BLAS (without it Debian resolves libblas.so.3 to the
 #    slow reference BLAS), Fashion-MNIST (the default data set), the compiler for the addon, and Chromium (the browser
-#    the report's test opens; playwright-core drives it and downloads no browser of its own).
-packages=(dataset-fashion-mnist g++ make python3 chromium)
+#    the report's and the browser demo's tests open; playwright-core drives it and downloads no browser of its own), and
+#    python3-onnx (its checker validates the exported ONNX files in the tests).
+packages=(dataset-fashion-mnist g++ make python3 chromium python3-onnx)
 [ -z "${LIBTORCH:-}" ] && packages+=(libtorch-dev libgloo-dev libopenblas0-openmp)
 if command -v dpkg-query >/dev/null; then
   missing=()
@@ -37,7 +38,9 @@ if command -v dpkg-query >/dev/null; then
   fi
 fi
 
-# 2. npm packages (npm install also compiles the addon through binding.gyp).
+# 2. npm packages (npm install also compiles the addon through binding.gyp). onnxruntime-node's install script
+#    fetches CUDA libraries from outside the npm registry when it finds nvcc: not wanted (the CPU build is in the package).
+export ONNXRUNTIME_NODE_INSTALL_CUDA=skip
 if [ ! -f node_modules/.package-lock.json ] || [ package.json -nt node_modules/.package-lock.json ] ||
    { [ -f package-lock.json ] && [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
   say "npm install"

@@ -8,11 +8,15 @@
 //                          training and 10,000 test images) with s = 0.5, the paper's CIFAR recipe
 // Variants: simclr; pytorch (torchvision's ResNet initialisation, as simclr's); pytorch-default-init
 // (nn.Conv2d's default initialisation, which the PyTorch script used by accident until 2026-11-29:
-// the swap that explained the gap). Trainings run two at a time, one thread each, longest first.
+// the swap that explained the gap); the augmentation swap (bench/swap-views.ts):
+// simclr-on-torchvision-views (simclr's training on the views torchvision's pipeline drew for the
+// PyTorch run of that seed) and pytorch-on-simclr-views (the converse). Trainings run two at a time,
+// one thread each, longest first.
 //   node dist/bench/fidelity.js [--data fashion-mnist|colour] [--seeds 1,2,3]
-//        [--variants simclr,pytorch,pytorch-default-init] [--dir runs/fidelity] [--skip-train]
+//        [--variants simclr,pytorch,pytorch-default-init,simclr-on-torchvision-views,pytorch-on-simclr-views]
+//        [--dir runs/fidelity] [--skip-train]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { meanStd } from '../src/eval/evaluate.js';
 import { colourFolder } from './colour32.js';
@@ -44,12 +48,33 @@ const evaluate = (encoder: string, protocol: 'linear' | 'knn', extra: string[] =
 const encoderFile = (variant: string, seed: number) => join(dir, `seed-${seed}`, variant, 'encoder.safetensors');
 function training(variant: string, seed: number): () => Promise<void> {
   const out = join(dir, `seed-${seed}`, variant);
-  if (variant === 'simclr') return () => runToEnd(process.execPath, [cli, 'pretrain', '--out', out, '--overwrite', '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', ...oursArgs]);
-  const init = variant === 'pytorch' ? 'torchvision' : variant === 'pytorch-default-init' ? 'default' : null;
-  if (init === null) throw new Error(`unknown variant ${variant} (simclr, pytorch, pytorch-default-init)`);
+  const ours = ['--out', out, '--overwrite', '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', ...oursArgs];
+  const torch = (...extra: string[]) => [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), ...torchArgs, ...extra];
+  const torchEnv = { ...process.env, ...TUNED_MALLOC };
+  const swap = join(repoRoot, 'dist', 'bench', 'swap-views.js');
+  const viewsFile = join(out, 'views.u8');
   mkdirSync(out, { recursive: true });
-  const args = [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), '--init', init, '--out', encoderFile(variant, seed), ...torchArgs];
-  return () => runToEnd(py!, args, { ...process.env, ...TUNED_MALLOC });
+  switch (variant) {
+    case 'simclr':
+      return () => runToEnd(process.execPath, [cli, 'pretrain', ...ours]);
+    case 'pytorch':
+    case 'pytorch-default-init':
+      return () => runToEnd(py!, torch('--init', variant === 'pytorch' ? 'torchvision' : 'default', '--out', encoderFile(variant, seed)), torchEnv);
+    case 'simclr-on-torchvision-views':
+      return async () => {
+        await runToEnd(py!, torch('--dump-views', viewsFile), torchEnv);
+        await runToEnd(process.execPath, [swap, 'train', viewsFile, ...ours]);
+        rmSync(viewsFile);
+      };
+    case 'pytorch-on-simclr-views':
+      return async () => {
+        await runToEnd(process.execPath, [swap, 'dump', viewsFile, ...ours]);
+        await runToEnd(py!, torch('--views', viewsFile, '--out', encoderFile(variant, seed)), torchEnv);
+        rmSync(viewsFile);
+      };
+    default:
+      throw new Error(`unknown variant ${variant} (simclr, pytorch, pytorch-default-init, simclr-on-torchvision-views, pytorch-on-simclr-views)`);
+  }
 }
 
 // Every training first, two at a time (one thread each: the most work out of 2 cores), PyTorch's

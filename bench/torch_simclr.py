@@ -10,8 +10,13 @@ With --folder DIR: torchvision's ImageFolder on DIR/train (JPEGs decoded by PIL 
 users run it), RGB, RandomResizedCrop(32), 3 input channels; the rest as above (bench/pretrain.ts
 --data colour runs it with --strength 0.5, the paper's CIFAR recipe).
 
+For bench/swap-views.ts: --dump-views FILE writes the views the run would train on (uint8
+[steps][2B][C][H][W], rows i and i + B the two views of image i; FILE.json the shape) and stops;
+--views FILE trains on a file's views instead of torchvision's.
+
 Usage: torch_simclr.py --epochs 5 --workers 0 --threads 2 [--steps N] [--out encoder.safetensors]
                        [--folder DIR] [--strength S] [--init torchvision|default]
+                       [--dump-views FILE | --views FILE]
 Prints one JSON line: views/s, seconds, peak RSS; writes the encoder with simclr's metadata so that
 `simclr eval --checkpoint` evaluates it with the same protocol as simclr's own encoders.
 """
@@ -47,6 +52,8 @@ p.add_argument("--strength", type=float, default=1.0, help="colour distortion st
 p.add_argument("--init", choices=["torchvision", "default"], default="torchvision",
                help="torchvision: torchvision's ResNet initialisation (Kaiming-normal fan_out convs), as simclr's; "
                     "default: PyTorch's Conv2d default (Kaiming-uniform, a = sqrt 5), what narrow_resnet's rebuilt layers get")
+p.add_argument("--dump-views", default="", help="write the run's views to this file and stop")
+p.add_argument("--views", default="", help="train on this file's views (bench/swap-views.ts) instead of torchvision's")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
@@ -107,6 +114,31 @@ optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
 loader = torch.utils.data.DataLoader(Pairs(), batch_size=256, shuffle=True, drop_last=True, num_workers=args.workers,
                                      persistent_workers=args.workers > 0)
 steps_per_epoch = len(loader)
+
+
+def file_batches(path):
+    """The views of a file, one (a, b) per step, as floats in [0, 1]."""
+    with open(path + ".json") as f:
+        shape = json.load(f)
+    if shape["steps"] != args.epochs * steps_per_epoch:
+        sys.exit(f"{path}: holds {shape['steps']} steps, the run takes {args.epochs * steps_per_epoch}")
+    step_bytes = shape["rows"] * shape["channels"] * shape["size"] ** 2
+    with open(path, "rb") as f:
+        for _ in range(shape["steps"]):
+            views = torch.frombuffer(bytearray(f.read(step_bytes)), dtype=torch.uint8)
+            views = views.reshape(shape["rows"], shape["channels"], shape["size"], shape["size"]).float() / 255
+            yield views.chunk(2)
+
+
+if args.dump_views:
+    with open(args.dump_views, "wb") as f:
+        for epoch in range(args.epochs):
+            for a, b in loader:
+                f.write((torch.cat([a, b]) * 255).round().to(torch.uint8).numpy().tobytes())
+    with open(args.dump_views + ".json", "w") as f:
+        json.dump({"steps": args.epochs * steps_per_epoch, "rows": 2 * loader.batch_size, "channels": channels, "size": size}, f)
+    sys.exit(0)
+from_file = file_batches(args.views) if args.views else None
 total = args.epochs * steps_per_epoch
 warmup = round(0.1 * total)
 step = 0
@@ -116,7 +148,7 @@ WARMUP_STEPS = 3  # views/s is timed after these, as bench/pretrain.ts times sim
 warm_time, warm_views = start, 0
 done = False
 for epoch in range(args.epochs):
-    for a, b in loader:
+    for a, b in (loader if from_file is None else (next(from_file) for _ in range(steps_per_epoch))):
         lr = 1e-3 * step / warmup if step < warmup else 0.5e-3 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
         for g in optimizer.param_groups:
             g["lr"] = lr

@@ -45,7 +45,8 @@ struct Group {
   Millis detection{0};
 
   ~Group() {
-    // Reached from the watchdog itself when it drops the last reference (it owns one), or at exit.
+    // Reached from distDestroy (the watchdog joined), or from the watchdog itself when it drops the
+    // last reference (it owns one).
     stopping = true;
     if (watchdog.joinable()) watchdog.detach();
   }
@@ -74,7 +75,7 @@ std::shared_ptr<Group> groupById(int64_t id) {
   return it->second;
 }
 
-const std::string kBeat = "simclr/heartbeat/";
+constexpr char kBeat[] = "simclr/heartbeat/";
 
 // The watchdog shares ownership of its group: a group dropped without distDestroy stays alive while it runs.
 void watch(std::shared_ptr<Group> g, Millis interval, Millis stale, Millis grace) {
@@ -83,11 +84,11 @@ void watch(std::shared_ptr<Group> g, Millis interval, Millis stale, Millis grace
   Clock::time_point lostAt{};
   while (!g->stopping.load()) {
     try {
-      g->beatStore->add(kBeat + std::to_string(g->rank), 1);
+      g->beatStore->add(std::string(kBeat) + std::to_string(g->rank), 1);
       const auto now = Clock::now();
       for (int r = 0; r < g->size; ++r) {
         if (r == g->rank) continue;
-        int64_t v = g->beatStore->add(kBeat + std::to_string(r), 0);
+        int64_t v = g->beatStore->add(std::string(kBeat) + std::to_string(r), 0);
         if (v != last[r]) {
           last[r] = v;
           changed[r] = now;
@@ -109,6 +110,17 @@ void watch(std::shared_ptr<Group> g, Millis interval, Millis stale, Millis grace
       }
     }
     for (auto slept = Millis(0); slept < interval && !g->stopping.load(); slept += Millis(50)) std::this_thread::sleep_for(Millis(50));
+  }
+}
+
+// A process that exits with a group alive (no distDestroy) must not run static destructors under a
+// running watchdog: exit() calls this first (registered after the registry exists, so it runs
+// before the registry and every other static of the addon is destroyed).
+void stopWatchdogsAtExit() {
+  std::lock_guard<std::mutex> lock(registryMutex);
+  for (auto& entry : groups) {
+    entry.second->stopping = true;
+    if (entry.second->watchdog.joinable()) entry.second->watchdog.join();
   }
 }
 
@@ -219,6 +231,8 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
     client.timeout = stale;
     g->beatStore = c10::make_intrusive<c10d::TCPStore>(host, client);
     g->detection = stale + 3 * interval + Millis(1000);
+    static const bool stopsAtExit = std::atexit(stopWatchdogsAtExit) == 0;
+    TORCH_CHECK(stopsAtExit, "cannot register the watchdogs' stop at exit");
     g->watchdog = std::thread(watch, g, interval, stale, stale);
   }
   std::lock_guard<std::mutex> lock(registryMutex);

@@ -1,4 +1,5 @@
-// Flag parsing for the simclr commands: --name value, --name=value, --flag / --no-flag.
+// Flag parsing for the simclr commands: --name value, --name=value, --flag / --no-flag, and -x for
+// a flag whose name is the single letter x.
 // Every flag is declared with its type, default and help; anything else is an error naming it.
 
 export class UsageError extends Error {}
@@ -46,8 +47,9 @@ export function parseFlags<F extends Flags>(argv: readonly string[], flags: F, c
   const out: Record<string, unknown> = {};
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
-    if (!arg.startsWith('--')) throw new UsageError(`${command}: unexpected argument '${arg}' (flags start with --)`);
-    let name = arg.slice(2);
+    const short = /^-[a-zA-Z]$/.test(arg) && arg.slice(1) in flags;
+    if (!arg.startsWith('--') && !short) throw new UsageError(`${command}: unexpected argument '${arg}' (flags start with --)`);
+    let name = arg.slice(short ? 1 : 2);
     let value: string | undefined;
     const eq = name.indexOf('=');
     if (eq >= 0) [name, value] = [name.slice(0, eq), name.slice(eq + 1)];

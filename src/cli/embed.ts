@@ -3,31 +3,42 @@ import { openSource } from '../data/open.js';
 import { testFraction } from './pretrain-flags.js';
 import { extractFeatures } from '../eval/features.js';
 import { saveSafetensors } from '../io/safetensors.js';
-import { loadEncoder } from '../simclr/encoder-file.js';
+import { loadEncoder, type LoadedEncoder } from '../simclr/encoder-file.js';
+import type { DataSource } from '../data/source.js';
 import { tensor } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 
-export const embedFlags = {
+/** The flags that choose the images an encoder reads (embed, index). */
+export const encoderDataFlags = {
   checkpoint: { type: 'string', help: 'run folder, pretraining checkpoint or encoder.safetensors' },
-  data: { type: 'string', default: '', help: 'data to embed (default: the data the encoder was trained on)' },
+  data: { type: 'string', default: '', help: 'the images (default: the data the encoder was trained on)' },
   split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'split of data sets that have one' },
-  out: { type: 'string', default: 'features.safetensors', help: 'safetensors file: h [N, D], z [N, d] with --z, labels [N], index [N]' },
-  z: { type: 'boolean', default: false, help: 'also write z = g(h) (needs a pretraining checkpoint, which holds the head)' },
   'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'input size (0: the size the encoder was trained on)' },
   'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'labelled data without a test split: share of each class held out as the test split (a run folder\'s own split.json wins)' },
   'split-seed': { type: 'int', default: 0, help: 'seed of the held-out test split (a run folder\'s own split.json wins)' },
 } satisfies Flags;
 
-export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number> {
-  const loaded = loadEncoder(o.checkpoint);
-  if (o.z && loaded.model === null) throw new UsageError('embed: --z needs a pretraining checkpoint or run folder (an encoder file has no head)');
+/** The images the encoder-data flags choose, at the encoder's input size. */
+export async function openEncoderData(command: string, loaded: LoadedEncoder, o: Parsed<typeof encoderDataFlags>): Promise<{ source: DataSource; size: number }> {
   const data = o.data || loaded.config?.data || '';
-  if (!data) throw new UsageError('embed: --data is required for this encoder');
+  if (!data) throw new UsageError(`${command}: --data is required for this encoder`);
   const size = o['image-size'] || loaded.architecture.imageSize || 32;
   // the run's own split, so that `--split test` gives the images its pretraining held out
   const recorded = loaded.split?.data === data ? loaded.split : null;
-  const source = await openSource(data, { split: o.split as 'train' | 'test', size, recorded, testFraction: o['test-fraction'], splitSeed: o['split-seed'] });
+  return { source: await openSource(data, { split: o.split as 'train' | 'test', size, recorded, testFraction: o['test-fraction'], splitSeed: o['split-seed'] }), size };
+}
+
+export const embedFlags = {
+  ...encoderDataFlags,
+  out: { type: 'string', default: 'features.safetensors', help: 'safetensors file: h [N, D], z [N, d] with --z, labels [N], index [N]' },
+  z: { type: 'boolean', default: false, help: 'also write z = g(h) (needs a pretraining checkpoint, which holds the head)' },
+} satisfies Flags;
+
+export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number> {
+  const loaded = loadEncoder(o.checkpoint);
+  if (o.z && loaded.model === null) throw new UsageError('embed: --z needs a pretraining checkpoint or run folder (an encoder file has no head)');
+  const { source, size } = await openEncoderData('embed', loaded, o);
   const { features, labels, indices } = await extractFeatures(loaded.encoder, source, { size });
   const tensors: Record<string, Tensor> = { h: features, index: tensor(indices, { dtype: 'int64' }) };
   if (labels !== null) tensors.labels = tensor(labels, { dtype: 'int64' });

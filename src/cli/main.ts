@@ -10,6 +10,8 @@ import { evalCommand, evalFlags } from './eval.js';
 import { embedCommand, embedFlags } from './embed.js';
 import { quickstartCommand, quickstartFlags } from './quickstart.js';
 import { reportCommand, reportFlags } from './report.js';
+import { indexCommand, indexFlags, similarCommand, similarFlags } from './search.js';
+import { exportCommand, exportFlags, serveCommand, serveFlags } from './export.js';
 
 interface Command {
   summary: string;
@@ -46,6 +48,27 @@ const commands: Record<string, Command> = {
     positional: true,
     run: reportCommand,
   },
+  index: {
+    summary: 'Writes a search index of a folder: the encoder\'s unit-norm h of every image, with files, labels, thumbnails and the encoder\'s fingerprint.',
+    flags: indexFlags,
+    run: indexCommand,
+  },
+  similar: {
+    summary: 'The k images of an index nearest to a query image (or to each image of a folder) by cosine similarity; optionally a PNG grid.',
+    flags: similarFlags,
+    run: similarCommand,
+  },
+  export: {
+    summary: 'Writes the encoder (optionally with the projection head) as an ONNX file, or with --web a static browser demo that searches an index.',
+    flags: exportFlags,
+    run: exportCommand,
+  },
+  'serve-web': {
+    summary: 'Serves a folder written by export --web on 127.0.0.1 (any static server works too).',
+    flags: serveFlags,
+    positional: true,
+    run: serveCommand,
+  },
   augment: {
     summary: 'Writes a PNG grid showing, for a few images, the original and pairs of SimCLR views (T).',
     flags: augmentFlags,
@@ -65,7 +88,7 @@ const usage = `usage: simclr <command> [flags]
 
 commands:
 ${Object.entries(commands)
-  .map(([name, c]) => `  ${name.padEnd(10)}${c.summary}`)
+  .map(([name, c]) => `  ${name.padEnd(11)}${c.summary}`)
   .join('\n')}
 
 simclr <command> --help lists a command's flags with their defaults.

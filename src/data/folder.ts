@@ -138,7 +138,7 @@ async function decodeAll(files: readonly string[], size: number, channels: 1 | 3
 }
 
 /** HWC buffers of equal size into a uint8 tensor [N, C, H, W]. */
-function toTensor(buffers: readonly Buffer[], size: number, channels: number): Tensor {
+export function toTensor(buffers: readonly Buffer[], size: number, channels: number): Tensor {
   const all = new Uint8Array(buffers.length * size * size * channels);
   buffers.forEach((b, i) => all.set(b, i * b.length));
   return tidy(() => tensor(all, { shape: [buffers.length, size, size, channels] }).permute([0, 3, 1, 2]).contiguous());

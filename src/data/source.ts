@@ -1,4 +1,5 @@
 // Data sources behind one interface: a size, uint8 images [N, C, H, W], optional labels and class names.
+import { resolve } from 'node:path';
 import { tensor } from '../tensor/create.js';
 import { keep, Tensor, tidy } from '../tensor/tensor.js';
 
@@ -142,4 +143,11 @@ export class DataError extends Error {
     super(`${file}: ${problem}`);
     this.name = 'DataError';
   }
+}
+
+/** The paths of a source's files (image folders): its `files` joined to the folder they are relative to. */
+export function filePaths(source: DataSource): string[] | null {
+  let root: DataSource = source;
+  while (root instanceof SourceView) root = root.base;
+  return source.files ? source.files.map((f) => resolve(root.description, f)) : null;
 }

@@ -1,33 +1,9 @@
-// What the report computes from features: nearest neighbours by cosine similarity, and a 2-D map
-// of the features (UMAP, or PCA for large sets).
+// What the report computes from features: a 2-D map of the features (UMAP, or PCA for large sets).
+// (Nearest neighbours are search's: search/image-index.ts.)
 import { UMAP } from 'umap-js';
-import * as F from '../tensor/functional.js';
 import * as ops from '../tensor/generated/ops.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Random } from '../random.js';
-
-export interface Neighbours {
-  /** Bank rows, most similar first. */
-  index: number[];
-  similarity: number[];
-}
-
-/** The k bank rows most similar to each query by cosine similarity. */
-export function nearestNeighbours(queries: Tensor, bank: Tensor, k: number): Neighbours[] {
-  return noGrad(() =>
-    tidy(() => {
-      const sims = F.normalize(queries.float(), { dim: 1 }).matmul(F.normalize(bank.float(), { dim: 1 }).t());
-      const [values, indices] = ops.topk(sims, Math.min(k, bank.size(0)), 1, true, true) as [Tensor, Tensor];
-      const v = values.toArray() as Float32Array;
-      const ix = indices.toArray() as BigInt64Array;
-      const kk = values.size(1);
-      return Array.from({ length: queries.size(0) }, (_, q) => ({
-        index: Array.from(ix.subarray(q * kk, (q + 1) * kk), Number),
-        similarity: Array.from(v.subarray(q * kk, (q + 1) * kk)),
-      }));
-    }),
-  );
-}
 
 /** The rows projected on their first two principal components: [x0, y0, x1, y1, …]. */
 export function pca2d(x: Tensor): Float32Array {

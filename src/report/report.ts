@@ -7,7 +7,6 @@ import { cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
-import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { previewGrid } from '../augment/preview.js';
 import { classCount, type DataSource } from '../data/source.js';
 import { evenlySpaced } from '../data/split.js';
@@ -16,12 +15,14 @@ import { extractFeatures } from '../eval/features.js';
 import { info } from '../info.js';
 import { Random } from '../random.js';
 import { loadEncoder } from '../simclr/encoder-file.js';
-import { pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
+import { configAugmentation, pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
 import { tensor } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Task } from '../progress.js';
 import { writeFileAtomic } from '../io/atomic.js';
-import { featureMap, nearestNeighbours } from './analysis.js';
+import { featureMap } from './analysis.js';
+import { nearestNeighbours } from '../search/image-index.js';
+import { spriteSheet } from '../io/sprite.js';
 
 export interface ReportOptions {
   /** Map points: the held-out images (all of them up to this many, evenly spaced beyond). */
@@ -102,27 +103,6 @@ export function reproduceCommand(config: PretrainConfig): string {
 const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const dataUri = (mime: string, bytes: Buffer) => `data:${mime};base64,${bytes.toString('base64')}`;
 
-/** uint8 images [N, C, H, W] as one JPEG sprite sheet (a row of `columns` tiles per line). */
-async function spriteSheet(images: Tensor, columns: number): Promise<{ uri: string; tile: number; columns: number }> {
-  const [n, c, h, w] = images.shape as [number, number, number, number];
-  const rows = Math.ceil(n / columns);
-  const bytes = noGrad(() =>
-    tidy(() => {
-      const sheet = new Uint8Array(rows * h * columns * w * c);
-      const hwc = images.permute([0, 2, 3, 1]).contiguous().toArray() as Uint8Array;
-      for (let i = 0; i < n; i++) {
-        const [r, col] = [Math.floor(i / columns), i % columns];
-        for (let y = 0; y < h; y++) sheet.set(hwc.subarray((i * h + y) * w * c, (i * h + y + 1) * w * c), ((r * h + y) * columns * w + col * w) * c);
-      }
-      return sheet;
-    }),
-  );
-  const jpeg = await sharp(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { raw: { width: columns * w, height: rows * h, channels: c as 1 | 3 } })
-    .jpeg({ quality: 85 })
-    .toBuffer();
-  return { uri: dataUri('image/jpeg', jpeg), tile: w, columns };
-}
-
 /** One uint8 image [C, H, W] as a PNG data URI. */
 async function imageUri(image: Tensor): Promise<string> {
   const [c, h, w] = image.shape as [number, number, number];
@@ -149,12 +129,7 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
   const size = loaded.architecture.imageSize || 32;
   const data = await openEvalData(config.data, size, { recorded: loaded.split });
   try {
-    const augmentation = new SimCLRAugmentation({
-      ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
-      strength: config.strength,
-      scale: [config.minScale ?? 0.08, 1],
-      ...(config.blur >= 0 ? { blurP: config.blur } : {}),
-    });
+    const augmentation = configAugmentation(config, size);
     const sample = await data.train.load(evenlySpaced(data.train.size, 6));
     const grid = await previewGrid(sample, augmentation, new Random(o.seed), { pairs: 3, zoom: Math.max(1, Math.ceil(96 / size)) });
     sample.dispose();
@@ -168,7 +143,8 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
       const map = await featureMap(held.features, { umapLimit: o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
       task.end(`${map.method}, ${mapIndices.length} points`);
       const thumbnails = await test.load(mapIndices);
-      const sprite = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
+      const sheet = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
+      const sprite = { uri: dataUri('image/jpeg', sheet.jpeg), tile: sheet.tile, columns: sheet.columns };
       const bankIndices = evenlySpaced(data.train.size, o.bank);
       const bank = await extractFeatures(loaded.encoder, data.train, { size, indices: bankIndices, label: 'report: neighbour bank' });
       const queryRows = evenlySpaced(mapIndices.length, o.queries);

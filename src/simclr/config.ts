@@ -1,5 +1,6 @@
 // The pretraining configuration: its fields and defaults (the Fashion-MNIST recipe that the
 // README's first command runs). The CLI's flags and config files over it are in cli/pretrain-flags.ts.
+import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import type { ResNetDepth } from '../models/resnet.js';
 
 export interface PretrainConfig {
@@ -106,3 +107,13 @@ export const pretrainDefaults: PretrainConfig = {
   syncBn: true,
   gather: true,
 };
+
+/** The config's augmentation T for views of `size` pixels. */
+export function configAugmentation(c: PretrainConfig, size: number): SimCLRAugmentation {
+  return new SimCLRAugmentation({
+    ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
+    strength: c.strength,
+    scale: [c.minScale ?? 0.08, 1],
+    ...(c.blur >= 0 ? { blurP: c.blur } : {}),
+  });
+}

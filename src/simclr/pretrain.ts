@@ -3,7 +3,6 @@
 // checkpoints atomically (and on SIGINT / SIGTERM), resumes exactly, stops on a NaN loss.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import { Loader } from '../data/loader.js';
 import { openSplits, readSplitRecord, type SplitRecord, type Splits } from '../data/open.js';
 import { Random } from '../random.js';
@@ -12,11 +11,11 @@ import { scaledLearningRate, warmupCosine } from '../optim/schedule.js';
 import { manualSeed, setNumThreads, tensor } from '../tensor/create.js';
 import { allReduceGradients, broadcastModule, convertSyncBatchNorm } from '../distributed/data-parallel.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { emptyCache, noGrad, tidy } from '../tensor/tensor.js';
+import { emptyCache, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { availableParallelism } from 'node:os';
 import { formatDuration, progressOutput } from '../progress.js';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
-import type { PretrainConfig } from './config.js';
+import { configAugmentation, type PretrainConfig } from './config.js';
 import { buildModel, type SimCLRModel } from './model.js';
 import { architectureMetadata } from './encoder-file.js';
 import { ntXentMetrics } from './nt-xent.js';
@@ -82,6 +81,24 @@ export interface PretrainOptions {
   handleSignals?: boolean;
   /** Train data-parallel with the workers of this group; rank 0 logs and writes the run folder. */
   group?: ProcessGroup | null;
+  /**
+   * Replaces T: the two views of a batch's uint8 images, float [2n, C, size, size] with rows i and
+   * i + n from image i (one process only). bench/swap-views.ts trains on another implementation's views.
+   */
+  views?: ViewsOf | null;
+}
+
+/** The two views of each image of the batch at (epoch, step). */
+export type ViewsOf = (images: Tensor, at: { epoch: number; step: number }) => Tensor;
+
+/**
+ * The run's views: the config's T drawn from a stream that depends only on (seed, epoch, step), for
+ * this worker's share of the global batch.
+ */
+export function configViews(c: PretrainConfig, size: number, share = { rank: 0, workers: 1 }): ViewsOf {
+  const augmentation = configAugmentation(c, size);
+  const part = c.batchSize / share.workers;
+  return (images, { epoch, step }) => augmentation.pair(images, new Random(c.seed, epoch, step, 0x5e1f), { offset: share.rank * part, total: c.batchSize });
 }
 
 /** Pretrains into the run folder `config.out`, which the run locks (rank 0) while it owns it. */
@@ -94,7 +111,7 @@ export async function pretrain(config: PretrainConfig, options: PretrainOptions 
   }
 }
 
-async function train(config: PretrainConfig, { resume = false, log, handleSignals = true, group = null }: PretrainOptions): Promise<PretrainResult> {
+async function train(config: PretrainConfig, { resume = false, log, handleSignals = true, group = null, views = null }: PretrainOptions): Promise<PretrainResult> {
   const rank = group?.rank ?? 0;
   const workers = group?.size ?? 1;
   const leader = rank === 0;
@@ -141,12 +158,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   }
   // Reading and decoding the data left freed buffers in the C heap, which the allocator policy keeps.
   emptyCache();
-  const augmentation = new SimCLRAugmentation({
-    ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
-    strength: c.strength,
-    scale: [c.minScale ?? 0.08, 1],
-    ...(c.blur >= 0 ? { blurP: c.blur } : {}),
-  });
+  if (views !== null && group !== null) throw new Error('pretrain: replacing the views (options.views) works in one process only');
+  const viewsOf = views ?? configViews(c, size, { rank, workers });
 
   c = { ...c, imageSize: size, inChannels: channels };
   if (leader) {
@@ -194,9 +207,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
         const lr = warmupCosine(schedule, globalStep);
         optimizer.setLearningRate(lr);
         const stats = tidy(() => {
-          const share = c.batchSize / workers;
-          const random = new Random(c.seed, epoch, batch.step, 0x5e1f);
-          const views = tidy(() => augmentation.pair(batch.images, random, { offset: rank * share, total: c.batchSize }).contiguous(memoryFormat));
+          const views = tidy(() => viewsOf(batch.images, { epoch, step: batch.step }).contiguous(memoryFormat));
           dataSeconds = (performance.now() - lastStepEnd) / 1000;
           optimizer.zeroGrad();
           const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.bf16, dp);

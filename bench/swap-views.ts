@@ -1,0 +1,66 @@
+// The augmentation swap of bench/fidelity: each implementation trains on the other's views, so that
+// a difference that follows the views is the augmentation's and one that stays is the training's.
+// A views file holds every training view of a run in training order, uint8 [steps][2B][C][H][W]
+// (rows i and i + B: the two views of image i); <file>.json gives its shape. bench/torch_simclr.py
+// writes torchvision's (--dump-views) and trains on a file (--views).
+//   node dist/bench/swap-views.js dump  <file> <pretrain flags…>   simclr's views of that run (T, rounded to uint8)
+//   node dist/bench/swap-views.js train <file> <pretrain flags…>   simclr's pretraining on the file's views
+import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { parseFlags, givenFlags } from '../src/cli/args.js';
+import { pretrainFlags, resolveConfig } from '../src/cli/pretrain-flags.js';
+import { Loader } from '../src/data/loader.js';
+import { openSplits } from '../src/data/open.js';
+import { configViews, pretrain } from '../src/simclr/pretrain.js';
+import { setNumThreads, tensor } from '../src/tensor/create.js';
+import { tidy } from '../src/tensor/tensor.js';
+
+interface ViewsShape {
+  steps: number;
+  rows: number;
+  channels: number;
+  size: number;
+}
+
+const [mode, file, ...rest] = process.argv.slice(2);
+const flags = rest.filter((a) => a !== '--quiet');
+if ((mode !== 'dump' && mode !== 'train') || file === undefined) throw new Error('usage: swap-views.js dump|train <file> <pretrain flags…>');
+const config = resolveConfig(parseFlags(flags, pretrainFlags, 'swap-views'), givenFlags(flags));
+
+if (mode === 'dump') {
+  setNumThreads(config.threads || 1);
+  const splits = await openSplits(config.data, { size: config.imageSize || 32, testFraction: config.testFraction, splitSeed: config.splitSeed });
+  const [channels, height, width] = splits.train.imageShape;
+  const size = config.imageSize || Math.min(height, width);
+  const loader = new Loader(splits.train, { batchSize: config.batchSize, seed: config.seed, dropLast: true });
+  const viewsOf = configViews(config, size);
+  const fd = openSync(file, 'w');
+  for (let epoch = 0; epoch < config.epochs; epoch++) {
+    for await (const batch of loader.epoch(epoch)) {
+      const bytes = tidy(() => viewsOf(batch.images, { epoch, step: batch.step }).mul(255).round().to('uint8').contiguous().toArray());
+      writeSync(fd, bytes as Uint8Array);
+      batch.images.dispose();
+    }
+  }
+  closeSync(fd);
+  const shape: ViewsShape = { steps: config.epochs * loader.stepsPerEpoch, rows: 2 * config.batchSize, channels, size };
+  writeFileSync(`${file}.json`, `${JSON.stringify(shape)}\n`);
+  splits.dispose();
+} else {
+  const shape = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as ViewsShape;
+  const stepBytes = shape.rows * shape.channels * shape.size * shape.size;
+  const fd = openSync(file, 'r');
+  const stepsPerEpoch = shape.steps / config.epochs;
+  const buffer = new Uint8Array(stepBytes);
+  const result = await pretrain(config, {
+    overwrite: true,
+    log: null,
+    views: (images, { epoch, step }) => {
+      const at = epoch * stepsPerEpoch + step;
+      if (images.size(0) * 2 !== shape.rows || at >= shape.steps) throw new Error(`${file}: holds ${shape.steps} steps of ${shape.rows} views; asked for step ${at} of ${2 * images.size(0)}`);
+      if (readSync(fd, buffer, 0, stepBytes, at * stepBytes) !== stepBytes) throw new Error(`${file}: truncated at step ${at}`);
+      return tensor(buffer, { shape: [shape.rows, shape.channels, shape.size, shape.size] }).float().div(255);
+    },
+  });
+  closeSync(fd);
+  console.log(JSON.stringify({ encoder: result.encoderFile, loss: result.lastLoss }));
+}

@@ -1,0 +1,216 @@
+// The browser demo: a static folder in which a page embeds a picked or dropped image with the
+// exported ONNX encoder (onnxruntime-web, wasm backend) and shows its nearest neighbours from the
+// index, all computed in the page. Plus a small static server for it (loopback only).
+//   index.html       the page
+//   encoder.onnx     the encoder (h), from exportOnnx
+//   index.json       files, labels, class names, the encoder's input and fingerprint, the sprite's layout
+//   vectors.bin      the index's unit-norm h, float32 little-endian [N, D]
+//   thumbnails.jpg   the index's thumbnails as one sprite sheet
+//   ort/             onnxruntime-web's wasm build, copied from node_modules
+// The page prepares an image as the folder loader does: the shorter side scaled to the encoder's
+// size, the centre cropped, RGB (or Rec. 709 luma for one channel), /255. Only the resampling kernel
+// differs (the canvas's against sharp's Lanczos), so an image already at the encoder's size gets
+// exactly the library's h.
+import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { spriteSheet } from '../io/sprite.js';
+import type { ImageIndex } from '../search/image-index.js';
+import { writeFileAtomic } from '../io/atomic.js';
+
+/** onnxruntime-web's files that its wasm backend loads. */
+const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
+
+/** Writes the demo folder for an ONNX encoder (h) and the index it serves. */
+export async function writeWebDemo(dir: string, onnx: Uint8Array, index: ImageIndex): Promise<void> {
+  mkdirSync(join(dir, 'ort'), { recursive: true });
+  const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
+  for (const f of ORT_FILES) {
+    if (!existsSync(join(ortDir, f))) throw new Error(`web export: ${join(ortDir, f)} is missing (is onnxruntime-web installed? npm install)`);
+    copyFileSync(join(ortDir, f), join(dir, 'ort', f));
+  }
+  writeFileAtomic(join(dir, 'encoder.onnx'), [onnx]);
+  const n = index.vectors.size(0);
+  const vectors = index.vectors.contiguous().toArray() as Float32Array;
+  writeFileAtomic(join(dir, 'vectors.bin'), [new Uint8Array(vectors.buffer, vectors.byteOffset, vectors.byteLength)]);
+  const sheet = await spriteSheet(index.thumbnails, Math.ceil(Math.sqrt(n)));
+  writeFileAtomic(join(dir, 'thumbnails.jpg'), [sheet.jpeg]);
+  const meta = {
+    count: n,
+    dim: index.vectors.size(1),
+    files: index.files,
+    labels: index.labels === null ? null : Array.from(index.labels),
+    classNames: index.classNames,
+    imageSize: index.imageSize,
+    inChannels: index.inChannels,
+    fingerprint: index.fingerprint,
+    tile: sheet.tile,
+    columns: sheet.columns,
+  };
+  writeFileAtomic(join(dir, 'index.json'), [Buffer.from(JSON.stringify(meta))]);
+  writeFileSync(join(dir, 'index.html'), PAGE);
+}
+
+const MIME: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.mjs': 'text/javascript',
+  '.js': 'text/javascript',
+  '.json': 'application/json',
+  '.wasm': 'application/wasm',
+  '.onnx': 'application/octet-stream',
+  '.bin': 'application/octet-stream',
+  '.jpg': 'image/jpeg',
+  '.png': 'image/png',
+};
+
+/** Serves `dir` on 127.0.0.1 (port 0: a free one); resolves once listening. */
+export function serveStatic(dir: string, port = 0): Promise<{ url: string; server: Server }> {
+  const root = resolve(dir);
+  const server = createServer((req, res) => {
+    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
+    const file = path.endsWith(sep) || path === root ? join(path, 'index.html') : path;
+    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
+      return;
+    }
+    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
+    createReadStream(file).pipe(res);
+  });
+  return new Promise((ok, fail) => {
+    server.once('error', fail);
+    server.listen(port, '127.0.0.1', () => {
+      const address = server.address();
+      ok({ url: `http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}/`, server });
+    });
+  });
+}
+
+const PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>simclr: image search in the browser</title>
+<link rel="icon" href="data:,">
+<style>
+  body { font: 15px/1.4 system-ui, sans-serif; margin: 2em auto; max-width: 60em; color: #222; }
+  #drop { border: 2px dashed #999; border-radius: 8px; padding: 1.5em; text-align: center; }
+  #drop.over { background: #eef; }
+  #status { margin: 1em 0; min-height: 1.4em; }
+  #status.error { color: #b00; font-weight: bold; }
+  #results { display: flex; flex-wrap: wrap; gap: 1em; align-items: flex-start; }
+  figure { margin: 0; text-align: center; font-size: 12px; width: 120px; overflow-wrap: anywhere; }
+  .tile, #query { width: 96px; height: 96px; image-rendering: pixelated; border: 1px solid #ccc; }
+  .tile { background-repeat: no-repeat; display: inline-block; }
+  small { color: #666; }
+</style>
+</head>
+<body>
+<h1>Nearest neighbours, computed in this page</h1>
+<p>Pick or drop an image: the SimCLR encoder (ONNX, run by onnxruntime-web in WebAssembly) embeds it here and the page
+ranks the index's images by cosine similarity. Nothing leaves the browser.</p>
+<div id="drop"><input type="file" id="file" accept="image/*"> <small>or drop an image here</small></div>
+<div id="status">loading the encoder and the index…</div>
+<div id="results"></div>
+<p><small id="about"></small></p>
+<script type="module">
+import * as ort from './ort/ort.wasm.min.mjs';
+ort.env.wasm.wasmPaths = new URL('./ort/', location.href).href;
+ort.env.wasm.numThreads = 1;
+const K = 8;
+const status = document.getElementById('status');
+const say = (text, error = false) => { status.textContent = text; status.className = error ? 'error' : ''; };
+const demo = (window.simclrDemo = { last: null, error: null });
+demo.ready = (async () => {
+  const meta = await (await fetch('index.json')).json();
+  const vectors = new Float32Array(await (await fetch('vectors.bin')).arrayBuffer());
+  const session = await ort.InferenceSession.create('encoder.onnx', { executionProviders: ['wasm'] });
+  const sprite = new Image();
+  sprite.src = 'thumbnails.jpg';
+  await sprite.decode();
+  document.getElementById('about').textContent =
+    meta.count + ' images in the index, ' + meta.dim + '-d features, encoder input ' + meta.inChannels + '×' + meta.imageSize + '×' + meta.imageSize + ' (fingerprint ' + meta.fingerprint + ').';
+  say('ready: pick an image');
+  return { meta, vectors, session };
+})();
+demo.ready.catch((e) => { demo.error = String(e); say('could not load the demo: ' + e, true); });
+
+// The folder loader's rule: shorter side to the encoder's size, centre crop, then /255.
+function pixels(bitmap, size, channels) {
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = size;
+  const ctx = canvas.getContext('2d', { willReadFrequently: true });
+  ctx.imageSmoothingEnabled = true;
+  ctx.imageSmoothingQuality = 'high';
+  const side = Math.min(bitmap.width, bitmap.height);
+  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, size, size);
+  const rgba = ctx.getImageData(0, 0, size, size).data;
+  const plane = size * size;
+  const x = new Float32Array(channels * plane);
+  for (let p = 0; p < plane; p++) {
+    const [r, g, b] = [rgba[4 * p], rgba[4 * p + 1], rgba[4 * p + 2]];
+    if (channels === 1) x[p] = Math.round(0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
+    else { x[p] = r / 255; x[plane + p] = g / 255; x[2 * plane + p] = b / 255; }
+  }
+  return { x, canvas };
+}
+
+async function search(file) {
+  const { meta, vectors, session } = await demo.ready;
+  let bitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
+  } catch (e) {
+    demo.error = 'cannot decode ' + file.name;
+    demo.last = null;
+    document.getElementById('results').replaceChildren();
+    say('cannot decode ' + file.name + ': not an image this browser can read (' + e.message + ')', true);
+    return;
+  }
+  say('embedding ' + file.name + '…');
+  const { x, canvas } = pixels(bitmap, meta.imageSize, meta.inChannels);
+  const t0 = performance.now();
+  const out = await session.run({ images: new ort.Tensor('float32', x, [1, meta.inChannels, meta.imageSize, meta.imageSize]) });
+  const h = Array.from(out[session.outputNames[0]].data);
+  const norm = Math.hypot(...h) || 1;
+  const scores = new Float32Array(meta.count);
+  for (let i = 0; i < meta.count; i++) {
+    let s = 0;
+    for (let d = 0; d < meta.dim; d++) s += vectors[i * meta.dim + d] * h[d];
+    scores[i] = s / norm;
+  }
+  const order = Array.from(scores.keys()).sort((a, b) => scores[b] - scores[a]).slice(0, K);
+  const ms = performance.now() - t0;
+  const neighbours = order.map((row) => ({ row, file: meta.files[row], similarity: scores[row],
+    label: meta.labels === null ? null : (meta.classNames ? meta.classNames[meta.labels[row]] : meta.labels[row]) }));
+  demo.error = null;
+  demo.last = { name: file.name, h, neighbours, ms };
+  const query = document.createElement('figure');
+  canvas.id = 'query';
+  query.append(canvas, Object.assign(document.createElement('div'), { textContent: 'query: ' + file.name }));
+  const figures = neighbours.map((n) => {
+    const f = document.createElement('figure');
+    const tile = document.createElement('div');
+    tile.className = 'tile';
+    const scale = 96 / meta.tile;
+    tile.style.backgroundImage = 'url(thumbnails.jpg)';
+    tile.style.backgroundSize = (meta.columns * meta.tile * scale) + 'px auto';
+    tile.style.backgroundPosition = (-(n.row % meta.columns) * 96) + 'px ' + (-Math.floor(n.row / meta.columns) * 96) + 'px';
+    const name = n.file.split('/').slice(-2).join('/');
+    f.append(tile, Object.assign(document.createElement('div'), { textContent: n.similarity.toFixed(4) + ' ' + name + (n.label === null ? '' : ' (' + n.label + ')') }));
+    return f;
+  });
+  document.getElementById('results').replaceChildren(query, ...figures);
+  say(file.name + ': the ' + K + ' nearest of ' + meta.count + ' images (' + ms.toFixed(0) + ' ms in this page)');
+}
+
+const input = document.getElementById('file');
+input.addEventListener('change', () => input.files[0] && search(input.files[0]));
+const drop = document.getElementById('drop');
+drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+drop.addEventListener('drop', (e) => { e.preventDefault(); drop.classList.remove('over'); e.dataTransfer.files[0] && search(e.dataTransfer.files[0]); });
+</script>
+</body>
+</html>
+`;

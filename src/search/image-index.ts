@@ -1,0 +1,174 @@
+// Image search with a trained encoder: an index of the normalised features h of a data set (with
+// the files, labels and thumbnails) and the k images nearest a query by cosine similarity. The search
+// is exact, one matmul over the bank (bench/search.js: 100,000 × 128 vectors); an approximate
+// nearest-neighbour library (faiss, hnswlib) pays off from a few million vectors on.
+// The index records its encoder's fingerprint: queries embedded by another encoder are refused.
+import { createHash } from 'node:crypto';
+import { decodeImage, toTensor } from '../data/folder.js';
+import { filePaths, type DataSource } from '../data/source.js';
+import { extractFeatures, prepareImages } from '../eval/features.js';
+import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
+import type { Module } from '../nn/module.js';
+import * as F from '../tensor/functional.js';
+import * as ops from '../tensor/generated/ops.js';
+import { cat, tensor } from '../tensor/create.js';
+import { keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { Task } from '../progress.js';
+
+/** The largest thumbnail side kept in an index (larger inputs are scaled down). */
+const THUMBNAIL_MAX = 64;
+
+export interface ImageIndex {
+  /** Unit-norm h, [N, D] float32. */
+  vectors: Tensor;
+  /** The indexed images: file paths (or "<data>#<row>" for data sets without files). */
+  files: string[];
+  labels: Int32Array | null;
+  classNames: string[] | null;
+  /** The images as the encoder saw them (at most THUMBNAIL_MAX px), uint8 [N, C, t, t]. */
+  thumbnails: Tensor;
+  /** encoderFingerprint() of the encoder that made the vectors. */
+  fingerprint: string;
+  /** The encoder's input: size and channels. */
+  imageSize: number;
+  inChannels: number;
+  /** Where the encoder and the images came from. */
+  checkpoint: string;
+  data: string;
+}
+
+/** A short hash of an encoder's weights (names, shapes and values): which encoder made a vector. */
+export function encoderFingerprint(encoder: Module): string {
+  const hash = createHash('sha256');
+  for (const [name, t] of encoder.stateDict()) {
+    const bytes = noGrad(() => tidy(() => t.contiguous().toArray()));
+    hash.update(`${name}:${t.dtype}:${t.shape.join('x')};`);
+    hash.update(new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  }
+  return hash.digest('hex').slice(0, 16);
+}
+
+/** Scales uint8 images [N, C, s, s] down to at most THUMBNAIL_MAX px (antialiased). */
+function thumbnailsOf(images: Tensor): Tensor {
+  if (images.size(2) <= THUMBNAIL_MAX) return images.clone();
+  return tidy(() => F.interpolate(images.float(), { size: THUMBNAIL_MAX, mode: 'bilinear', antialias: true }).round().clamp(0, 255).to('uint8'));
+}
+
+/** Embeds every image of `source` with `encoder` at `imageSize`. */
+export async function buildIndex(
+  encoder: Module,
+  source: DataSource,
+  { imageSize, inChannels, checkpoint }: { imageSize: number; inChannels: number; checkpoint: string },
+): Promise<ImageIndex> {
+  const { features, labels } = await extractFeatures(encoder, source, { size: imageSize, label: 'index: features' });
+  const vectors = keep(noGrad(() => tidy(() => F.normalize(features, { dim: 1 }))));
+  features.dispose();
+  const parts: Tensor[] = [];
+  const task = new Task('index: thumbnails', { total: source.size, unit: 'images' });
+  for (let start = 0; start < source.size; start += 1000) {
+    const rows = Int32Array.from({ length: Math.min(1000, source.size - start) }, (_, i) => start + i);
+    const images = source.loadSync ? source.loadSync(rows) : await source.load(rows);
+    parts.push(keep(noGrad(() => thumbnailsOf(images))));
+    images.dispose();
+    task.update(start + rows.length);
+  }
+  task.end(`${source.size} images`);
+  const thumbnails = keep(tidy(() => cat(parts, 0)));
+  for (const p of parts) p.dispose();
+  const files = filePaths(source) ?? Array.from({ length: source.size }, (_, i) => `${source.description}#${i}`);
+  return { vectors, files, labels, classNames: source.classNames ? [...source.classNames] : null, thumbnails, fingerprint: encoderFingerprint(encoder), imageSize, inChannels, checkpoint, data: source.description };
+}
+
+export function saveIndex(path: string, index: ImageIndex): void {
+  const tensors: Record<string, Tensor> = { vectors: index.vectors, thumbnails: index.thumbnails };
+  const labels = index.labels === null ? null : tensor(index.labels, { dtype: 'int64' });
+  if (labels !== null) tensors.labels = labels;
+  saveSafetensors(path, tensors, {
+    format: 'simclr-index/1',
+    files: JSON.stringify(index.files),
+    classNames: JSON.stringify(index.classNames),
+    fingerprint: index.fingerprint,
+    imageSize: String(index.imageSize),
+    inChannels: String(index.inChannels),
+    checkpoint: index.checkpoint,
+    data: index.data,
+  });
+  labels?.dispose();
+}
+
+export function loadIndex(path: string): ImageIndex {
+  const { tensors, metadata } = loadSafetensors(path);
+  const problem = (why: string) => {
+    for (const t of tensors.values()) t.dispose();
+    return new Error(`${path}: not a simclr index (${why}); build one with simclr index`);
+  };
+  if (metadata.format !== 'simclr-index/1') throw problem(`its format is ${metadata.format ?? 'not stated'}`);
+  const vectors = tensors.get('vectors');
+  const thumbnails = tensors.get('thumbnails');
+  if (vectors === undefined || thumbnails === undefined) throw problem('vectors or thumbnails missing');
+  let files: unknown;
+  let classNames: unknown;
+  try {
+    files = JSON.parse(metadata.files ?? '');
+    classNames = JSON.parse(metadata.classNames ?? 'null');
+  } catch {
+    throw problem('its file list is not JSON');
+  }
+  const n = vectors.size(0);
+  if (!Array.isArray(files) || files.length !== n || vectors.ndim !== 2 || thumbnails.size(0) !== n) throw problem(`${vectors.shape.join('×')} vectors, ${Array.isArray(files) ? files.length : 'no'} files and ${thumbnails.size(0)} thumbnails do not match`);
+  const labelTensor = tensors.get('labels');
+  const labels = labelTensor === undefined ? null : Int32Array.from(labelTensor.toArray() as BigInt64Array, Number);
+  labelTensor?.dispose();
+  return {
+    vectors: vectors.float(),
+    files: files as string[],
+    labels,
+    classNames: Array.isArray(classNames) ? (classNames as string[]) : null,
+    thumbnails,
+    fingerprint: metadata.fingerprint ?? '',
+    imageSize: Number(metadata.imageSize),
+    inChannels: Number(metadata.inChannels),
+    checkpoint: metadata.checkpoint ?? '',
+    data: metadata.data ?? '',
+  };
+}
+
+export interface Neighbours {
+  /** Bank rows, most similar first. */
+  index: number[];
+  similarity: number[];
+}
+
+/** The k bank rows most similar to each query by cosine similarity (a bank already of unit rows: `normalisedBank`). */
+export function nearestNeighbours(queries: Tensor, bank: Tensor, k: number, { normalisedBank = false } = {}): Neighbours[] {
+  return noGrad(() =>
+    tidy(() => {
+      const b = normalisedBank ? bank : F.normalize(bank.float(), { dim: 1 });
+      const sims = F.normalize(queries.float(), { dim: 1 }).matmul(b.t());
+      const [values, indices] = ops.topk(sims, Math.min(k, bank.size(0)), 1, true, true) as [Tensor, Tensor];
+      const v = values.toArray() as Float32Array;
+      const ix = indices.toArray() as BigInt64Array;
+      const kk = values.size(1);
+      return Array.from({ length: queries.size(0) }, (_, q) => ({
+        index: Array.from(ix.subarray(q * kk, (q + 1) * kk), Number),
+        similarity: Array.from(v.subarray(q * kk, (q + 1) * kk)),
+      }));
+    }),
+  );
+}
+
+/** Query images decoded as the folder loader decodes (resized, centre-cropped, converted), uint8 [M, C, size, size]. */
+export async function decodeQueries(files: readonly string[], size: number, channels: 1 | 3): Promise<Tensor> {
+  return toTensor(await Promise.all(files.map((f) => decodeImage(f, size, channels))), size, channels);
+}
+
+/** h of query images, as the index's vectors were made. */
+export function embedQueries(encoder: Module, images: Tensor, size: number): Tensor {
+  const wasTraining = encoder.training;
+  encoder.eval();
+  try {
+    return noGrad(() => tidy(() => encoder.forward(prepareImages(images, size).contiguous('channels_last'))));
+  } finally {
+    encoder.train(wasTraining);
+  }
+}

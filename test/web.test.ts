@@ -1,0 +1,79 @@
+// The browser demo in a real browser (Debian's Chromium through playwright-core): served on loopback,
+// fed a fixed image, the page's embedding (ONNX in onnxruntime-web) equals the library's h, its top
+// 5 are the files `simclr similar` returns, and an image it cannot decode shows an error.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { chromium } from 'playwright-core';
+import { serveStatic } from '../src/export/web.js';
+import { BatchNorm } from '../src/nn/layers.js';
+import { resnet } from '../src/models/resnet.js';
+import { architectureMetadata, loadEncoder } from '../src/simclr/encoder-file.js';
+import { decodeQueries, embedQueries } from '../src/search/image-index.js';
+import { manualSeed, noGrad, rand, tidy } from '../src/index.js';
+import { colourFolder, repoRoot } from './helpers.js';
+
+const base = mkdtempSync(join(tmpdir(), 'simclr-web-'));
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+const simclr = (...args: string[]) => {
+  const r = spawnSync(process.execPath, [cli, ...args, '--quiet'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return r.stdout;
+};
+
+test('the browser demo: the page\'s h equals the library\'s, its neighbours equal simclr similar\'s; a bad image shows an error', { timeout: 300_000 }, async () => {
+  const folder = join(base, 'images');
+  const files = await colourFolder(folder);
+  // an encoder with non-trivial BatchNorm statistics (a fresh one's are the identity)
+  manualSeed(3);
+  const encoder = resnet(18, { cifarStem: true, widthMultiplier: 0.25, inChannels: 3 });
+  encoder.apply((b) => {
+    if (b instanceof BatchNorm) noGrad(() => tidy(() => (b.runningMean!.copy_(rand([b.numFeatures]).sub(0.5)), b.runningVar!.copy_(rand([b.numFeatures]).add(0.5)))));
+  });
+  const encoderFile = join(base, 'encoder.safetensors');
+  encoder.save(encoderFile, architectureMetadata({ depth: 18, cifarStem: true, width: 0.25, inChannels: 3, imageSize: 32 }));
+  const indexFile = join(base, 'index.safetensors');
+  simclr('index', '--checkpoint', encoderFile, '--data', folder, '--test-fraction', '0', '--out', indexFile);
+  const web = join(base, 'web');
+  simclr('export', '--checkpoint', encoderFile, '--web', web, '--index', indexFile);
+  const query = files[10]!;
+  const similar = JSON.parse(simclr('similar', '--index', indexFile, '--query', query, '-k', '5', '--json')) as { results: { neighbours: { file: string }[] }[] };
+  const { encoder: loaded } = loadEncoder(encoderFile);
+  const expected = Array.from(embedQueries(loaded, await decodeQueries([query], 32, 3), 32).toArray() as Float32Array);
+
+  const broken = join(base, 'broken.png');
+  writeFileSync(broken, Buffer.from('not a png at all'));
+  const { url, server } = await serveStatic(web);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    const problems: string[] = [];
+    page.on('pageerror', (e) => problems.push(e.message));
+    page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+    await page.goto(url);
+    // (page-side expressions as strings: this file is compiled without the DOM's types)
+    await page.waitForFunction("document.getElementById('status').textContent.startsWith('ready') || window.simclrDemo?.error", null, { timeout: 120_000 });
+    await page.setInputFiles('#file', query);
+    await page.waitForFunction('window.simclrDemo.last || window.simclrDemo.error', null, { timeout: 60_000 });
+    const result = (await page.evaluate('window.simclrDemo.last')) as { h: number[]; neighbours: { file: string }[] } | null;
+    assert.ok(result !== null, String(await page.evaluate('window.simclrDemo.error')));
+    const scale = Math.max(...expected.map(Math.abs));
+    const worst = Math.max(...expected.map((v, i) => Math.abs(v - result.h[i]!)));
+    assert.equal(result.h.length, expected.length);
+    assert.ok(worst <= 1e-4 * scale, `page h differs from the library's by ${worst} (max |h| ${scale})`);
+    assert.deepEqual(result.neighbours.slice(0, 5).map((n) => n.file), similar.results[0]!.neighbours.map((n) => n.file));
+    assert.deepEqual(problems, []);
+
+    await page.setInputFiles('#file', broken);
+    await page.waitForFunction('window.simclrDemo.error !== null', null, { timeout: 30_000 });
+    const status = await page.locator('#status');
+    assert.match((await status.textContent())!, /cannot decode broken\.png/);
+    assert.equal(await status.getAttribute('class'), 'error');
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
