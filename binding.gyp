@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "simclr",
-      "sources": ["native/addon.cc", "native/tensor.cc", "native/dispatch.cc", "native/augment.cc", "native/allocator.cc", "native/distributed.cc"],
+      "sources": ["native/addon.cc", "native/tensor.cc", "native/dispatch.cc", "native/augment.cc", "native/allocator.cc", "native/distributed.cc", "native/profiler.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node scripts/libtorch.cjs include)"

@@ -10,10 +10,11 @@
 // (nn.Conv2d's default initialisation, which the PyTorch script used by accident until 2026-11-29:
 // the swap that explained the gap); the augmentation swap (bench/swap-views.ts):
 // simclr-on-torchvision-views (simclr's training on the views torchvision's pipeline drew for the
-// PyTorch run of that seed) and pytorch-on-simclr-views (the converse). Trainings run two at a time,
+// PyTorch run of that seed) and pytorch-on-simclr-views (the converse); simclr-contiguous (simclr
+// with the row-major layout PyTorch uses instead of channels-last). Trainings run two at a time,
 // one thread each, longest first.
 //   node dist/bench/fidelity.js [--data fashion-mnist|colour] [--seeds 1,2,3]
-//        [--variants simclr,pytorch,pytorch-default-init,simclr-on-torchvision-views,pytorch-on-simclr-views]
+//        [--variants simclr,pytorch,pytorch-default-init,simclr-on-torchvision-views,pytorch-on-simclr-views,simclr-contiguous]
 //        [--dir runs/fidelity] [--skip-train]
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, rmSync } from 'node:fs';
@@ -57,6 +58,8 @@ function training(variant: string, seed: number): () => Promise<void> {
   switch (variant) {
     case 'simclr':
       return () => runToEnd(process.execPath, [cli, 'pretrain', ...ours]);
+    case 'simclr-contiguous':
+      return () => runToEnd(process.execPath, [cli, 'pretrain', ...ours, '--no-channels-last']);
     case 'pytorch':
     case 'pytorch-default-init':
       return () => runToEnd(py!, torch('--init', variant === 'pytorch' ? 'torchvision' : 'default', '--out', encoderFile(variant, seed)), torchEnv);
@@ -73,7 +76,7 @@ function training(variant: string, seed: number): () => Promise<void> {
         rmSync(viewsFile);
       };
     default:
-      throw new Error(`unknown variant ${variant} (simclr, pytorch, pytorch-default-init, simclr-on-torchvision-views, pytorch-on-simclr-views)`);
+      throw new Error(`unknown variant ${variant} (simclr, pytorch, pytorch-default-init, simclr-on-torchvision-views, pytorch-on-simclr-views, simclr-contiguous)`);
   }
 }
 

@@ -34,6 +34,7 @@ void initDispatch(Napi::Env env, Napi::Object exports);
 void initAugment(Napi::Env env, Napi::Object exports);
 void initAllocator(Napi::Env env, Napi::Object exports);
 void initDistributed(Napi::Env env, Napi::Object exports);
+void initProfiler(Napi::Env env, Napi::Object exports);
 void installCachingAllocator();
 
 // Converts C++ exceptions (c10::Error and friends) into JS exceptions without the backtrace.

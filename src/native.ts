@@ -74,6 +74,10 @@ export interface Native {
   distAllGatherGrad(group: number, t: Handle): Handle;
   distBarrier(group: number): void;
   distStats(group: number): { collectives: number; commSeconds: number; lostRank: number };
+  profilerStart(): void;
+  profilerStop(): { names: string[]; kinds: string[]; threads: number[]; times: Float64Array };
+  profilerRangeStart(name: string): number;
+  profilerRangeEnd(id: number): void;
 }
 
 function load(): Native {

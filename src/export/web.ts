@@ -11,7 +11,7 @@
 // size, the centre cropped, RGB (or Rec. 709 luma for one channel), /255. Only the resampling kernel
 // differs (the canvas's against sharp's Lanczos), so an image already at the encoder's size gets
 // exactly the library's h.
-import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
@@ -49,7 +49,7 @@ export async function writeWebDemo(dir: string, onnx: Uint8Array, index: ImageIn
     columns: sheet.columns,
   };
   writeFileAtomic(join(dir, 'index.json'), [Buffer.from(JSON.stringify(meta))]);
-  writeFileSync(join(dir, 'index.html'), PAGE);
+  writeFileAtomic(join(dir, 'index.html'), [Buffer.from(PAGE)]);
 }
 
 const MIME: Record<string, string> = {
@@ -68,7 +68,13 @@ const MIME: Record<string, string> = {
 export function serveStatic(dir: string, port = 0): Promise<{ url: string; server: Server }> {
   const root = resolve(dir);
   const server = createServer((req, res) => {
-    const path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
+    let path: string;
+    try {
+      path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
+    } catch {
+      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
+      return;
+    }
     const file = path.endsWith(sep) || path === root ? join(path, 'index.html') : path;
     if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');

@@ -1,0 +1,95 @@
+// Where one step of the default recipe spends its time: libtorch's autograd profiler (src/profiler.ts)
+// over a few steps of `simclr pretrain`'s defaults (Fashion-MNIST, ResNet-18 CIFAR stem ×0.25,
+// batch 256, Adam, channels-last), each step's phases named: augmentation (T), forward (f and g),
+// loss (NT-Xent), backward, optimizer. Prints JSON: ms per step by phase (wall time, unprofiled
+// steps; and the operators' self time in each, profiled) and by kind of work
+// (convolution, batch norm, elementwise, layout and copies, …), their shares of the profiled time,
+// and the operators with the most self time.
+//   node dist/bench/profile.js [--steps 5] [--threads 2]
+import { cpus } from 'node:os';
+import { readFileSync } from 'node:fs';
+import { fashionMnist } from '../src/data/idx.js';
+import { Random } from '../src/random.js';
+import { pretrainDefaults } from '../src/simclr/config.js';
+import { buildModel } from '../src/simclr/model.js';
+import { ntXentLoss } from '../src/simclr/nt-xent.js';
+import { configViews } from '../src/simclr/pretrain.js';
+import { buildOptimizer } from '../src/simclr/step.js';
+import { manualSeed, setNumThreads, tidy } from '../src/index.js';
+import { profile, profileRange, type OperatorTime } from '../src/profiler.js';
+import { option } from './common.js';
+
+const steps = Number(option('--steps', '5'));
+const threads = Number(option('--threads', '2'));
+setNumThreads(threads);
+manualSeed(0);
+const c = { ...pretrainDefaults };
+const source = fashionMnist('train');
+const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: 1, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+model.to({ memoryFormat: 'channels_last' });
+model.train();
+const optimizer = buildOptimizer(model, c, c.lr);
+const views = configViews(c, 28);
+const images = source.loadSync!(new Random(0, 1).permutation(source.size).subarray(0, c.batchSize));
+
+// Wall time of each phase (the augmentation's fused kernels are not dispatcher operators: the
+// profiler does not see them).
+const wall = new Map<string, number>();
+function phase<T>(name: string, fn: () => T): T {
+  const t = performance.now();
+  try {
+    return profileRange(name, fn);
+  } finally {
+    wall.set(name, (wall.get(name) ?? 0) + performance.now() - t);
+  }
+}
+
+function step(i: number): void {
+  tidy(() => {
+    const x = phase('augmentation', () => views(images, { epoch: 0, step: i }).contiguous('channels_last'));
+    optimizer.zeroGrad();
+    const z = phase('forward', () => model.forward(x));
+    const loss = phase('loss', () => ntXentLoss(z, { temperature: c.temperature }));
+    phase('backward', () => loss.backward());
+    phase('optimizer', () => optimizer.step());
+    loss.item();
+  });
+}
+
+for (let i = 0; i < 3; i++) step(i); // warm-up: oneDNN primitives, allocator caches
+const t0 = performance.now();
+const ops = profile(() => {
+  for (let i = 0; i < steps; i++) step(3 + i);
+});
+const wallMs = (performance.now() - t0) / steps;
+wall.clear();
+const unprofiledStart = performance.now();
+for (let i = 0; i < steps; i++) step(3 + steps + i);
+const unprofiledMs = (performance.now() - unprofiledStart) / steps;
+const wallByPhase = Object.fromEntries([...wall].map(([name, ms]) => [name, { msPerStep: ms / steps, share: ms / steps / unprofiledMs }]));
+
+const perStep = (rows: OperatorTime[]) => rows.reduce((s, r) => s + r.selfMs, 0) / steps;
+const profiled = perStep(ops);
+const groupBy = (key: (r: OperatorTime) => string) => {
+  const groups = new Map<string, OperatorTime[]>();
+  for (const r of ops) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
+  return Object.fromEntries([...groups].map(([k, rows]) => [k || '(outside the phases)', { msPerStep: perStep(rows), share: perStep(rows) / profiled }]).sort((a, b) => (b[1] as { msPerStep: number }).msPerStep - (a[1] as { msPerStep: number }).msPerStep));
+};
+const flags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').split(' ').filter((f) => /^(avx2|avx512f|avx512_bf16|avx512_fp16|amx_bf16)$/.test(f));
+console.log(JSON.stringify({
+  bench: 'profile',
+  cpu: cpus()[0]?.model,
+  cpuFlags: flags,
+  threads,
+  batch: c.batchSize,
+  steps,
+  stepMs: unprofiledMs,
+  profiledStepMs: wallMs,
+  profiledOperatorMsPerStep: profiled,
+  wallByPhase,
+  operatorsByPhase: groupBy((r) => r.phase),
+  byKind: groupBy((r) => r.kind),
+  topOperators: ops.slice(0, 15).map((r) => ({ name: r.name, phase: r.phase, kind: r.kind, callsPerStep: r.calls / steps, msPerStep: r.selfMs / steps })),
+}, null, 2));
+images.dispose();
+optimizer.dispose();
