@@ -4,7 +4,6 @@
 import { cat, tensor, zerosLike } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { BatchNorm } from '../nn/layers.js';
-import * as ops from '../tensor/generated/ops.js';
 import type { Module } from '../nn/module.js';
 import type { ProcessGroup } from './process-group.js';
 
@@ -55,9 +54,7 @@ export function allReduceGradients(group: ProcessGroup, params: readonly Tensor[
 
 /**
  * Global batch normalisation: in training, the mean and variance over every worker's batch
- * (the paper's global BN), differentiably; running statistics from the global ones. One
- * all-reduce per layer in forward (and so one in backward): the sums of x and of x² together,
- * accumulated in float64 so that E[x²] − E[x]² loses nothing that matters to float32.
+ * (the paper's global BN), differentiably; running statistics from the global ones.
  */
 function syncBatchNorm(bn: BatchNorm, group: ProcessGroup, x: Tensor): Tensor {
   return tidy(() => {
@@ -65,11 +62,9 @@ function syncBatchNorm(bn: BatchNorm, group: ProcessGroup, x: Tensor): Tensor {
     const dims = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2)];
     const shape = [1, channels, ...Array.from({ length: x.ndim - 2 }, () => 1)];
     const count = (x.numel / channels) * group.size;
-    const sums = group.allReduceSum(cat([ops.sum$dim_IntList(x, dims, false, 'float64'), ops.sum$dim_IntList(x.square(), dims, false, 'float64')]));
-    const mean64 = sums.narrow(0, 0, channels).div(count);
-    const mean = mean64.to(x.dtype);
-    const variance = sums.narrow(0, channels, channels).div(count).sub(mean64.square()).clamp(0).to(x.dtype);
+    const mean = group.allReduceSum(x.sum(dims)).div(count);
     const centered = x.sub(mean.view(shape));
+    const variance = group.allReduceSum(centered.square().sum(dims)).div(count);
     let y = centered.mul(variance.add(bn.eps).rsqrt().view(shape));
     if (bn.weight !== null) y = y.mul(bn.weight.view(shape));
     if (bn.bias !== null) y = y.add(bn.bias.view(shape));
