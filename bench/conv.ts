@@ -1,5 +1,6 @@
 // Convolution throughput on this CPU: every convolution of the default recipe's encoder (ResNet-18
-// CIFAR stem ×0.25, 512 views of 28×28) forward and backward as the step runs it (channels-last),
+// CIFAR stem ×0.25, 512 views of 28×28) forward and backward as the step runs it (channels-last;
+// the stem computes no input gradient, its input being the views),
 // and oneDNN's rate on a wide layer (64×256×14×14, 3×3) — what its kernels attain when the shapes
 // suit them. Prints JSON: per layer shape the calls per step, milliseconds and GFLOP/s, the
 // encoder's convolutions in all (their time per step and effective GFLOP/s), the wide layer's rate
@@ -25,17 +26,19 @@ interface Shape {
   kernel: number;
   stride: number;
   padding: number;
+  /** Whether the backward computes the input's gradient (all but the first layer). */
+  inputGradient: boolean;
 }
 
-/** Milliseconds of one forward + backward (input and weight gradients) in channels-last, and its GFLOP (2·MAC, backward 2× forward). */
+/** Milliseconds of one forward + backward in channels-last, and its GFLOP (2·MAC; each gradient costs a forward). */
 function measure(s: Shape): { ms: number; gflop: number } {
   return tidy(() => {
-    const x = randn([s.batch, s.inC, s.size, s.size]).contiguous('channels_last').requiresGrad_(true);
+    const x = randn([s.batch, s.inC, s.size, s.size]).contiguous('channels_last').requiresGrad_(s.inputGradient);
     const w = randn([s.outC, s.inC, s.kernel, s.kernel]).contiguous('channels_last').requiresGrad_(true);
     const out = Math.floor((s.size + 2 * s.padding - s.kernel) / s.stride) + 1;
     const ms = best(() => tidy(() => F.conv2d(x, w, null, { stride: s.stride, padding: s.padding }).sum().backward()), reps) * 1e3;
     const forwardGflop = (2 * s.batch * s.outC * out * out * s.inC * s.kernel * s.kernel) / 1e9;
-    return { ms, gflop: 3 * forwardGflop };
+    return { ms, gflop: (s.inputGradient ? 3 : 2) * forwardGflop };
   });
 }
 
@@ -50,7 +53,7 @@ for (const [name, m] of encoder.namedModules()) {
   if (name.endsWith('.conv1')) blockInput = size;
   const downsample = name.includes('downsample');
   const inSize = downsample ? blockInput : size;
-  const shape: Shape = { batch: 512, inC: m.inChannels, outC: m.outChannels, size: inSize, kernel: m.kernelSize[0], stride: m.stride[0], padding: m.padding[0] };
+  const shape: Shape = { batch: 512, inC: m.inChannels, outC: m.outChannels, size: inSize, kernel: m.kernelSize[0], stride: m.stride[0], padding: m.padding[0], inputGradient: name !== 'conv1' };
   if (!downsample) size = Math.floor((inSize + 2 * m.padding[0] - m.kernelSize[0]) / m.stride[0]) + 1;
   const key = JSON.stringify(shape);
   shapes.set(key, { shape, calls: (shapes.get(key)?.calls ?? 0) + 1 });
@@ -63,7 +66,7 @@ const layers = [...shapes.values()].map(({ shape, calls }) => {
   totalGflop += calls * gflop;
   return { ...shape, calls, ms, gflopPerS: gflop / (ms / 1e3) };
 });
-const wide = measure({ batch: 64, inC: 256, outC: 256, size: 14, kernel: 3, stride: 1, padding: 1 });
+const wide = measure({ batch: 64, inC: 256, outC: 256, size: 14, kernel: 3, stride: 1, padding: 1, inputGradient: true });
 const encoderRate = totalGflop / (totalMs / 1e3);
 const wideRate = wide.gflop / (wide.ms / 1e3);
 console.log(JSON.stringify({
