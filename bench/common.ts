@@ -1,6 +1,8 @@
 // Shared benchmark plumbing: timing, and running the PyTorch comparison scripts when torch is installed.
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { tensor } from '../src/tensor/create.js';
+import { tidy, type Tensor } from '../src/tensor/tensor.js';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
@@ -72,4 +74,29 @@ export async function twoAtATime(jobs: (() => Promise<void>)[]): Promise<void> {
   await Promise.all([0, 1].map(async () => {
     for (let job = queue.shift(); job !== undefined; job = queue.shift()) await job();
   }));
+}
+
+/** The shape of a views file (bench/swap-views.ts): steps of `rows` views [channels, size, size]. */
+export interface ViewsShape {
+  steps: number;
+  rows: number;
+  channels: number;
+  size: number;
+}
+
+/** A views file opened for reading: its shape (from <file>.json) and each step's views, float [rows, C, size, size] in [0, 1]. */
+export function openViewsFile(file: string): { shape: ViewsShape; step(at: number): Tensor; close(): void } {
+  const shape = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as ViewsShape;
+  const bytes = shape.rows * shape.channels * shape.size * shape.size;
+  const fd = openSync(file, 'r');
+  const buffer = new Uint8Array(bytes);
+  return {
+    shape,
+    step(at) {
+      if (!(at >= 0 && at < shape.steps)) throw new RangeError(`${file}: holds ${shape.steps} steps; asked for step ${at}`);
+      if (readSync(fd, buffer, 0, bytes, at * bytes) !== bytes) throw new Error(`${file}: truncated at step ${at}`);
+      return tidy(() => tensor(buffer, { shape: [shape.rows, shape.channels, shape.size, shape.size] }).float().div(255));
+    },
+    close: () => closeSync(fd),
+  };
 }

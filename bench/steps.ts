@@ -5,16 +5,16 @@
 // and in its default channels-last — and the largest difference to PyTorch's.
 //   node dist/bench/steps.js [--seed 1] [--steps 12] [--dir runs/steps]
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, openSync, readFileSync, readSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { colourFolder } from './colour32.js';
-import { option, repoRoot, torchPython } from './common.js';
+import { openViewsFile, option, repoRoot, torchPython } from './common.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import { Adam } from '../src/optim/adam.js';
 import { warmupCosine } from '../src/optim/schedule.js';
 import { buildModel } from '../src/simclr/model.js';
 import { ntXentLoss } from '../src/simclr/nt-xent.js';
-import { setNumThreads, tensor } from '../src/tensor/create.js';
+import { setNumThreads } from '../src/tensor/create.js';
 import { tidy, type MemoryFormat } from '../src/tensor/tensor.js';
 
 const seed = option('--seed', '1');
@@ -39,17 +39,14 @@ function simclrLosses(layout: MemoryFormat): number[] {
   model.to({ memoryFormat: layout });
   model.train();
   const optimizer = new Adam(model.parameters(), { lr: 1e-3, weightDecay: 1e-6 });
-  const shape = JSON.parse(readFileSync(`${views}.json`, 'utf8')) as { steps: number; rows: number; channels: number; size: number };
-  const bytes = shape.rows * shape.channels * shape.size * shape.size;
-  const fd = openSync(views, 'r');
-  const buffer = new Uint8Array(bytes);
+  const file = openViewsFile(views);
+  const total = file.shape.steps;
   const losses: number[] = [];
   for (let step = 0; step < steps; step++) {
-    readSync(fd, buffer, 0, bytes, step * bytes);
-    optimizer.setLearningRate(warmupCosine({ peak: 1e-3, warmupSteps: Math.round(0.1 * shape.steps), totalSteps: shape.steps }, step));
+    optimizer.setLearningRate(warmupCosine({ peak: 1e-3, warmupSteps: Math.round(0.1 * total), totalSteps: total }, step));
     losses.push(
       tidy(() => {
-        const x = tensor(buffer, { shape: [shape.rows, shape.channels, shape.size, shape.size] }).float().div(255).contiguous(layout);
+        const x = file.step(step).contiguous(layout);
         optimizer.zeroGrad();
         const loss = ntXentLoss(model.forward(x), { temperature: 0.5 });
         loss.backward();
@@ -58,6 +55,7 @@ function simclrLosses(layout: MemoryFormat): number[] {
       }),
     );
   }
+  file.close();
   optimizer.dispose();
   model.dispose();
   return losses;

@@ -5,21 +5,15 @@
 // writes torchvision's (--dump-views) and trains on a file (--views).
 //   node dist/bench/swap-views.js dump  <file> <pretrain flags…>   simclr's views of that run (T, rounded to uint8)
 //   node dist/bench/swap-views.js train <file> <pretrain flags…>   simclr's pretraining on the file's views
-import { closeSync, openSync, readFileSync, readSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { openViewsFile, type ViewsShape } from './common.js';
 import { parseFlags, givenFlags } from '../src/cli/args.js';
 import { pretrainFlags, resolveConfig } from '../src/cli/pretrain-flags.js';
 import { Loader } from '../src/data/loader.js';
 import { openSplits } from '../src/data/open.js';
 import { configViews, pretrain } from '../src/simclr/pretrain.js';
-import { setNumThreads, tensor } from '../src/tensor/create.js';
+import { setNumThreads } from '../src/tensor/create.js';
 import { tidy } from '../src/tensor/tensor.js';
-
-interface ViewsShape {
-  steps: number;
-  rows: number;
-  channels: number;
-  size: number;
-}
 
 const [mode, file, ...rest] = process.argv.slice(2);
 const flags = rest.filter((a) => a !== '--quiet');
@@ -46,21 +40,17 @@ if (mode === 'dump') {
   writeFileSync(`${file}.json`, `${JSON.stringify(shape)}\n`);
   splits.dispose();
 } else {
-  const shape = JSON.parse(readFileSync(`${file}.json`, 'utf8')) as ViewsShape;
-  const stepBytes = shape.rows * shape.channels * shape.size * shape.size;
-  const fd = openSync(file, 'r');
+  const views = openViewsFile(file);
+  const { shape } = views;
   const stepsPerEpoch = shape.steps / config.epochs;
-  const buffer = new Uint8Array(stepBytes);
   const result = await pretrain(config, {
     overwrite: true,
     log: null,
     views: (images, { epoch, step }) => {
-      const at = epoch * stepsPerEpoch + step;
-      if (images.size(0) * 2 !== shape.rows || at >= shape.steps) throw new Error(`${file}: holds ${shape.steps} steps of ${shape.rows} views; asked for step ${at} of ${2 * images.size(0)}`);
-      if (readSync(fd, buffer, 0, stepBytes, at * stepBytes) !== stepBytes) throw new Error(`${file}: truncated at step ${at}`);
-      return tensor(buffer, { shape: [shape.rows, shape.channels, shape.size, shape.size] }).float().div(255);
+      if (images.size(0) * 2 !== shape.rows) throw new Error(`${file}: holds steps of ${shape.rows} views; the run asks for ${2 * images.size(0)}`);
+      return views.step(epoch * stepsPerEpoch + step);
     },
   });
-  closeSync(fd);
+  views.close();
   console.log(JSON.stringify({ encoder: result.encoderFile, loss: result.lastLoss }));
 }

@@ -24,7 +24,22 @@ export function prepareImages(images: Tensor, size: number): Tensor {
 export async function extractFeatures(
   encoder: Module,
   source: DataSource,
-  { size, batchSize = 500, indices, label = 'features', memoryFormat = 'channels_last' }: { size: number; batchSize?: number; indices?: Int32Array; label?: string | null; memoryFormat?: MemoryFormat },
+  {
+    size,
+    batchSize = 500,
+    indices,
+    label = 'features',
+    memoryFormat = 'channels_last',
+    onImages,
+  }: {
+    size: number;
+    batchSize?: number;
+    indices?: Int32Array;
+    label?: string | null;
+    memoryFormat?: MemoryFormat;
+    /** Sees each batch's uint8 images (still owned by extractFeatures) after they are encoded: other uses of the same decode. */
+    onImages?: (images: Tensor) => void;
+  },
 ): Promise<Features> {
   const order = indices ?? Int32Array.from({ length: source.size }, (_, i) => i);
   const wasTraining = encoder.training;
@@ -37,6 +52,7 @@ export async function extractFeatures(
       const images = source.loadSync ? source.loadSync(batch) : await source.load(batch);
       // (channels-last input: oneDNN's convolutions are faster in that layout, whatever the model's)
       parts.push(keep(noGrad(() => tidy(() => encoder.forward(prepareImages(images, size).contiguous(memoryFormat))))));
+      onImages?.(images);
       images.dispose();
       task?.update(start + batch.length);
     }

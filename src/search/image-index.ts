@@ -13,7 +13,6 @@ import * as F from '../tensor/functional.js';
 import * as ops from '../tensor/generated/ops.js';
 import { cat, tensor } from '../tensor/create.js';
 import { keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
-import { Task } from '../progress.js';
 
 /** The largest thumbnail side kept in an index (larger inputs are scaled down). */
 const THUMBNAIL_MAX = 64;
@@ -60,19 +59,11 @@ export async function buildIndex(
   source: DataSource,
   { imageSize, inChannels, checkpoint }: { imageSize: number; inChannels: number; checkpoint: string },
 ): Promise<ImageIndex> {
-  const { features, labels } = await extractFeatures(encoder, source, { size: imageSize, label: 'index: features' });
+  // (the thumbnails come from the same decoded batches as the features)
+  const parts: Tensor[] = [];
+  const { features, labels } = await extractFeatures(encoder, source, { size: imageSize, label: 'index: features', onImages: (images) => parts.push(keep(noGrad(() => thumbnailsOf(images)))) });
   const vectors = keep(noGrad(() => tidy(() => F.normalize(features, { dim: 1 }))));
   features.dispose();
-  const parts: Tensor[] = [];
-  const task = new Task('index: thumbnails', { total: source.size, unit: 'images' });
-  for (let start = 0; start < source.size; start += 1000) {
-    const rows = Int32Array.from({ length: Math.min(1000, source.size - start) }, (_, i) => start + i);
-    const images = source.loadSync ? source.loadSync(rows) : await source.load(rows);
-    parts.push(keep(noGrad(() => thumbnailsOf(images))));
-    images.dispose();
-    task.update(start + rows.length);
-  }
-  task.end(`${source.size} images`);
   const thumbnails = keep(tidy(() => cat(parts, 0)));
   for (const p of parts) p.dispose();
   const files = filePaths(source) ?? Array.from({ length: source.size }, (_, i) => `${source.description}#${i}`);
