@@ -4,6 +4,8 @@
 // A worker that exits with its process group alive (no destroy) while the heartbeat watchdog runs:
 // static destruction used to run under the watchdog, which then read destroyed statics (the
 // heartbeat key) and, before it owned its group, the freed group.
+// A tensor freed after main returns (test/native/allocator-exit.cc): the caching allocator, which
+// libtorch holds by raw pointer, must outlive every static that may still own a tensor.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
@@ -28,6 +30,24 @@ function sanitizedAddon(): { addon: string; libasan: string } {
   assert.equal(build.status, 0, build.stderr);
   const libasan = spawnSync('g++', ['-print-file-name=libasan.so'], { encoding: 'utf8' }).stdout.trim();
   return { addon: join(dir, 'build', 'Release', 'simclr.node'), libasan };
+}
+
+/** The allocator teardown program built with AddressSanitizer against native/allocator.cc. */
+function sanitizedAllocatorExit(): string {
+  const out = join(mkdtempSync(join(tmpdir(), 'simclr-asan-')), 'allocator-exit');
+  const libtorch = (what: string) => spawnSync(process.execPath, [join(repoRoot, 'scripts/libtorch.cjs'), what], { encoding: 'utf8' }).stdout.trim().split(/\s+/);
+  const napi = join(repoRoot, 'node_modules/node-addon-api');
+  const nodeHeaders = join(process.execPath, '../../include/node');
+  const args = [
+    ...['-std=c++17', '-O1', '-fsanitize=address', '-fno-omit-frame-pointer', '-ffunction-sections', '-DNAPI_CPP_EXCEPTIONS', '-DNAPI_VERSION=8', ...libtorch('cflags')],
+    ...[...libtorch('include'), napi, nodeHeaders, join(repoRoot, 'native')].map((dir) => `-I${dir}`),
+    ...[join(repoRoot, 'test/native/allocator-exit.cc'), join(repoRoot, 'native/allocator.cc'), '-o', out],
+    // The allocator's Node-API entry points are not called here: drop them rather than link node.
+    ...[...libtorch('libs'), '-Wl,--gc-sections'],
+  ];
+  const build = spawnSync('g++', args, { encoding: 'utf8' });
+  assert.equal(build.status, 0, build.stderr);
+  return out;
 }
 
 /** Runs `script` (CommonJS, `addon` in scope) in a node with libasan preloaded; resolves with its exit code and stderr. */
@@ -58,4 +78,11 @@ test('a worker exiting with its process group alive: no use of freed memory unde
       assert.equal(code, 0, stderr);
     }
   }
+});
+
+test('a tensor freed during static destruction finds the caching allocator alive', { timeout: 300_000 }, () => {
+  const program = sanitizedAllocatorExit();
+  const run = spawnSync(program, { encoding: 'utf8', env: { ...process.env, ASAN_OPTIONS: 'detect_leaks=0' } });
+  assert.doesNotMatch(run.stderr, /AddressSanitizer/, run.stderr);
+  assert.equal(run.status, 0, run.stderr);
 });
