@@ -51,6 +51,12 @@ struct Group {
     if (watchdog.joinable()) watchdog.detach();
   }
 
+  // From the main thread (distDestroy, exit): the watchdog ends within one 50 ms nap.
+  void stopWatchdog() {
+    stopping = true;
+    if (watchdog.joinable()) watchdog.join();
+  }
+
   void markLost(int r, const std::string& why) {
     int none = -1;
     if (lost.compare_exchange_strong(none, r)) {
@@ -118,10 +124,7 @@ void watch(std::shared_ptr<Group> g, Millis interval, Millis stale, Millis grace
 // before the registry and every other static of the addon is destroyed).
 void stopWatchdogsAtExit() {
   std::lock_guard<std::mutex> lock(registryMutex);
-  for (auto& entry : groups) {
-    entry.second->stopping = true;
-    if (entry.second->watchdog.joinable()) entry.second->watchdog.join();
-  }
+  for (auto& entry : groups) entry.second->stopWatchdog();
 }
 
 // Runs one collective and waits for it. A failure is reported with the lost rank when the
@@ -250,8 +253,7 @@ Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
   auto g = groupById(idOf(info[0]));
   const bool orderly = info[1].ToBoolean();
   if (orderly) run(*g, [&] { return g->pg->barrier(); });
-  g->stopping = true;
-  if (g->watchdog.joinable()) g->watchdog.join();
+  g->stopWatchdog();
   if (orderly) run(*g, [&] { return g->pg->barrier(); });
   std::lock_guard<std::mutex> lock(registryMutex);
   groups.erase(idOf(info[0]));
