@@ -27,7 +27,7 @@ setProgressOutput(streamOutput(process.stderr), { plainIntervalSeconds: 30 });
 const runDir = (epochs: number) => join(dir, `epochs-${epochs}`);
 const untrained = [...lengths].sort((a, b) => b - a).filter((epochs) => !skipTrain || !existsSync(join(runDir(epochs), 'encoder.safetensors')));
 await twoAtATime(
-  untrained.map((epochs) => () => runToEnd(process.execPath, [cli, 'pretrain', '--epochs', String(epochs), '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', '--overwrite', '--out', runDir(epochs)])),
+  untrained.map((epochs) => () => runToEnd(process.execPath, [cli, 'pretrain', '--epochs', String(epochs), '--seed', String(seed), '--precision', 'fp32', '--threads', '1', '--knn-every', '0', '--quiet', '--overwrite', '--out', runDir(epochs)])),
 );
 
 const first = loadEncoder(runDir(lengths[0]!));

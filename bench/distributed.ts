@@ -17,7 +17,7 @@ const warmup = 3;
 function run(nproc: number, threads: number) {
   const out = mkdtempSync(join(tmpdir(), 'simclr-bench-dist-'));
   const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  const args = ['pretrain', '--subset', String(steps * batch), '--epochs', '1', '--knn-every', '0', '--nproc', String(nproc), '--threads', String(threads), '--overwrite', '--out', out];
+  const args = ['pretrain', '--subset', String(steps * batch), '--epochs', '1', '--knn-every', '0', '--precision', 'fp32', '--nproc', String(nproc), '--threads', String(threads), '--overwrite', '--out', out];
   const summary = JSON.parse(execFileSync(process.execPath, [cli, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim().split('\n').at(-1)!);
   const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'step').slice(warmup);
   const seconds = records.reduce((s, r) => s + (2 * batch) / r.viewsPerSecond, 0);

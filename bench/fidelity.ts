@@ -11,13 +11,15 @@
 // the swap that explained the gap); the augmentation swap (bench/swap-views.ts):
 // simclr-on-torchvision-views (simclr's training on the views torchvision's pipeline drew for the
 // PyTorch run of that seed) and pytorch-on-simclr-views (the converse); simclr-contiguous (simclr
-// with the row-major layout PyTorch uses instead of channels-last). Trainings run two at a time,
+// with the row-major layout PyTorch uses instead of channels-last); simclr-fp32 and simclr-bf16
+// (the step's precision forced; simclr itself runs with --precision auto, which picks one of the
+// two by timing, so its runs follow the CPU: the JSON says which). Trainings run two at a time,
 // one thread each, longest first.
 //   node dist/bench/fidelity.js [--data fashion-mnist|colour] [--seeds 1,2,3]
-//        [--variants simclr,pytorch,pytorch-default-init,simclr-on-torchvision-views,pytorch-on-simclr-views,simclr-contiguous]
+//        [--variants simclr,simclr-fp32,simclr-bf16,pytorch,pytorch-default-init,simclr-on-torchvision-views,pytorch-on-simclr-views,simclr-contiguous]
 //        [--dir runs/fidelity] [--skip-train]
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { meanStd } from '../src/eval/evaluate.js';
 import { colourFolder } from './colour32.js';
@@ -58,6 +60,9 @@ function training(variant: string, seed: number): () => Promise<void> {
   switch (variant) {
     case 'simclr':
       return () => runToEnd(process.execPath, [cli, 'pretrain', ...ours]);
+    case 'simclr-fp32':
+    case 'simclr-bf16':
+      return () => runToEnd(process.execPath, [cli, 'pretrain', ...ours, '--precision', variant.slice('simclr-'.length)]);
     case 'simclr-contiguous':
       return () => runToEnd(process.execPath, [cli, 'pretrain', ...ours, '--no-channels-last']);
     case 'pytorch':
@@ -76,7 +81,7 @@ function training(variant: string, seed: number): () => Promise<void> {
         rmSync(viewsFile);
       };
     default:
-      throw new Error(`unknown variant ${variant} (simclr, pytorch, pytorch-default-init, simclr-on-torchvision-views, pytorch-on-simclr-views, simclr-contiguous)`);
+      throw new Error(`unknown variant ${variant} (simclr, simclr-fp32, simclr-bf16, pytorch, pytorch-default-init, simclr-on-torchvision-views, pytorch-on-simclr-views, simclr-contiguous)`);
   }
 }
 
@@ -88,7 +93,12 @@ for (const variant of [...variants].sort((a, b) => Number(a === 'simclr') - Numb
 }
 await twoAtATime(queue);
 
-const scores = Object.fromEntries(variants.map((v) => [v, seeds.map((seed) => ({ seed, linear: evaluate(encoderFile(v, seed), 'linear'), knn: evaluate(encoderFile(v, seed), 'knn') }))]));
+// (simclr's runs say the precision they trained in)
+const precision = (v: string, seed: number) => {
+  const file = join(dir, `seed-${seed}`, v, 'config.json');
+  return existsSync(file) ? { precision: (JSON.parse(readFileSync(file, 'utf8')) as { precision?: string }).precision ?? 'fp32' } : {};
+};
+const scores = Object.fromEntries(variants.map((v) => [v, seeds.map((seed) => ({ seed, ...precision(v, seed), linear: evaluate(encoderFile(v, seed), 'linear'), knn: evaluate(encoderFile(v, seed), 'knn') }))]));
 const summary = (v: string, protocol: 'linear' | 'knn') => meanStd(scores[v]!.map((r) => r[protocol]));
 const first = encoderFile('simclr', seeds[0]!);
 const result = {

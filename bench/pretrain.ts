@@ -2,7 +2,9 @@
 // RSS here, the compute-only limit (forward, backward and step on one pre-augmented batch), and
 // PyTorch's implementation of the same recipe (bench/torch_simclr.py, torchvision's per-image
 // transforms) with its DataLoader at 0 and 2 workers, default and tuned malloc (its peak RSS: the
-// main process plus the workers, peak_rss_total_mb). JSON.
+// main process plus the workers, peak_rss_total_mb), in float32 and with bf16 autocast. simclr
+// runs with --precision auto (the default; --precision fp32|bf16 forces one) and the JSON says
+// which it chose, with both precisions' step times; the compute-only rate uses the same. JSON.
 //   --data fashion-mnist (default): the default recipe, 28 px, 1 channel, s = 1.
 //   --data colour: an image folder of 32×32 colour JPEGs (bench/colour32.ts, made once from
 //     Fashion-MNIST; --images N of them, default steps × 256), 3 channels, s = 0.5, no blur.
@@ -11,7 +13,7 @@
 // Every views/s is the wall-clock rate over the steps after the first 3 (for simclr from the step
 // records' times in metrics.jsonl), which excludes start-up and the data set's loading or decoding.
 //   node dist/bench/pretrain.js [--data fashion-mnist|colour] [--steps 40] [--images N]
-//                               [--threads N] [--workers 0,2] [--no-torch]
+//                               [--threads N] [--workers 0,2] [--precision auto] [--no-torch]
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -34,6 +36,7 @@ if (process.argv.includes('--threads')) setNumThreads(Number(option('--threads',
 const threads = getNumThreads();
 const workerCounts = option('--workers', '0,2').split(',').map(Number);
 const WARMUP_STEPS = 3;
+const precision = option('--precision', 'auto');
 
 /** What differs between the data sets: how each side is pointed at them, and the view recipe. */
 interface BenchData {
@@ -72,12 +75,15 @@ async function benchData(name: string): Promise<BenchData> {
   throw new Error(`--data must be fashion-mnist or colour (got ${name})`);
 }
 
-function ours(data: BenchData): { views_per_s: number; data_share: number; peak_rss_mb: number; timed_steps: number } {
+function ours(data: BenchData): { views_per_s: number; data_share: number; peak_rss_mb: number; timed_steps: number; precision: string; precision_choice: unknown } {
   const out = mkdtempSync(join(tmpdir(), 'simclr-bench-'));
   const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  const args = [cli, 'pretrain', ...data.cliArgs, '--subset', String(steps * batch), '--epochs', '1', '--knn-every', '0', '--threads', String(threads), '--overwrite', '--out', out];
+  const args = [cli, 'pretrain', ...data.cliArgs, '--subset', String(steps * batch), '--epochs', '1', '--knn-every', '0', '--threads', String(threads), '--precision', precision, '--overwrite', '--out', out];
   const summary = JSON.parse(execFileSync(process.execPath, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim());
-  const records = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l)).filter((r) => r.type === 'step');
+  const all = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+  const records = all.filter((r) => r.type === 'step');
+  const choice = all.find((r) => r.type === 'precision') ?? null;
+  const used = (JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) as { precision: string }).precision;
   rmSync(out, { recursive: true, force: true });
   // Wall-clock from the end of the warm-up steps to the end of the last: everything the loop does.
   const from = records[WARMUP_STEPS - 1]!;
@@ -87,10 +93,10 @@ function ours(data: BenchData): { views_per_s: number; data_share: number; peak_
   // The share of that time the data pipeline took (waiting for batches, augmenting): what keeps the
   // loop from the compute-only rate, measured on the same steps (immune to the VM's speed drifts).
   const dataSeconds = records.filter((r) => r.globalStep > from.globalStep).reduce((sum, r) => sum + r.dataSeconds, 0);
-  return { views_per_s: (timedSteps * 2 * batch) / wall, data_share: dataSeconds / wall, peak_rss_mb: summary.peakRssMb, timed_steps: timedSteps };
+  return { views_per_s: (timedSteps * 2 * batch) / wall, data_share: dataSeconds / wall, peak_rss_mb: summary.peakRssMb, timed_steps: timedSteps, precision: used, precision_choice: choice };
 }
 
-async function computeOnly(data: BenchData): Promise<number> {
+async function computeOnly(data: BenchData, bf16: boolean): Promise<number> {
   manualSeed(0);
   const model = buildModel({ depth: 18, cifarStem: true, width: 0.25, inChannels: data.channels, head: 'v1', headLayers: 3, hiddenDim: 0, projectionDim: 128 }).to({ memoryFormat: 'channels_last' });
   const optimizer = new Adam(model.parameters(), { lr: 1e-3, weightDecay: 1e-6 });
@@ -99,7 +105,7 @@ async function computeOnly(data: BenchData): Promise<number> {
   const step = () =>
     tidy(() => {
       optimizer.zeroGrad();
-      contrastiveStep(model, views, 0.5, 0, false);
+      contrastiveStep(model, views, 0.5, 0, bf16);
       optimizer.step();
     });
   // Timed as the end-to-end run is: the mean over the steps after the warm-up ones.
@@ -110,10 +116,10 @@ async function computeOnly(data: BenchData): Promise<number> {
   return (timedSteps * 2 * batch) / ((performance.now() - start) / 1000);
 }
 
-function pytorch(data: BenchData, workers: number, tuned: boolean): unknown {
+function pytorch(data: BenchData, workers: number, tuned: boolean, bf16: boolean): unknown {
   const py = torchPython();
   if (py === null) return null;
-  const args = [join(repoRoot, 'bench', 'torch_simclr.py'), ...data.torchArgs, '--steps', String(steps), '--workers', String(workers), '--threads', String(threads)];
+  const args = [join(repoRoot, 'bench', 'torch_simclr.py'), ...data.torchArgs, '--steps', String(steps), '--workers', String(workers), '--threads', String(threads), ...(bf16 ? ['--bf16'] : [])];
   const out = execFileSync(py, args, { encoding: 'utf8', env: { ...process.env, ...(tuned ? TUNED_MALLOC : {}) }, stdio: ['ignore', 'pipe', 'ignore'] });
   return JSON.parse(out.trim().split('\n').at(-1)!);
 }
@@ -126,12 +132,14 @@ const result: Record<string, unknown> = {
   batch,
   steps,
   simclr: ours(data),
-  simclr_compute_only_views_per_s: await computeOnly(data),
 };
+result.simclr_compute_only_views_per_s = await computeOnly(data, (result.simclr as { precision: string }).precision === 'bf16');
 if (!process.argv.includes('--no-torch')) {
   const runs: Record<string, unknown> = {};
-  for (const tuned of [false, true]) {
-    for (const workers of workerCounts) runs[`${tuned ? 'tuned' : 'default'}_malloc_workers${workers}`] = pytorch(data, workers, tuned);
+  for (const bf16 of [false, true]) {
+    for (const tuned of [false, true]) {
+      for (const workers of workerCounts) runs[`${bf16 ? 'bf16_' : ''}${tuned ? 'tuned' : 'default'}_malloc_workers${workers}`] = pytorch(data, workers, tuned, bf16);
+    }
   }
   result.pytorch = runs;
   // The better DataLoader setting under each malloc, and our end-to-end rate against the best of all.
@@ -140,9 +148,13 @@ if (!process.argv.includes('--no-torch')) {
     const key = Object.keys(runs).filter((k) => k.startsWith(prefix)).sort((a, b) => rate(runs[b]) - rate(runs[a]))[0];
     return key === undefined || runs[key] === null ? null : { run: key, views_per_s: rate(runs[key]) };
   };
-  result.pytorch_best = { default_malloc: bestOf('default'), tuned_malloc: bestOf('tuned') };
+  result.pytorch_best = { default_malloc: bestOf('default'), tuned_malloc: bestOf('tuned'), bf16_default_malloc: bestOf('bf16_default'), bf16_tuned_malloc: bestOf('bf16_tuned') };
+  // Against the fastest PyTorch run in either precision, and against the fastest float32 one.
+  const ourRate = (result.simclr as { views_per_s: number }).views_per_s;
   const top = Math.max(...Object.values(runs).map(rate));
-  result.simclr_vs_pytorch_best = top > 0 ? (result.simclr as { views_per_s: number }).views_per_s / top : null;
+  const topFp32 = Math.max(...Object.entries(runs).filter(([k]) => !k.startsWith('bf16')).map(([, r]) => rate(r)));
+  result.simclr_vs_pytorch_best = top > 0 ? ourRate / top : null;
+  result.simclr_vs_pytorch_best_fp32 = topFp32 > 0 ? ourRate / topFp32 : null;
   // Peak RSS against the leanest PyTorch run, its DataLoader workers included.
   const totals = Object.values(runs).flatMap((r) => ((r as { peak_rss_total_mb?: number } | null)?.peak_rss_total_mb ?? []));
   result.simclr_peak_rss_vs_pytorch_lowest = totals.length > 0 ? (result.simclr as { peak_rss_mb: number }).peak_rss_mb / Math.min(...totals) : null;

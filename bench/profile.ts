@@ -6,8 +6,6 @@
 // (convolution, batch norm, elementwise, layout and copies, …), their shares of the profiled time,
 // and the operators with the most self time.
 //   node dist/bench/profile.js [--steps 5] [--threads 2]
-import { cpus } from 'node:os';
-import { readFileSync } from 'node:fs';
 import { fashionMnist } from '../src/data/idx.js';
 import { Random } from '../src/random.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
@@ -17,6 +15,7 @@ import { configViews } from '../src/simclr/pretrain.js';
 import { buildOptimizer } from '../src/simclr/step.js';
 import { manualSeed, setNumThreads, tidy } from '../src/index.js';
 import { profile, profileRange, type OperatorTime } from '../src/profiler.js';
+import { cpuFlags } from '../src/info.js';
 import { option } from './common.js';
 
 const steps = Number(option('--steps', '5'));
@@ -75,11 +74,9 @@ const groupBy = (key: (r: OperatorTime) => string) => {
   for (const r of ops) groups.set(key(r), [...(groups.get(key(r)) ?? []), r]);
   return Object.fromEntries([...groups].map(([k, rows]) => [k || '(outside the phases)', { msPerStep: perStep(rows), share: perStep(rows) / profiled }]).sort((a, b) => (b[1] as { msPerStep: number }).msPerStep - (a[1] as { msPerStep: number }).msPerStep));
 };
-const flags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').split(' ').filter((f) => /^(avx2|avx512f|avx512_bf16|avx512_fp16|amx_bf16)$/.test(f));
 console.log(JSON.stringify({
   bench: 'profile',
-  cpu: cpus()[0]?.model,
-  cpuFlags: flags,
+  cpu: cpuFlags(),
   threads,
   batch: c.batchSize,
   steps,

@@ -53,6 +53,7 @@ p.add_argument("--init", choices=["torchvision", "default"], default="torchvisio
                help="torchvision: torchvision's ResNet initialisation (Kaiming-normal fan_out convs), as simclr's; "
                     "default: PyTorch's Conv2d default (Kaiming-uniform, a = sqrt 5), what narrow_resnet's rebuilt layers get")
 p.add_argument("--dump-views", default="", help="write the run's views to this file and stop")
+p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass, as simclr's --precision bf16")
 p.add_argument("--views", default="", help="train on this file's views (bench/swap-views.ts) instead of torchvision's")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
@@ -152,8 +153,9 @@ for epoch in range(args.epochs):
         lr = 1e-3 * step / warmup if step < warmup else 0.5e-3 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
         for g in optimizer.param_groups:
             g["lr"] = lr
-        z = model(torch.cat([a, b]))
-        loss = nt_xent(z, 0.5)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
+            z = model(torch.cat([a, b]))
+        loss = nt_xent(z.float(), 0.5)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

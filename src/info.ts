@@ -1,5 +1,6 @@
 // Facts about the native runtime: libtorch version and location, BLAS, threads, devices.
 import { readFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { native } from './native.js';
 
 export interface RuntimeInfo {
@@ -40,4 +41,16 @@ export function info(): RuntimeInfo {
     allocatorTuned: n.allocatorTuned,
     devices,
   };
+}
+
+/** The CPU's model and the flags that matter for speed figures (from /proc/cpuinfo). */
+export function cpuFlags(): { model: string; flags: string[] } {
+  try {
+    const text = readFileSync('/proc/cpuinfo', 'utf8');
+    const model = /model name\s*:\s*(.*)/.exec(text)?.[1] ?? cpus()[0]?.model ?? 'unknown';
+    const flags = (/flags\s*:\s*(.*)/.exec(text)?.[1] ?? '').split(' ');
+    return { model, flags: ['avx2', 'avx512f', 'avx512_bf16', 'avx512_fp16', 'amx_bf16', 'amx_tile'].filter((f) => flags.includes(f)) };
+  } catch {
+    return { model: cpus()[0]?.model ?? 'unknown', flags: [] };
+  }
 }

@@ -23,7 +23,7 @@ const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 // float32, 4e-6 away from global BN's after one step, which 3 steps at lr 0.3 amplify past 1e-5.
 // τ 0.5 (not the default 0.2, whose sharper loss amplifies float rounding 2.5× more) keeps the
 // tolerances calibrated; no report (the runs are too short to look at).
-const recipe = ['--subset', '48', '--batch-size', '16', '--epochs', '1', '--width', '0.125', '--optimizer', 'lars', '--lr', '0.3', '--temperature', '0.5', '--warmup-epochs', '0', '--knn-every', '0', '--threads', '1', '--no-channels-last', '--no-report'];
+const recipe = ['--subset', '48', '--batch-size', '16', '--epochs', '1', '--width', '0.125', '--optimizer', 'lars', '--lr', '0.3', '--temperature', '0.5', '--warmup-epochs', '0', '--knn-every', '0', '--threads', '1', '--no-channels-last', '--no-report', '--precision', 'fp32'];
 
 function pretrainCli(out: string, args: string[]): void {
   const r = spawnSync(process.execPath, [cli, 'pretrain', ...recipe, ...args, '--out', out], { encoding: 'utf8' });

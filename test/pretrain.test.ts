@@ -20,7 +20,7 @@ const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
 function config(out: string, overrides: Partial<PretrainConfig> = {}): PretrainConfig {
   const defaults = resolveConfig(Object.fromEntries(Object.entries(pretrainFlags).map(([k, v]) => [k, v.default])), new Set());
-  return { ...defaults, subset: 384, batchSize: 96, epochs: 2, width: 0.125, knnEvery: 0, threads: 2, out, ...overrides };
+  return { ...defaults, subset: 384, batchSize: 96, epochs: 2, width: 0.125, knnEvery: 0, threads: 2, precision: 'fp32', out, ...overrides };
 }
 
 
@@ -182,11 +182,11 @@ test('pretrain and eval end to end on a folder of colour images', async () => {
 });
 
 test('boolean flags take an explicit true or false, as --help\'s <boolean> says', () => {
-  const parsed = parseFlags(['--resume', 'false', '--skip-bad', 'true', '--bf16', '--channels-last=false', '--epochs', '2'], pretrainFlags, 'pretrain');
+  const parsed = parseFlags(['--resume', 'false', '--skip-bad', 'true', '--report', '--channels-last=false', '--epochs', '2'], pretrainFlags, 'pretrain');
   assert.equal(parsed.resume, false);
   assert.equal(parsed['skip-bad'], true);
-  assert.equal(parsed.bf16, true);
+  assert.equal(parsed.report, true);
   assert.equal(parsed['channels-last'], false);
   assert.equal(parsed.epochs, 2);
-  assert.throws(() => parseFlags(['--bf16', 'yes'], pretrainFlags, 'pretrain'), /unexpected argument 'yes'/);
+  assert.throws(() => parseFlags(['--report', 'yes'], pretrainFlags, 'pretrain'), /unexpected argument 'yes'/);
 });

@@ -15,11 +15,11 @@ import { repoRoot } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-run-folder-'));
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-const tiny = ['--subset', '384', '--batch-size', '96', '--width', '0.125', '--knn-every', '0', '--threads', '1'];
+const tiny = ['--subset', '384', '--batch-size', '96', '--width', '0.125', '--knn-every', '0', '--threads', '1', '--precision', 'fp32'];
 
 function config(out: string, overrides: Partial<PretrainConfig> = {}): PretrainConfig {
   const defaults = resolveConfig(Object.fromEntries(Object.entries(pretrainFlags).map(([k, v]) => [k, v.default])), new Set());
-  return { ...defaults, subset: 384, batchSize: 96, epochs: 1, width: 0.125, knnEvery: 0, threads: 2, out, ...overrides };
+  return { ...defaults, subset: 384, batchSize: 96, epochs: 1, width: 0.125, knnEvery: 0, threads: 2, precision: 'fp32', out, ...overrides };
 }
 
 const records = (runDir: string) =>

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // The `simclr` command line.
-import { info } from '../info.js';
+import { cpuFlags, info } from '../info.js';
+import { defaultRecipePrecision } from '../simclr/precision.js';
 import { setProgressOutput, streamOutput } from '../progress.js';
 import { givenFlags, helpText, parseFlags, UsageError, type Flags } from './args.js';
 import { augmentCommand, augmentFlags } from './augment.js';
@@ -75,10 +76,10 @@ const commands: Record<string, Command> = {
     run: augmentCommand,
   },
   info: {
-    summary: 'Prints the libtorch version and path, the BLAS in use, threads and devices (JSON).',
+    summary: 'Prints the libtorch version and path, the BLAS in use, threads, devices, the CPU and the precision --precision auto picks for the default recipe here (JSON).',
     flags: {},
     run: () => {
-      console.log(JSON.stringify(info(), null, 2));
+      console.log(JSON.stringify({ ...info(), cpu: cpuFlags(), defaultRecipePrecision: defaultRecipePrecision() }, null, 2));
       return 0;
     },
   },

@@ -39,7 +39,7 @@ export const pretrainFlags = {
   'weight-decay': { type: 'number', default: pretrainDefaults.weightDecay, check: nonNegative, help: 'weight decay (LARS: not on biases and BN)' },
   momentum: { type: 'number', default: pretrainDefaults.momentum, check: nonNegative, help: 'momentum of SGD and LARS' },
   chunk: { type: 'int', default: pretrainDefaults.chunk, check: nonNegative, help: 'gradient caching: compute each step in chunks of this many views, with the gradient of the whole batch (0: off). BatchNorm statistics are then per chunk' },
-  bf16: { type: 'boolean', default: pretrainDefaults.bf16, help: 'bfloat16 autocast for the forward pass (fast on CPUs with AVX512-BF16)' },
+  precision: { type: 'string', default: pretrainDefaults.precision, choices: ['auto', 'fp32', 'bf16'], help: 'arithmetic of the step: fp32, bf16 (bfloat16 autocast: convolutions and matrix products in bf16), or auto: time a few steps of each on this model and CPU at the start and keep the faster (recorded in config.json and metrics.jsonl; a resumed run keeps it)' },
   'channels-last': { type: 'boolean', default: pretrainDefaults.channelsLast, help: 'channels-last (NHWC) layout for the model and the views: oneDNN\'s faster convolutions on CPU (bench/pretrain.js)' },
   seed: { type: 'int', default: pretrainDefaults.seed, help: 'seed of initialisation, data order and augmentation' },
   threads: { type: 'int', default: pretrainDefaults.threads, check: nonNegative, help: 'libtorch threads per worker (0: the cores shared among the local workers)' },

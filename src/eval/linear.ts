@@ -2,10 +2,12 @@
 // standardised with the training statistics; the L2 strength is chosen on a held-out part of the
 // training split (by k-fold cross-validation when the labelled set is small, as in few-label
 // evaluation); the classifier is fit by full-batch L-BFGS, then refit on the whole training split
-// with the chosen strength and scored on the test split. float32 is precise enough for the
-// classifier and twice as fast as float64 here.
+// with the chosen strength and scored on the test split. The fits of every λ run in lockstep on
+// their shared rows, their points evaluated together: one pass over the features serves them all,
+// and the passes are what costs. float32 is precise enough for the classifier and twice
+// as fast as float64 here.
 import * as F from '../tensor/functional.js';
-import { tensor, zeros } from '../tensor/create.js';
+import { cat, stack, tensor, zeros } from '../tensor/create.js';
 import { grad, keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Random } from '../random.js';
 import { classCount } from '../data/source.js';
@@ -34,28 +36,28 @@ export interface LinearProbeResult {
   predictions: Int32Array;
 }
 
-interface Problem {
-  x: Tensor; // [N, D], standardised
-  y: Tensor; // [N] int64
-  classes: number;
+/** A point's objective value and gradient (the gradient kept: the L-BFGS run that asked owns it). */
+export interface Evaluation {
+  value: number;
+  gradient: Tensor;
 }
 
-/** Minimises f by L-BFGS (two-loop recursion, memory 10, backtracking Armijo line search). */
-export function lbfgs(
-  f: (theta: Tensor) => Tensor,
-  theta0: Tensor,
-  { maxIterations = 200, tolerance = 1e-6, onIteration }: { maxIterations?: number; tolerance?: number; onIteration?: (iteration: number, value: number) => void } = {},
-): { theta: Tensor; iterations: number } {
-  const evaluate = (theta: Tensor): { value: number; gradient: Tensor } =>
-    tidy(() => {
-      const t = theta.detach().requiresGrad_(true);
-      const loss = f(t);
-      const [g] = grad(loss, [t]);
-      return { value: loss.item(), gradient: keep(g!.detach()) };
-    });
+export interface LbfgsOptions {
+  maxIterations?: number;
+  /** Stops when the gradient's largest entry falls below this. */
+  tolerance?: number;
+  onIteration?: (iteration: number, value: number) => void;
+}
+
+/**
+ * L-BFGS (two-loop recursion, memory 10, backtracking Armijo line search) as a coroutine: it
+ * yields every point it needs evaluated and is resumed with that point's value and gradient, so
+ * that a caller can evaluate many runs' points together (fitTogether).
+ */
+export function* lbfgsSteps(theta0: Tensor, { maxIterations = 200, tolerance = 1e-6, onIteration }: LbfgsOptions = {}): Generator<Tensor, { theta: Tensor; iterations: number }, Evaluation> {
   const dot = (a: Tensor, b: Tensor) => tidy(() => a.mul(b).sum().item());
   let theta = keep(theta0.detach().clone());
-  let { value, gradient } = evaluate(theta);
+  let { value, gradient } = yield theta;
   const history: { s: Tensor; y: Tensor; rho: number }[] = [];
   let iterations = 0;
   try {
@@ -85,11 +87,11 @@ export function lbfgs(
       );
       const slope = dot(gradient, direction);
       let step = 1;
-      let next: { value: number; gradient: Tensor } | null = null;
+      let next: Evaluation | null = null;
       let candidate: Tensor | null = null;
       for (let tries = 0; tries < 30; tries++) {
         candidate = keep(tidy(() => theta.add(direction.mul(step))));
-        const trial = evaluate(candidate);
+        const trial: Evaluation = yield candidate;
         if (trial.value <= value + 1e-4 * step * slope) {
           next = trial;
           break;
@@ -137,18 +139,63 @@ export function lbfgs(
   return { theta, iterations };
 }
 
-function objective(p: Problem, l2: number): (theta: Tensor) => Tensor {
-  const d = p.x.size(1);
-  return (theta) => {
-    const w = theta.narrow(0, 0, d * p.classes).view([d, p.classes]);
-    const b = theta.narrow(0, d * p.classes, p.classes);
-    return F.crossEntropy(p.x.matmul(w).add(b), p.y).add(w.square().sum().mul(l2 / 2));
-  };
+/** Minimises f (a scalar function of one tensor, differentiated by autograd) by L-BFGS. */
+export function lbfgs(f: (theta: Tensor) => Tensor, theta0: Tensor, options: LbfgsOptions = {}): { theta: Tensor; iterations: number } {
+  const run = lbfgsSteps(theta0, options);
+  let next = run.next();
+  while (!next.done) {
+    const point = next.value;
+    next = run.next(
+      tidy(() => {
+        const t = point.detach().requiresGrad_(true);
+        const loss = f(t);
+        const [g] = grad(loss, [t]);
+        return { value: loss.item(), gradient: keep(g!.detach()) };
+      }),
+    );
+  }
+  return next.value;
 }
 
-function fit(p: Problem, l2: number, maxIterations: number, onIteration?: (iteration: number) => void): { theta: Tensor; iterations: number } {
-  const d = p.x.size(1);
-  return lbfgs(objective(p, l2), zeros([d * p.classes + p.classes]), { maxIterations, onIteration });
+/** Standardised features and their labels: the rows some fits share. */
+interface Problem {
+  x: Tensor; // [N, D]
+  y: Tensor; // [N] int64
+  classes: number;
+}
+
+/** θ = [W (D × classes, row-major), b (classes)]. */
+const parameterCount = (p: Problem) => p.x.size(1) * p.classes + p.classes;
+
+/**
+ * Mean cross-entropy + λ/2 ‖W‖² and its gradient (autograd) for several θ on the same rows at
+ * once: one product over x for all their logits and one for all their weight gradients, which is
+ * what costs. Each fit's value and gradient are those it would have alone: the products' columns
+ * and every other operation are computed per fit as before.
+ */
+function evaluateFits(p: Problem, l2s: number[], points: Tensor[]): Evaluation[] {
+  return tidy(() => {
+    const [d, c] = [p.x.size(1), p.classes];
+    const thetas = points.map((t) => t.detach().requiresGrad_(true));
+    const ws = thetas.map((t) => t.narrow(0, 0, d * c).view([d, c]));
+    const logits = p.x.matmul(cat(ws, 1)).add(cat(thetas.map((t) => t.narrow(0, d * c, c))));
+    const losses = ws.map((w, i) => F.crossEntropy(logits.narrow(1, i * c, c), p.y).add(w.square().sum().mul(l2s[i]! / 2)));
+    const gradients = grad(losses.length === 1 ? losses[0]! : stack(losses).sum(), thetas);
+    return losses.map((loss, i) => ({ value: loss.item(), gradient: keep(gradients[i]!.detach()) }));
+  });
+}
+
+/** Runs one L-BFGS per λ on the same rows in lockstep, evaluating their points together; the solutions. */
+function fitTogether(p: Problem, l2s: number[], options: LbfgsOptions): { theta: Tensor; iterations: number }[] {
+  const runs = l2s.map(() => lbfgsSteps(zeros([parameterCount(p)]), options));
+  const states = runs.map((run) => run.next());
+  for (;;) {
+    const active = states.flatMap((s, i) => (s.done ? [] : [i]));
+    if (active.length === 0) break;
+    const evaluations = evaluateFits(p, active.map((i) => l2s[i]!), active.map((i) => states[i]!.value as Tensor));
+    active.forEach((i, j) => (states[i] = runs[i]!.next(evaluations[j]!)));
+  }
+  return states.map((s) => s.value as { theta: Tensor; iterations: number });
 }
 
 /** The classes the fitted linear model predicts for the rows of x. */
@@ -191,23 +238,25 @@ export function linearProbe(
     });
     const fitIterations = Math.ceil(maxIterations / 2);
     const task = label === null ? null : new Task(label, { total: l2Grid.length * k * fitIterations + maxIterations, unit: 'iterations' });
-    let spent = 0;
-    let best = l2Grid[0]!;
-    const heldOutAccuracy: Record<string, number> = {};
     const validation = k > 1 ? `${k}-fold` : 'held-out';
-    const bestSoFar = () => (String(best) in heldOutAccuracy ? `best ${validation} ${pct(heldOutAccuracy[String(best)]!)} at λ ${best}` : '');
-    for (const l2 of l2Grid) {
-      let sum = 0;
-      for (const { valid, fitPart } of parts) {
-        const { theta } = fit(fitPart, l2, fitIterations, (it) => task?.update(spent + it, `λ ${l2}${bestSoFar() ? `, ${bestSoFar()}` : ''}`));
-        spent += fitIterations;
-        sum += accuracy(theta, valid.x, valid.y, classes);
+    // Every λ of a part at once (they share its rows); the parts one after another.
+    let spent = 0;
+    const sums = new Map(l2Grid.map((l2) => [l2, 0]));
+    for (const { valid, fitPart } of parts) {
+      const fits = fitTogether(fitPart, l2Grid, { maxIterations: fitIterations, onIteration: () => task?.update(++spent, `λ ${l2Grid.join(', ')} (${validation})`) });
+      fits.forEach(({ theta }, i) => {
+        sums.set(l2Grid[i]!, sums.get(l2Grid[i]!)! + accuracy(theta, valid.x, valid.y, classes));
         theta.dispose();
-      }
-      heldOutAccuracy[String(l2)] = sum / k;
-      if (heldOutAccuracy[String(l2)]! > heldOutAccuracy[String(best)]!) best = l2;
+      });
     }
-    const { theta, iterations } = fit(full, best, maxIterations, (it) => task?.update(spent + it, `final fit at λ ${best}`));
+    const heldOutAccuracy = Object.fromEntries(l2Grid.map((l2) => [String(l2), sums.get(l2)! / k]));
+    // (ties go to the first of the grid)
+    const best = l2Grid.reduce((a, b) => (heldOutAccuracy[String(b)]! > heldOutAccuracy[String(a)]! ? b : a));
+    spent = l2Grid.length * k * fitIterations;
+    const [{ theta, iterations }] = fitTogether(full, [best], {
+      maxIterations,
+      onIteration: (it) => task?.update(spent + it, `final fit at λ ${best} (${validation} ${pct(heldOutAccuracy[String(best)]!)})`),
+    });
     const predictions = noGrad(() => tidy(() => Int32Array.from(predict(theta, standard(test.features), classes).toArray() as BigInt64Array, Number)));
     const result = predictions.reduce((n, p, i) => n + Number(p === test.labels[i]), 0) / predictions.length;
     task?.end(`λ ${best} (${validation} ${pct(heldOutAccuracy[String(best)]!)}), test ${pct(result)}`);

@@ -3,7 +3,6 @@
 // map of the held-out features, a nearest-neighbour gallery, the evaluation table with the linear
 // probe's confusion matrix, the config, the environment and the command that reproduces the run.
 import { existsSync, readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
@@ -12,7 +11,7 @@ import { classCount, type DataSource } from '../data/source.js';
 import { evenlySpaced } from '../data/split.js';
 import { openEvalData } from '../eval/evaluate.js';
 import { extractFeatures } from '../eval/features.js';
-import { info } from '../info.js';
+import { cpuFlags, info } from '../info.js';
 import { Random } from '../random.js';
 import { loadEncoder } from '../simclr/encoder-file.js';
 import { configAugmentation, pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
@@ -180,18 +179,6 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
   } finally {
     data.dispose();
     loaded.encoder.dispose();
-  }
-}
-
-/** CPU flags that matter for speed figures (from /proc/cpuinfo). */
-function cpuFlags(): { model: string; flags: string[] } {
-  try {
-    const text = readFileSync('/proc/cpuinfo', 'utf8');
-    const model = /model name\s*:\s*(.*)/.exec(text)?.[1] ?? cpus()[0]?.model ?? 'unknown';
-    const flags = (/flags\s*:\s*(.*)/.exec(text)?.[1] ?? '').split(' ');
-    return { model, flags: ['avx2', 'avx512f', 'avx512_bf16', 'amx_bf16', 'amx_tile'].filter((f) => flags.includes(f)) };
-  } catch {
-    return { model: cpus()[0]?.model ?? 'unknown', flags: [] };
   }
 }
 

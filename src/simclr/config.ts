@@ -3,6 +3,9 @@
 import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import type { ResNetDepth } from '../models/resnet.js';
 
+/** Arithmetic of a training step (see precision.ts). */
+export type Precision = 'auto' | 'fp32' | 'bf16';
+
 export interface PretrainConfig {
   data: string;
   /** Use only the first N images (0: all). */
@@ -34,7 +37,8 @@ export interface PretrainConfig {
   momentum: number;
   /** Views per chunk for gradient caching (0: the whole batch at once). */
   chunk: number;
-  bf16: boolean;
+  /** Arithmetic of the step (auto: the faster on this CPU, measured at the start; see precision.ts). */
+  precision: Precision;
   /** Channels-last (NHWC) layout of the model and the views. */
   channelsLast: boolean;
   seed: number;
@@ -88,7 +92,7 @@ export const pretrainDefaults: PretrainConfig = {
   weightDecay: 1e-6,
   momentum: 0.9,
   chunk: 0,
-  bf16: false,
+  precision: 'auto',
   channelsLast: true,
   seed: 0,
   threads: 0,

@@ -21,6 +21,7 @@ import { architectureMetadata } from './encoder-file.js';
 import { ntXentMetrics } from './nt-xent.js';
 import { knnMonitor } from './monitor.js';
 import { buildOptimizer, contrastiveStep } from './step.js';
+import { measurePrecision, type PrecisionChoice } from './precision.js';
 import { takeRunFolder, truncateMetrics } from './run-folder.js';
 
 export interface StepRecord {
@@ -53,6 +54,8 @@ export interface PretrainResult {
   model: SimCLRModel;
   /** How the data was split (the run's split.json). */
   split: SplitRecord;
+  /** The step's arithmetic (what auto chose, when asked). */
+  precision: PrecisionChoice['precision'];
 }
 
 export class NonFiniteLossError extends Error {}
@@ -127,6 +130,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
     // how many workers share the (same) global batch.
     const { epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort } = config;
     c = { ...checkpoint.config, epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort };
+    // (checkpoints from before --precision said bf16 true or false)
+    c.precision ??= (checkpoint.config as { bf16?: boolean }).bf16 ? 'bf16' : 'fp32';
     start = checkpoint.position;
     // The steps after the checkpoint are run again: their records go.
     if (leader) truncateMetrics(join(runDir, 'metrics.jsonl'), start);
@@ -141,8 +146,17 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   const source = data.train;
   const [channels, height, width] = source.imageShape;
   const size = c.imageSize || Math.min(height, width);
-  const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+  const modelConfig = { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim };
   const memoryFormat = (c.channelsLast ?? true) ? 'channels_last' : 'contiguous';
+  let precisionChoice: PrecisionChoice | null = null;
+  if (c.precision === 'auto') {
+    precisionChoice = measurePrecision(modelConfig, { count: (2 * c.batchSize) / workers, size, temperature: c.temperature, chunk: c.chunk, memoryFormat }, { group });
+    c = { ...c, precision: precisionChoice.precision };
+    manualSeed(c.seed); // (the measurement drew from the generator)
+    const rate = (v: number) => `${Math.round(v)} views/s`;
+    out?.(`precision: ${c.precision} (auto: ${rate(precisionChoice.fp32ViewsPerSecond)} in fp32, ${rate(precisionChoice.bf16ViewsPerSecond)} in bf16 on this CPU)`, false);
+  }
+  const model = buildModel(modelConfig);
   model.to({ memoryFormat });
   const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true, shard: { rank, count: workers } });
   const stepsPerEpoch = loader.stepsPerEpoch;
@@ -172,6 +186,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   }
   const metricsFile = join(runDir, 'metrics.jsonl');
   const record = (r: object) => leader && appendFileSync(metricsFile, `${JSON.stringify(r)}\n`);
+  if (precisionChoice !== null) record({ type: 'precision', requested: 'auto', ...precisionChoice, time: Date.now() / 1000 });
 
   let stopSignal: string | null = null;
   const onSignal = (signal: string) => {
@@ -210,7 +225,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
           const views = tidy(() => viewsOf(batch.images, { epoch, step: batch.step }).contiguous(memoryFormat));
           dataSeconds = (performance.now() - lastStepEnd) / 1000;
           optimizer.zeroGrad();
-          const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.bf16, dp);
+          const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.precision === 'bf16', dp);
           if (!Number.isFinite(loss)) return { loss, metrics: null };
           // With the gather each worker's gradient is its share of the global loss's: summed. Without,
           // each worker's own loss: averaged.
@@ -277,7 +292,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
       encoderFile = join(runDir, 'encoder.safetensors');
       model.encoder.save(encoderFile, architectureMetadata({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, imageSize: size }));
     }
-    return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model, split: data.record };
+    return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model, split: data.record, precision: c.precision as PrecisionChoice['precision'] };
   } finally {
     if (handleSignals) {
       process.off('SIGINT', onSignal);
