@@ -5,8 +5,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pretrainFlags, resolveConfig } from '../src/cli/pretrain-flags.js';
-import type { PretrainConfig } from '../src/simclr/config.js';
+import { pretrainDefaults, type PretrainConfig } from '../src/simclr/config.js';
 import { pretrain } from '../src/simclr/pretrain.js';
 import { measurePrecision, pickPrecision } from '../src/simclr/precision.js';
 import { stepLosses } from './helpers.js';
@@ -14,8 +13,7 @@ import { stepLosses } from './helpers.js';
 const base = mkdtempSync(join(tmpdir(), 'simclr-precision-'));
 
 function config(out: string, overrides: Partial<PretrainConfig> = {}): PretrainConfig {
-  const defaults = resolveConfig(Object.fromEntries(Object.entries(pretrainFlags).map(([k, v]) => [k, v.default])), new Set());
-  return { ...defaults, subset: 256, batchSize: 64, epochs: 2, width: 0.125, knnEvery: 0, threads: 2, out, ...overrides };
+  return { ...pretrainDefaults, subset: 256, batchSize: 64, epochs: 2, width: 0.125, knnEvery: 0, threads: 2, out, ...overrides };
 }
 
 const records = (runDir: string) => readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);

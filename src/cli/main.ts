@@ -2,6 +2,8 @@
 // The `simclr` command line.
 import { cpuFlags, info } from '../info.js';
 import { defaultRecipePrecision } from '../simclr/precision.js';
+import { setNumThreads } from '../tensor/create.js';
+import { availableParallelism } from 'node:os';
 import { setProgressOutput, streamOutput } from '../progress.js';
 import { givenFlags, helpText, parseFlags, UsageError, type Flags } from './args.js';
 import { augmentCommand, augmentFlags } from './augment.js';
@@ -79,7 +81,10 @@ const commands: Record<string, Command> = {
     summary: 'Prints the libtorch version and path, the BLAS in use, threads, devices, the CPU and the precision --precision auto picks for the default recipe here (JSON).',
     flags: {},
     run: () => {
-      console.log(JSON.stringify({ ...info(), cpu: cpuFlags(), defaultRecipePrecision: defaultRecipePrecision() }, null, 2));
+      const runtime = info();
+      // (measured with every core, as pretraining runs by default)
+      setNumThreads(availableParallelism());
+      console.log(JSON.stringify({ ...runtime, cpu: cpuFlags(), defaultRecipePrecision: { ...defaultRecipePrecision(), threads: availableParallelism() } }, null, 2));
       return 0;
     },
   },

@@ -170,8 +170,8 @@ const parameterCount = (p: Problem) => p.x.size(1) * p.classes + p.classes;
 /**
  * Mean cross-entropy + λ/2 ‖W‖² and its gradient (autograd) for several θ on the same rows at
  * once: one product over x for all their logits and one for all their weight gradients, which is
- * what costs. Each fit's value and gradient are those it would have alone: the products' columns
- * and every other operation are computed per fit as before.
+ * what costs. Each fit's value and gradient are those it would have alone, but for the rounding of
+ * the wider products.
  */
 function evaluateFits(p: Problem, l2s: number[], points: Tensor[]): Evaluation[] {
   return tidy(() => {
@@ -180,7 +180,7 @@ function evaluateFits(p: Problem, l2s: number[], points: Tensor[]): Evaluation[]
     const ws = thetas.map((t) => t.narrow(0, 0, d * c).view([d, c]));
     const logits = p.x.matmul(cat(ws, 1)).add(cat(thetas.map((t) => t.narrow(0, d * c, c))));
     const losses = ws.map((w, i) => F.crossEntropy(logits.narrow(1, i * c, c), p.y).add(w.square().sum().mul(l2s[i]! / 2)));
-    const gradients = grad(losses.length === 1 ? losses[0]! : stack(losses).sum(), thetas);
+    const gradients = grad(stack(losses).sum(), thetas);
     return losses.map((loss, i) => ({ value: loss.item(), gradient: keep(gradients[i]!.detach()) }));
   });
 }

@@ -4,10 +4,9 @@
 // the run's own model and batch before training and keeps the faster. The choice is written into
 // the run's config, so that a resumed run keeps it, and every worker of a job makes the same one.
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { manualSeed, rand, setNumThreads, tensor } from '../tensor/create.js';
+import { manualSeed, rand, tensor } from '../tensor/create.js';
 import { emptyCache, noGrad, tidy } from '../tensor/tensor.js';
 import type { MemoryFormat } from '../tensor/tensor.js';
-import { availableParallelism } from 'node:os';
 import { pretrainDefaults, type Precision } from './config.js';
 import { buildModel, type ModelConfig } from './model.js';
 import { contrastiveStep } from './step.js';
@@ -78,11 +77,9 @@ export function measurePrecision(
   }
 }
 
-/** What auto picks for the default recipe (Fashion-MNIST, batch 256) with every core: for `simclr info`. */
-export function defaultRecipePrecision(): PrecisionChoice & { threads: number } {
-  const threads = availableParallelism();
-  setNumThreads(threads);
+/** What auto picks for the default recipe (Fashion-MNIST, batch 256) at the current thread count: for `simclr info`. */
+export function defaultRecipePrecision(): PrecisionChoice {
   const c = pretrainDefaults;
   const model = { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: 1, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim };
-  return { ...measurePrecision(model, { count: 2 * c.batchSize, size: 28, temperature: c.temperature, chunk: c.chunk, memoryFormat: 'channels_last' }), threads };
+  return measurePrecision(model, { count: 2 * c.batchSize, size: 28, temperature: c.temperature, chunk: c.chunk, memoryFormat: 'channels_last' });
 }
