@@ -70,7 +70,7 @@ export { knnMonitor } from './simclr/monitor.js';
 export { SimCLRModel, buildModel } from './simclr/model.js';
 export { pretrainDefaults, configAugmentation, type PretrainConfig } from './simclr/config.js';
 export { knnPredict, knnAccuracy } from './eval/knn.js';
-export { linearProbe, lbfgs } from './eval/linear.js';
+export { linearProbe, lbfgs, lbfgsRuns, autogradObjective } from './eval/linear.js';
 export { extractFeatures } from './eval/features.js';
 export { runProtocol, openEvalData, type EvalResult, type ProtocolOptions } from './eval/evaluate.js';
 export { verdict, type Verdict } from './eval/verdict.js';

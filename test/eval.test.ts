@@ -4,8 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { knnPredict, lbfgs, linearProbe, tensor, tidy, randn, manualSeed, memory, F, MemorySource, type Tensor } from '../src/index.js';
+import { autogradObjective, grad, knnPredict, lbfgs, lbfgsRuns, linearProbe, tensor, tidy, randn, manualSeed, memory, F, MemorySource, type Tensor } from '../src/index.js';
 import { Module } from '../src/nn/module.js';
+import { rowsOf, softmaxRegressionObjective } from '../src/eval/linear.js';
 import { augmentedFeatures, fixedFeatures, linearAccuracy, linearSgd, trainLinearSgd } from '../src/eval/linear-sgd.js';
 import { repoRoot } from './helpers.js';
 
@@ -38,6 +39,68 @@ test('L-BFGS finds the minimum of a quadratic (closed form)', () => {
     const residual = a.matmul(theta).sub(b).abs().amax().item();
     assert.ok(residual < 1e-6, `residual ${residual}`);
     theta.dispose();
+  });
+});
+
+test('L-BFGS runs several problems at once, each to its own minimum and at its own pace', () => {
+  tidy(() => {
+    // run r minimises ½ Σⱼ aᵣⱼ (xⱼ − cᵣⱼ)²: minimum at cᵣ; run 2 starts at its minimum (no iteration)
+    const a = tensor([[1, 10, 100], [2, 2, 2], [5, 1, 3]], { dtype: 'float64' });
+    const c = tensor([[1, -2, 3], [0.5, 0.5, -1], [4, 0, 1]], { dtype: 'float64' });
+    const start = tensor([[0, 0, 0], [0, 0, 0], [4, 0, 1]], { dtype: 'float64' });
+    const { theta, iterations } = lbfgsRuns(autogradObjective((x: Tensor) => x.sub(c).square().mul(a).sum(1).mul(0.5)), start, { tolerance: 1e-9 });
+    assert.ok(theta.sub(c).abs().amax().item() < 1e-7, `largest error ${theta.sub(c).abs().amax().item()}`);
+    assert.equal(iterations[2], 0);
+    // an isotropic quadratic takes two steps (the second scaled by the first pair's exact curvature);
+    // the ill-conditioned one needs more
+    assert.equal(iterations[1], 2);
+    assert.ok(iterations[0]! > 2, `${iterations[0]} iterations`);
+  });
+});
+
+test('the probe\'s softmax-regression objective: values and gradients of every fit equal autograd\'s cross-entropy', () => {
+  manualSeed(8);
+  tidy(() => {
+    // 3 fits (different λ and row weights) on 37 rows of 5 features, 4 classes, float64
+    const [n, d, classes, l2s] = [37, 5, 4, [0, 0.3, 2]];
+    const x = randn([n, d], { dtype: 'float64' });
+    const labels = Int32Array.from({ length: n }, (_, i) => (i * 5) % classes);
+    const y = tensor(labels, { dtype: 'int64' });
+    // fit 0: every row; fit 1: the first 20; fit 2: the rest
+    const member = [() => true, (i: number) => i < 20, (i: number) => i >= 20];
+    const counts = member.map((m) => labels.filter((_, i) => m(i)).length);
+    const weights = tensor(Array.from({ length: n }, (_, i) => member.map((m, r) => (m(i) ? 1 / counts[r]! : 0))), { dtype: 'float64' });
+    const theta = randn([3, d * classes + classes], { dtype: 'float64' });
+    const { values, gradient } = softmaxRegressionObjective(rowsOf(x, y), weights, l2s, classes)(theta);
+    // independently: each fit alone, F.crossEntropy over its own rows, differentiated by autograd
+    member.forEach((m, r) => {
+      const rowsOfFit = tensor(Array.from({ length: n }, (_, i) => i).filter(m), { dtype: 'int64' });
+      const t = theta.select(0, r).detach().requiresGrad_(true);
+      const w = t.narrow(0, 0, d * classes).view([d, classes]);
+      const loss = F.crossEntropy(x.indexSelect(0, rowsOfFit).matmul(w).add(t.narrow(0, d * classes, classes)), y.indexSelect(0, rowsOfFit)).add(w.square().sum().mul(l2s[r]! / 2));
+      const [g] = grad(loss, [t]);
+      assert.ok(Math.abs(values[r]! - loss.item()) < 1e-12, `fit ${r}: value ${values[r]} vs ${loss.item()}`);
+      assert.ok(gradient.select(0, r).sub(g!).abs().amax().item() < 1e-12, `fit ${r}: gradient`);
+    });
+    gradient.dispose();
+  });
+});
+
+test('the linear probe\'s held-out fits never see the rows they are scored on', () => {
+  manualSeed(3);
+  tidy(() => {
+    // Pure noise: 80 dimensions for 100 rows with random labels. A fit that saw its validation rows
+    // would memorise them (held-out accuracy near 1 at the weakest λ); one that did not is at chance.
+    const n = 100;
+    const labels = Int32Array.from({ length: n }, (_, i) => (i * 7919) % 2);
+    const features = randn([n, 80]);
+    for (const crossValidateBelow of [1000, 0]) {
+      // (5-fold cross-validation below 1,000 rows; one held-out share of 40% with 0)
+      const r = linearProbe({ features, labels }, { features, labels }, { l2Grid: [1e-6], heldOut: 0.4, crossValidateBelow, label: null });
+      assert.ok(r.heldOutAccuracy['0.000001']! < 0.75, `held-out accuracy ${r.heldOutAccuracy['0.000001']} (crossValidateBelow ${crossValidateBelow})`);
+      // while the final fit, on every row, memorises them
+      assert.equal(r.accuracy, 1);
+    }
   });
 });
 

@@ -3,7 +3,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { loadSafetensors, resnet, tidy, type Tensor } from '../src/index.js';
+import { loadSafetensors, manualSeed, noGrad, rand, randn, resnet, tidy, type Tensor } from '../src/index.js';
+import { withBatchNormsFolded } from '../src/nn/fold.js';
 import { relativeError, repoRoot } from './helpers.js';
 
 test('parameter counts and state-dict keys equal torchvision', () => {
@@ -79,4 +80,38 @@ test('resnet18 (CIFAR stem, width 0.25) matches PyTorch: outputs, running stats,
   });
   model.dispose();
   for (const t of fx.values()) t.dispose();
+});
+
+test('BatchNorms folded into their convolutions give the eval-mode outputs, and leave the model as it was', async () => {
+  manualSeed(4);
+  const model = resnet(18, { cifarStem: true, widthMultiplier: 0.25, inChannels: 1 });
+  // every BN with statistics and an affine transform far from the identity
+  const changed = new Map<string, Tensor>();
+  for (const [key, t] of model.stateDict()) {
+    if (key.endsWith('running_var')) changed.set(key, rand(t.shape).mul(2).add(0.1));
+    else if (key.endsWith('running_mean') || (key.includes('bn') && key.endsWith('bias'))) changed.set(key, randn(t.shape).mul(0.5));
+    else if (key.includes('bn') && key.endsWith('weight')) changed.set(key, rand(t.shape).add(0.5));
+  }
+  model.loadStateDict(changed, { strict: false });
+  model.to({ memoryFormat: 'channels_last' });
+  model.eval();
+  const before = new Map([...model.stateDict()].map(([k, t]) => [k, tidy(() => t.clone())]));
+  const x = randn([8, 1, 28, 28]).contiguous('channels_last');
+  const plain = noGrad(() => model.forward(x));
+  const folded = await withBatchNormsFolded(model, async () => {
+    model.train();
+    assert.throws(() => noGrad(() => model.forward(x)), /folded into its convolution/);
+    model.eval();
+    return noGrad(() => model.forward(x));
+  });
+  assert.ok(relativeError(folded, plain) < 1e-5, `relative error ${relativeError(folded, plain)}`);
+  // unfolded afterwards, also when the function throws: parameters and buffers bit for bit as before
+  await assert.rejects(withBatchNormsFolded(model, async () => { throw new Error('inside'); }), /inside/);
+  for (const [k, t] of model.stateDict()) assert.equal(tidy(() => t.sub(before.get(k)!).abs().amax().item()), 0, k);
+  assert.ok(relativeError(noGrad(() => model.forward(x)), plain) === 0);
+  // a model in training mode is refused (its batch statistics are not the running ones)
+  model.train();
+  await assert.rejects(withBatchNormsFolded(model, async () => 0), /eval mode/);
+  for (const t of [x, plain, folded, ...before.values(), ...changed.values()]) t.dispose();
+  model.dispose();
 });

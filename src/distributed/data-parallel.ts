@@ -3,6 +3,7 @@
 // the backward pass, and BatchNorm can take its statistics over the whole global batch.
 import { cat, tensor, zerosLike } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import * as ops from '../tensor/generated/ops.js';
 import { BatchNorm } from '../nn/layers.js';
 import type { Module } from '../nn/module.js';
 import type { ProcessGroup } from './process-group.js';
@@ -54,7 +55,13 @@ export function allReduceGradients(group: ProcessGroup, params: readonly Tensor[
 
 /**
  * Global batch normalisation: in training, the mean and variance over every worker's batch
- * (the paper's global BN), differentiably; running statistics from the global ones.
+ * (the paper's global BN), differentiably; running statistics from the global ones. One
+ * collective forward and one backward (its gradient): every worker's mean and variance (one
+ * pass) gathered together and combined as Chan et al.'s parallel variance (workers hold equal
+ * shares of the batch: the mean of their variances plus the variance of their means), as exact
+ * as a two-pass variance of the whole batch, where a sum of x² minus the squared mean would cancel
+ * in float32. Then y = x·a + c in one pass, a = γ/√(σ² + ε) and c = β − μ·a, as libtorch's own
+ * batch norm computes it.
  */
 function syncBatchNorm(bn: BatchNorm, group: ProcessGroup, x: Tensor): Tensor {
   return tidy(() => {
@@ -62,12 +69,14 @@ function syncBatchNorm(bn: BatchNorm, group: ProcessGroup, x: Tensor): Tensor {
     const dims = [0, ...Array.from({ length: x.ndim - 2 }, (_, i) => i + 2)];
     const shape = [1, channels, ...Array.from({ length: x.ndim - 2 }, () => 1)];
     const count = (x.numel / channels) * group.size;
-    const mean = group.allReduceSum(x.sum(dims)).div(count);
-    const centered = x.sub(mean.view(shape));
-    const variance = group.allReduceSum(centered.square().sum(dims)).div(count);
-    let y = centered.mul(variance.add(bn.eps).rsqrt().view(shape));
-    if (bn.weight !== null) y = y.mul(bn.weight.view(shape));
-    if (bn.bias !== null) y = y.add(bn.bias.view(shape));
+    const [localVariance, localMean] = ops.var_mean$correction(x, dims, 0);
+    const gathered = group.allGatherWithGrad(cat([localMean, localVariance]).view([1, 2 * channels]));
+    const means = gathered.narrow(1, 0, channels);
+    const mean = means.mean(0);
+    const variance = gathered.narrow(1, channels, channels).mean(0).add(means.sub(mean).square().mean(0));
+    const scale = bn.weight === null ? variance.add(bn.eps).rsqrt() : variance.add(bn.eps).rsqrt().mul(bn.weight);
+    const shift = bn.bias === null ? mean.mul(scale).neg() : bn.bias.sub(mean.mul(scale));
+    const y = ops.addcmul(shift.view(shape), x, scale.view(shape));
     const runningMean = bn.runningMean;
     const runningVar = bn.runningVar;
     if (runningMean !== null && runningVar !== null) {

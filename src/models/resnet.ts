@@ -2,8 +2,8 @@
 // checkpoints load into torchvision.models.resnetNN. Options from SimCLR: the CIFAR stem
 // (3×3 stride-1 conv, no max-pool) for small images, a width multiplier applied to every
 // layer (ResNet-50 2×/4×), any number of input channels, and no classifier: the output is h.
-import { Tensor } from '../tensor/tensor.js';
-import { noGrad } from '../tensor/tensor.js';
+import { isGradEnabled, noGrad, Tensor } from '../tensor/tensor.js';
+import * as ops from '../tensor/generated/ops.js';
 import { Module } from '../nn/module.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { kaimingNormalFanOut } from '../nn/init.js';
@@ -41,6 +41,17 @@ function conv1x1(inPlanes: number, outPlanes: number, stride = 1): Conv2d {
 
 abstract class Block extends Module {
   abstract readonly lastBn: BatchNorm2d;
+  abstract convBatchNormPairs(): [Conv2d, BatchNorm2d][];
+
+  /** The shortcut's pair, when it has a projection. */
+  protected downsamplePairs(downsample: Sequential | null): [Conv2d, BatchNorm2d][] {
+    return downsample ? [[downsample.child('0') as Conv2d, downsample.child('1') as BatchNorm2d]] : [];
+  }
+}
+
+/** relu(out + identity); one pass when no gradient is recorded (aten's fused add-relu has no backward). */
+function addRelu(out: Tensor, identity: Tensor): Tensor {
+  return isGradEnabled() ? ops.relu_(out.add_(identity)) : ops._add_relu_$Tensor(out, identity, 1);
 }
 
 export class BasicBlock extends Block {
@@ -64,10 +75,12 @@ export class BasicBlock extends Block {
   get lastBn(): BatchNorm2d {
     return this.bn2;
   }
+  convBatchNormPairs(): [Conv2d, BatchNorm2d][] {
+    return [[this.conv1, this.bn1], [this.conv2, this.bn2], ...this.downsamplePairs(this.downsample)];
+  }
   forward(x: Tensor): Tensor {
     const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(out.add_(identity));
+    return addRelu(out, this.downsample ? this.downsample.forward(x) : x);
   }
 }
 
@@ -97,12 +110,14 @@ export class Bottleneck extends Block {
   get lastBn(): BatchNorm2d {
     return this.bn3;
   }
+  convBatchNormPairs(): [Conv2d, BatchNorm2d][] {
+    return [[this.conv1, this.bn1], [this.conv2, this.bn2], [this.conv3, this.bn3], ...this.downsamplePairs(this.downsample)];
+  }
   forward(x: Tensor): Tensor {
     let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
     out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
     out = this.bn3.forward(this.conv3.forward(out));
-    const identity = this.downsample ? this.downsample.forward(x) : x;
-    return this.relu.forward(out.add_(identity));
+    return addRelu(out, this.downsample ? this.downsample.forward(x) : x);
   }
 }
 
@@ -182,6 +197,11 @@ export class ResNet extends Module {
         if (m instanceof Block) noGrad(() => m.lastBn.weight!.zero_());
       });
     }
+  }
+
+  /** Every convolution with the BatchNorm right after it (what nn/fold.ts folds for inference). */
+  convBatchNormPairs(): [Conv2d, BatchNorm2d][] {
+    return [[this.conv1, this.bn1], ...this.layers.flatMap((layer) => [...layer.children()].flatMap(([, block]) => (block as Block).convBatchNormPairs()))];
   }
 
   /** h: the globally average-pooled features (or the logits when a classifier is attached). */

@@ -14,3 +14,4 @@ export {
   Sequential,
 } from './layers.js';
 export * as init from './init.js';
+export { withBatchNormsFolded, type ConvBatchNormPairs } from './fold.js';

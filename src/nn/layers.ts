@@ -67,6 +67,8 @@ export class Conv2d extends Module {
     this.registerParameter('weight', kaimingUniform(empty([outChannels, inChannels / groups, ...this.kernelSize]), Math.sqrt(5)));
     this.registerParameter('bias', bias ? uniform(empty([outChannels]), 1 / Math.sqrt(fanIn)) : null);
   }
+  /** Weight and bias with the next BatchNorm folded in (nn/fold.ts), used instead of the parameters while set. */
+  folded: { weight: Tensor; bias: Tensor } | null = null;
   get weight(): Tensor {
     return this.param('weight')!;
   }
@@ -74,7 +76,8 @@ export class Conv2d extends Module {
     return this.param('bias');
   }
   forward(x: Tensor): Tensor {
-    return F.conv2d(x, this.weight, this.bias, {
+    const { weight, bias } = this.folded ?? this;
+    return F.conv2d(x, weight, bias, {
       stride: this.stride,
       padding: this.padding,
       dilation: this.dilation,
@@ -120,6 +123,8 @@ export class BatchNorm extends Module {
   readonly momentum: number;
   /** Replaces the training-mode computation (set by convertSyncBatchNorm for global statistics). */
   trainingForward: ((x: Tensor) => Tensor) | null = null;
+  /** Folded into the convolution before it (nn/fold.ts): the identity, in eval mode only. */
+  foldedIntoConv = false;
 
   get weight(): Tensor | null {
     return this.param('weight');
@@ -137,6 +142,10 @@ export class BatchNorm extends Module {
   forward(x: Tensor): Tensor {
     if (!this.expectedDims.includes(x.ndim)) {
       throw new RangeError(`${this.constructor.name}: expected a ${this.expectedDims.join('-d or ')}-d input, got shape [${x.shape.join(', ')}]`);
+    }
+    if (this.foldedIntoConv) {
+      if (this.training) throw new Error(`${this.constructor.name}: folded into its convolution for inference; it cannot train until unfolded`);
+      return x;
     }
     const tracked = this.buffer('num_batches_tracked');
     if (this.training && tracked !== null) noGrad(() => tracked.add_(1));

@@ -30,6 +30,10 @@ export const PROBE_VIEWS = 128;
 /** bf16 must be faster by this share to be chosen: close timings would make the choice (and the run's numbers) flip between runs. */
 export const BF16_MARGIN = 0.1;
 
+/** A bf16 step this many times slower than float32's best ends the measurement (the first, untimed step: HOPELESS_FIRST). */
+const HOPELESS = 2;
+const HOPELESS_FIRST = 8;
+
 /** bf16 when its step is faster than fp32's by more than the margin. */
 export function pickPrecision(fp32ViewsPerSecond: number, bf16ViewsPerSecond: number): Exclude<Precision, 'auto'> {
   return bf16ViewsPerSecond * (1 - BF16_MARGIN) > fp32ViewsPerSecond ? 'bf16' : 'fp32';
@@ -37,7 +41,7 @@ export function pickPrecision(fp32ViewsPerSecond: number, bf16ViewsPerSecond: nu
 
 /**
  * Times forward and backward steps of a model like the run's (its own throwaway copy, on random
- * views) in float32 and in bf16, interleaved, and picks the faster. It draws from libtorch's
+ * views) in float32, then in bf16, and picks the faster. It draws from libtorch's
  * generator: reseed afterwards. In a data-parallel job the workers' rates are summed first.
  */
 export function measurePrecision(
@@ -62,7 +66,14 @@ export function measurePrecision(
           const t0 = performance.now();
           tidy(() => contrastiveStep(probe, x, views.temperature, views.chunk, precision === 'bf16'));
           probe.zeroGrad();
-          if (round > 0) best[precision] = Math.min(best[precision], (performance.now() - t0) / 1000);
+          const seconds = (performance.now() - t0) / 1000;
+          if (round > 0) best[precision] = Math.min(best[precision], seconds);
+          // A CPU without bf16 instructions emulates them, 10–20× slower than float32: a step that
+          // far behind (beyond what kernel creation adds to the first) settles it at once.
+          if (precision === 'bf16' && seconds > (round === 0 ? HOPELESS_FIRST : HOPELESS) * best.fp32) {
+            best.bf16 = Math.min(best.bf16, seconds);
+            break;
+          }
         }
         emptyCache();
       }
