@@ -81,6 +81,36 @@ test('a run with 2 workers resumes with 2 workers, then with 1 (same global batc
   assert.ok(weights <= 1e-5, `weights differ by ${weights}`);
 });
 
+test('SIGINT to one worker stops both at the same step (the flag rides on the gradients\' collective); --resume finishes the run', () => {
+  const out = join(base, 'sigint-one');
+  const args = [cli, 'pretrain', ...recipe.map((a) => (a === '48' ? '480' : a)), '--nproc', '2', '--out', out];
+  // The launcher's workers are its children: the signal goes to one of them only.
+  const child = spawnSync(process.execPath, ['-e', `
+    const { spawn, execFileSync } = require('node:child_process');
+    const p = spawn(process.execPath, ${JSON.stringify(args)}, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let sent = false, out = '';
+    p.stdout.on('data', (d) => (out += d));
+    p.stderr.on('data', (d) => {
+      if (sent || !/step 6\\//.test(String(d))) return;
+      sent = true;
+      const workers = execFileSync('pgrep', ['-P', String(p.pid)], { encoding: 'utf8' }).trim().split('\\n');
+      process.kill(Number(workers.at(-1)), 'SIGINT');
+    });
+    p.on('exit', (code) => console.log(JSON.stringify({ code, sent, out })));
+  `], { encoding: 'utf8', timeout: 120_000 });
+  const { code, sent, out: stdout } = JSON.parse(child.stdout.trim().split('\n').at(-1)!);
+  assert.ok(sent, 'the signal was sent');
+  assert.equal(code, 0, child.stderr);
+  const summary = JSON.parse(stdout);
+  assert.equal(summary.stopped, 'signal');
+  assert.ok(summary.step > 0 && summary.step < 30, `stopped at step ${summary.step}`);
+  assert.equal(listCheckpoints(out).length, 1);
+  const resumed = spawnSync(process.execPath, [cli, 'pretrain', ...recipe.map((a) => (a === '48' ? '480' : a)), '--nproc', '2', '--resume', '--out', out], { encoding: 'utf8' });
+  assert.equal(resumed.status, 0, resumed.stderr);
+  assert.equal(JSON.parse(resumed.stdout.trim().split('\n').at(-1)!).stopped, 'completed');
+  assert.equal(stepLosses(out).length, 30);
+});
+
 test('SIGKILL of one worker: the other exits non-zero within 60 s, naming the lost rank', async () => {
   const out = join(base, 'killed');
   const port = await freePort();

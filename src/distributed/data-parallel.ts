@@ -21,20 +21,24 @@ export function broadcastModule(group: ProcessGroup, model: Module): void {
 /**
  * Sums each parameter's gradient over all workers, in place, one collective per bucket of about
  * `bucketBytes` (parameters in model order; a missing gradient counts as zero). Divide by the
- * world size in the loss, or here with `scale`, for an average.
+ * world size in the loss, or here with `scale`, for an average. `carry`: numbers that ride along
+ * in the last bucket (a step's loss share, a stop flag) instead of taking collectives of their
+ * own; returned summed and scaled like the gradients (to float32 precision).
  */
-export function allReduceGradients(group: ProcessGroup, params: readonly Tensor[], { bucketBytes = 25 << 20, scale = 1 } = {}): void {
+export function allReduceGradients(group: ProcessGroup, params: readonly Tensor[], { bucketBytes = 25 << 20, scale = 1, carry = [] as number[] } = {}): number[] {
   let bucket: Tensor[] = [];
   let bytes = 0;
-  const flush = () => {
-    if (bucket.length === 0) return;
+  let carried: number[] = [];
+  const flush = (last: boolean) => {
+    if (bucket.length === 0 && !last) return;
     const members = bucket;
     bucket = [];
     bytes = 0;
     noGrad(() =>
       tidy(() => {
         const grads = members.map((p) => p.grad ?? ((p.grad = zerosLike(p)), p.grad!));
-        const flat = cat(grads.map((g) => g.flatten()));
+        const riders = last && carry.length > 0 ? [tensor(carry)] : [];
+        const flat = cat([...grads.map((g) => g.flatten()), ...riders]);
         group.allReduce_(flat);
         if (scale !== 1) flat.mul_(scale);
         let offset = 0;
@@ -42,15 +46,17 @@ export function allReduceGradients(group: ProcessGroup, params: readonly Tensor[
           g.copy_(flat.narrow(0, offset, g.numel).view(g.shape));
           offset += g.numel;
         }
+        if (riders.length > 0) carried = Array.from(flat.narrow(0, offset, carry.length).toNumbers());
       }),
     );
   };
   for (const p of params) {
     bucket.push(p);
     bytes += p.numel * 4;
-    if (bytes >= bucketBytes) flush();
+    if (bytes >= bucketBytes) flush(false);
   }
-  flush();
+  flush(true);
+  return carried;
 }
 
 /**

@@ -8,10 +8,10 @@ import { openSplits, readSplitRecord, type SplitRecord, type Splits } from '../d
 import { Random } from '../random.js';
 import { SourceView } from '../data/source.js';
 import { scaledLearningRate, warmupCosine } from '../optim/schedule.js';
-import { manualSeed, setNumThreads, tensor } from '../tensor/create.js';
+import { manualSeed, setNumThreads } from '../tensor/create.js';
 import { allReduceGradients, broadcastModule, convertSyncBatchNorm } from '../distributed/data-parallel.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { emptyCache, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { emptyCache, tidy, type Tensor } from '../tensor/tensor.js';
 import { availableParallelism } from 'node:os';
 import { formatDuration, progressOutput } from '../progress.js';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
@@ -189,6 +189,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   if (precisionChoice !== null) record({ type: 'precision', requested: 'auto', ...precisionChoice, time: Date.now() / 1000 });
 
   let stopSignal: string | null = null;
+  /** Data-parallel: whether the workers' flags, summed with this step's gradients, say stop. */
+  let stopsAgreed = false;
   const onSignal = (signal: string) => {
     stopSignal = signal;
   };
@@ -225,11 +227,17 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
           const views = tidy(() => viewsOf(batch.images, { epoch, step: batch.step }).contiguous(memoryFormat));
           dataSeconds = (performance.now() - lastStepEnd) / 1000;
           optimizer.zeroGrad();
-          const { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.precision === 'bf16', dp);
+          let { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.precision === 'bf16', dp);
+          if (dp !== null) {
+            // With the gather each worker's gradient and loss are its shares of the global ones: summed.
+            // Without, each worker's own: averaged. The stop flag rides along: workers stop together,
+            // after the step that follows any one's signal.
+            const [global, stops] = allReduceGradients(dp.group, model.parameters(), { scale: dp.gather ? 1 : 1 / workers, carry: [loss, stopSignal === null ? 0 : 1] });
+            loss = global!;
+            stopsAgreed = stops! > 0;
+            if (stopsAgreed) stopSignal ??= 'a signal to another worker';
+          }
           if (!Number.isFinite(loss)) return { loss, metrics: null };
-          // With the gather each worker's gradient is its share of the global loss's: summed. Without,
-          // each worker's own loss: averaged.
-          if (dp !== null) allReduceGradients(dp.group, model.parameters(), { scale: dp.gather ? 1 : 1 / workers });
           optimizer.step();
           return { loss, metrics: ntXentMetrics(z, { temperature: c.temperature }) };
         });
@@ -264,9 +272,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
         // Let the event loop deliver signals: the loader's promises are already resolved, and
         // awaiting them alone never leaves the microtask queue.
         await new Promise((resolve) => setImmediate(resolve));
-        // Workers stop together: at the first step after which any of them was signalled.
-        if (group !== null && noGrad(() => group.allReduce_(tensor([stopSignal === null ? 0 : 1])).item()) > 0) stopSignal ??= 'a signal to another worker';
-        if (stopSignal !== null) {
+        // (a worker signalled after this step's collective stops with the others, a step later)
+        if (stopSignal !== null && (group === null || stopsAgreed)) {
           stopped = 'signal';
           break outer;
         }

@@ -5,7 +5,7 @@ import { Adam, AdamW } from '../optim/adam.js';
 import { LARS, larsGroups } from '../optim/lars.js';
 import type { GroupOptions, Optimizer } from '../optim/optimizer.js';
 import { SGD } from '../optim/sgd.js';
-import { cat, tensor } from '../tensor/create.js';
+import { cat } from '../tensor/create.js';
 import { gatherViews } from '../distributed/data-parallel.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { autocast, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
@@ -45,8 +45,10 @@ export interface DataParallel {
  * gradient caching: z for the whole batch without activations, the loss and dL/dz, then each
  * chunk re-run with autograd and back-propagated from its slice of dL/dz. The gradient is that of
  * the whole batch; BatchNorm sees per-chunk statistics. Data-parallel, each worker's gradient is
- * its share of the global loss's (to be summed over workers); the loss returned is the global
- * batch's and the z returned every worker's (with the gather).
+ * its share of the global loss's (to be summed over workers), and so is the loss returned: it
+ * rides on the gradients' collective (allReduceGradients' carry); the z returned is every worker's
+ * (with the gather). A worker goes through backward whatever its loss (its collectives must meet
+ * the others'); alone, a non-finite loss returns before it.
  */
 export function contrastiveStep(
   model: SimCLRModel,
@@ -73,10 +75,8 @@ export function contrastiveStep(
   const gathered = dp?.gather ? gatherViews(dp.group, z) : null;
   const all = gathered?.all ?? z;
   const loss = ntXentLoss(all, { temperature, anchors: gathered?.anchors });
-  let value = loss.item();
-  // The global loss: the sum of the workers' shares with the gather, else the mean of their losses.
-  if (dp !== null) value = noGrad(() => dp.group.allReduce_(tensor([value], { dtype: 'float64' })).item()) / (gathered !== null ? 1 : dp.group.size);
-  if (!Number.isFinite(value)) return { loss: value, z: all.detach() };
+  const value = loss.item();
+  if (dp === null && !Number.isFinite(value)) return { loss: value, z: all.detach() };
   loss.backward();
   if (chunked) {
     const dz = z.grad!;
