@@ -7,7 +7,7 @@
 // features serves them all (a fold's own rows weigh 0 in its fits), and the passes are what
 // costs; the few-label probes, whose passes are cheap, save the per-fit overhead of 30 fits.
 // float32 is precise enough for the classifier and twice as fast as float64 here.
-import { arange, cat, tensor, where, zeros } from '../tensor/create.js';
+import { arange, cat, full, tensor, where, zeros } from '../tensor/create.js';
 import { grad, keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Random } from '../random.js';
 import { classCount } from '../data/source.js';
@@ -81,7 +81,8 @@ export function autogradObjective(f: (theta: Tensor) => Tensor): Objective {
  */
 export function lbfgsRuns(evaluate: Objective, theta0: Tensor, { maxIterations = 200, tolerance = 1e-6, onIteration }: LbfgsOptions = {}): LbfgsResult {
   const runs = theta0.size(0);
-  const mask = (on: readonly boolean[]) => tensor(on.map(Number)).to(theta0.dtype);
+  /** [runs, 1] bool: which runs' rows a where() takes. */
+  const mask = (on: readonly boolean[]) => rows(tensor([...on]));
   let theta = keep(theta0.detach().clone());
   let { values, gradient } = evaluate(theta);
   const history: { s: Tensor; y: Tensor; rho: Tensor }[] = [];
@@ -109,7 +110,7 @@ export function lbfgsRuns(evaluate: Objective, theta0: Tensor, { maxIterations =
             const h = history[i]!;
             r = r.add(h.s.mul(rows(alphas[i]!.sub(h.rho.mul(rowDot(h.y, r))))));
           }
-          return where(rows(mask(running)).gt(0), r.neg(), zeros([1], { dtype: r.dtype }));
+          return where(mask(running), r.neg(), zeros([1], { dtype: r.dtype }));
         }),
       );
       const slopes = tidy(() => rowDot(gradient, direction).toNumbers());
@@ -122,7 +123,7 @@ export function lbfgsRuns(evaluate: Objective, theta0: Tensor, { maxIterations =
         const candidate = tidy(() => theta.add(direction.mul(rows(tensor(steps).to(theta.dtype)))));
         const trial = evaluate(candidate);
         const took = pending.map((p, r) => p && trial.values[r]! <= values[r]! + 1e-4 * steps[r]! * slopes[r]!);
-        const pick = (a: Tensor, b: Tensor) => keep(tidy(() => where(rows(mask(took)).gt(0), a, b)));
+        const pick = (a: Tensor, b: Tensor) => keep(tidy(() => where(mask(took), a, b)));
         const replaced = { theta: pick(candidate, next.theta), values: next.values.map((v, r) => (took[r] ? trial.values[r]! : v)), gradient: pick(trial.gradient, next.gradient) };
         for (const t of [next.theta, next.gradient, candidate, trial.gradient]) t.dispose();
         next = replaced;
@@ -178,8 +179,7 @@ export function lbfgs(f: (theta: Tensor) => Tensor, theta0: Tensor, options: Lbf
 
 /**
  * Standardised features, in both orders: the probe's two products, logitsᵀ = Wᵀ·xᵀ and
- * ∇Wᵀ = Gᵀ·x, are the fastest way round (OpenBLAS, 2 threads, 48,600 × 784: 1.5–2× the other
- * orders, with the products' rows padded to a multiple of 16).
+ * ∇Wᵀ = Gᵀ·x, are the fastest way round with OpenBLAS, with their rows padded to a multiple of 16.
  */
 export interface Rows {
   x: Tensor; // [N, D]
@@ -254,53 +254,61 @@ export function linearProbe(
     const mean = xTrain.mean(0, true);
     const std = xTrain.std(0, { keepdim: true }).clamp(1e-8);
     const standard = (x: Tensor) => x.to('float32').sub(mean).div(std);
-    const full = rowsOf(standard(train.features), tensor(train.labels, { dtype: 'int64' }));
+    const x = standard(train.features);
+    const y = tensor(train.labels, { dtype: 'int64' });
     const n = train.labels.length;
     const order = new Random(seed, 0x11ea4).permutation(n);
     // The validation parts: k folds of a small set, else one held-out share. One fit per (part, λ),
     // all at once: fit p·|grid| + g leaves part p out and uses λ = grid[g].
     const k = n < crossValidateBelow ? Math.min(folds, n) : 1;
-    const bounds = Array.from({ length: k }, (_, f) =>
-      k === 1 ? [0, Math.max(1, Math.round(n * heldOut))] : [Math.floor((f * n) / k), Math.floor(((f + 1) * n) / k)],
-    );
     const fits = k * l2Grid.length;
-    const l2s = bounds.flatMap(() => l2Grid);
-    // Row weights [rows, fits] from each row's part (-1: none): a fit's own rows weigh 1/their count.
-    const weightsOf = (partOf: Int32Array, own: (part: number, fitPart: number) => boolean) => {
-      const counts = Array.from({ length: k }, (_, p) => partOf.reduce((c, q) => c + Number(own(q, p)), 0));
-      const w = new Float32Array(partOf.length * fits);
-      partOf.forEach((q, i) => {
-        for (let p = 0; p < k; p++) if (own(q, p)) w.fill(1 / counts[p]!, i * fits + p * l2Grid.length, i * fits + (p + 1) * l2Grid.length);
+    const l2s = Array.from({ length: k }, () => l2Grid).flat();
+    /** Row weights [count, fits] of fits that take every row's mean. */
+    const uniform = (count: number, fits: number) => full([count, fits], 1 / count);
+    let fitRows: Rows, fitWeights: Tensor, validRows: Rows, validWeights: Tensor;
+    if (k === 1) {
+      // One held-out share: the fits see only the other rows, the share is scored apart (no product
+      // is spent on it while fitting).
+      const cut = Math.max(1, Math.round(n * heldOut));
+      const share = (idx: Int32Array): Rows => {
+        const i = tensor(idx, { dtype: 'int64' });
+        return rowsOf(x.indexSelect(0, i), y.indexSelect(0, i));
+      };
+      [fitRows, fitWeights, validRows, validWeights] = [share(order.subarray(cut)), uniform(n - cut, fits), share(order.subarray(0, cut)), uniform(cut, fits)];
+    } else {
+      // Folds: every row is in every fit's products; a fit weighs its own fold's rows 0 while
+      // fitting, and only them when scored.
+      const fold = new Int32Array(n);
+      const sizes = Array.from({ length: k }, (_, p) => {
+        const [lo, hi] = [Math.floor((p * n) / k), Math.floor(((p + 1) * n) / k)];
+        order.subarray(lo, hi).forEach((i) => (fold[i] = p));
+        return hi - lo;
       });
-      return tensor(w).view([partOf.length, fits]);
-    };
-    // One held-out share: the fits see only the other rows, the share is scored apart (no product is
-    // spent on it while fitting). Folds: every row is in every fit's products, weighted 0 in its own fold's.
-    const inShare = (rows: Int32Array): Rows => {
-      const i = tensor(rows, { dtype: 'int64' });
-      return rowsOf(full.x.indexSelect(0, i), full.y.indexSelect(0, i));
-    };
-    const [fitRows, fitWeights, validRows, validWeights] =
-      k === 1
-        ? [inShare(order.subarray(bounds[0]![1]!)), weightsOf(new Int32Array(n - bounds[0]![1]!), () => true), inShare(order.subarray(0, bounds[0]![1]!)), weightsOf(new Int32Array(bounds[0]![1]!), () => true)]
-        : (() => {
-            const partOf = new Int32Array(n);
-            bounds.forEach(([lo, hi], p) => order.subarray(lo, hi).forEach((i) => (partOf[i] = p)));
-            return [full, weightsOf(partOf, (q, p) => q !== p), full, weightsOf(partOf, (q, p) => q === p)];
-          })();
+      const foldWeights = (inFold: boolean) => {
+        const w = new Float32Array(n * fits);
+        fold.forEach((q, i) => {
+          for (let p = 0; p < k; p++) if ((q === p) === inFold) w.fill(1 / (inFold ? sizes[p]! : n - sizes[p]!), i * fits + p * l2Grid.length, i * fits + (p + 1) * l2Grid.length);
+        });
+        return tensor(w).view([n, fits]);
+      };
+      fitRows = validRows = rowsOf(x, y);
+      [fitWeights, validWeights] = [foldWeights(false), foldWeights(true)];
+    }
     const fitIterations = Math.ceil(maxIterations / 2);
     const task = label === null ? null : new Task(label, { total: maxIterations, unit: 'iterations' });
     const validation = k > 1 ? `${k}-fold` : 'held-out';
     const chosen = fitTogether(fitRows, fitWeights, l2s, classes, { maxIterations: fitIterations, onIteration: (it) => task?.update(it, `λ ${l2Grid.join(', ')} (${validation})`) });
     const scores = weightedAccuracy(chosen.theta, validRows, validWeights, classes);
-    const heldOutAccuracy = Object.fromEntries(l2Grid.map((l2, g) => [String(l2), bounds.reduce((sum, _, p) => sum + scores[p * l2Grid.length + g]!, 0) / k]));
+    const heldOutAccuracy = Object.fromEntries(l2Grid.map((l2, g) => [String(l2), scores.filter((_, f) => f % l2Grid.length === g).reduce((a, b) => a + b, 0) / k]));
     // (ties go to the first of the grid)
     const best = l2Grid.indexOf(l2Grid.reduce((a, b) => (heldOutAccuracy[String(b)]! > heldOutAccuracy[String(a)]! ? b : a)));
     // The final fit starts from the chosen λ's solutions on the parts (their mean over the folds) and
     // takes the iterations that are left: warm, it needs no more than they did from zero.
     const start = chosen.theta.view([k, l2Grid.length, -1]).select(1, best).mean(0, true);
     chosen.theta.dispose();
-    const final = fitTogether(full, tensor(new Float32Array(n).fill(1 / n)).view([n, 1]), [l2Grid[best]!], classes, {
+    // (the held-out share's copies freed before the whole set's transpose is made)
+    if (k === 1) for (const t of [fitRows.x, fitRows.xT, fitRows.y, validRows.x, validRows.xT, validRows.y]) t.dispose();
+    const final = fitTogether(k === 1 ? rowsOf(x, y) : fitRows, uniform(n, 1), [l2Grid[best]!], classes, {
       maxIterations: maxIterations - fitIterations,
       onIteration: (it) => task?.update(fitIterations + it, `final fit at λ ${l2Grid[best]} (${validation} ${pct(heldOutAccuracy[String(l2Grid[best])]!)})`),
     }, start);

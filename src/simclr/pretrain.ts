@@ -273,7 +273,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
         // awaiting them alone never leaves the microtask queue.
         await new Promise((resolve) => setImmediate(resolve));
         // (a worker signalled after this step's collective stops with the others, a step later)
-        if (stopSignal !== null && (group === null || stopsAgreed)) {
+        if (group === null ? stopSignal !== null : stopsAgreed) {
           stopped = 'signal';
           break outer;
         }
