@@ -6,12 +6,12 @@
 // encoder's convolutions in all (their time per step and effective GFLOP/s), the wide layer's rate
 // and the ratio of the two.
 //   node dist/bench/conv.js [--threads 2] [--reps 5]
-import { cpus } from 'node:os';
 import * as F from '../src/tensor/functional.js';
 import { randn, setNumThreads } from '../src/tensor/create.js';
 import { tidy } from '../src/tensor/tensor.js';
 import { Conv2d } from '../src/nn/layers.js';
 import { resnet } from '../src/models/resnet.js';
+import { cpuFlags } from '../src/info.js';
 import { best, option } from './common.js';
 
 const threads = Number(option('--threads', '2'));
@@ -71,7 +71,7 @@ const encoderRate = totalGflop / (totalMs / 1e3);
 const wideRate = wide.gflop / (wide.ms / 1e3);
 console.log(JSON.stringify({
   bench: 'conv',
-  cpu: cpus()[0]?.model,
+  cpu: cpuFlags(),
   threads,
   layers,
   encoder: { msPerStep: totalMs, gflopPerStep: totalGflop, gflopPerS: encoderRate },

@@ -177,6 +177,9 @@ struct AllReduceSumFn : public torch::autograd::Function<AllReduceSumFn> {
   }
 };
 
+// Gathered bytes up to which AllGatherFn's backward gathers the gradients instead of all-reducing them.
+constexpr int64_t kSmallGatherBytes = 64 << 10;
+
 // y = the workers' x concatenated along dim 0 (rank order). Backward: the sum over workers of
 // their gradient of y, sliced at this worker's rows (the paper's cross-replica concatenation).
 struct AllGatherFn : public torch::autograd::Function<AllGatherFn> {
@@ -188,7 +191,14 @@ struct AllGatherFn : public torch::autograd::Function<AllGatherFn> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     auto group = groupById(ctx->saved_data["group"].toInt());
     const int64_t rows = ctx->saved_data["rows"].toInt();
-    auto g = grads[0].contiguous().clone();
+    auto g = grads[0].contiguous();
+    if (g.numel() * g.element_size() * group->size <= kSmallGatherBytes) {
+      // Small (global BN's statistics): every worker's gradient gathered and summed here, in rank
+      // order on every worker — one exchange, where gloo's ring all-reduce takes two in sequence,
+      // and latency is what a small collective costs.
+      return {allGather(*group, g.unsqueeze(0)).narrow(1, group->rank * rows, rows).sum(0), at::Tensor()};
+    }
+    g = g.clone();
     allReduceSum(*group, g);
     return {g.narrow(0, group->rank * rows, rows).clone(), at::Tensor()};
   }
