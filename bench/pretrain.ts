@@ -15,9 +15,9 @@
 //   node dist/bench/pretrain.js [--data fashion-mnist|colour] [--steps 40] [--images N]
 //                               [--threads N] [--workers 0,2] [--precision auto] [--no-torch]
 //                               [--torch-precisions fp32,bf16] [--rounds 1]
-// --torch-precisions picks PyTorch's runs: where the CPU has no bf16 instructions its bf16 autocast
-// is emulated (~20× slower than float32 on an AVX2 CPU), so its 40 steps would take an hour there;
-// measure it apart with fewer --steps. --rounds N runs every configuration N times in turn and
+// --torch-precisions picks PyTorch's runs; by default bf16 only where the CPU has bf16 instructions:
+// elsewhere its bf16 autocast is emulated (~20× slower than float32 on an AVX2 CPU) and its 40 steps
+// would take an hour, so measure it apart there with fewer --steps. --rounds N runs every configuration N times in turn and
 // keeps each one's fastest run: a VM's speed drifts (±15% over minutes on the 2-core development
 // machines), so a single run of each can favour either side.
 import { execFileSync } from 'node:child_process';
@@ -45,7 +45,8 @@ const workerCounts = option('--workers', '0,2').split(',').map(Number);
 const WARMUP_STEPS = 3;
 const precision = option('--precision', 'auto');
 const rounds = Number(option('--rounds', '1'));
-const torchPrecisions = option('--torch-precisions', 'fp32,bf16').split(',');
+const nativeBf16 = cpuFlags().flags.some((f) => f === 'avx512_bf16' || f === 'amx_bf16');
+const torchPrecisions = option('--torch-precisions', nativeBf16 ? 'fp32,bf16' : 'fp32').split(',');
 for (const p of torchPrecisions) if (p !== 'fp32' && p !== 'bf16') throw new RangeError(`--torch-precisions takes fp32 and/or bf16 (got ${p})`);
 
 /** What differs between the data sets: how each side is pointed at them, and the view recipe. */
