@@ -15,7 +15,7 @@ import { freePort, workerEnv } from '../src/distributed/launch.js';
 import { ProcessGroup } from '../src/distributed/process-group.js';
 import { BatchNorm } from '../src/nn/layers.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
-import { buildModel } from '../src/simclr/model.js';
+import { buildModel, modelConfig } from '../src/simclr/model.js';
 import { randn, setNumThreads } from '../src/tensor/create.js';
 import { tidy } from '../src/tensor/tensor.js';
 import { option, repoRoot } from './common.js';
@@ -51,7 +51,7 @@ function collectivesWorker(): void {
   setNumThreads(1);
   const group = ProcessGroup.init({ masterAddr: w.masterAddr, masterPort: w.masterPort, rank: w.rank, worldSize: w.worldSize });
   const c = pretrainDefaults;
-  const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: 1, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+  const model = buildModel(modelConfig(c, 1));
   const channels = [...model.namedModules()].flatMap(([, m]) => (m instanceof BatchNorm ? [m.numFeatures] : []));
   const params = model.parameters();
   const stats = channels.map((ch) => randn([1, 2 * ch]).requiresGrad_(true));

@@ -45,6 +45,7 @@ const workerCounts = option('--workers', '0,2').split(',').map(Number);
 const WARMUP_STEPS = 3;
 const precision = option('--precision', 'auto');
 const rounds = Number(option('--rounds', '1'));
+if (!(Number.isInteger(rounds) && rounds >= 1)) throw new RangeError(`--rounds must be a positive integer (got ${option('--rounds', '1')})`);
 const nativeBf16 = cpuFlags().flags.some((f) => f === 'avx512_bf16' || f === 'amx_bf16');
 const torchPrecisions = option('--torch-precisions', nativeBf16 ? 'fp32,bf16' : 'fp32').split(',');
 for (const p of torchPrecisions) if (p !== 'fp32' && p !== 'bf16') throw new RangeError(`--torch-precisions takes fp32 and/or bf16 (got ${p})`);
@@ -136,9 +137,10 @@ function pytorch(data: BenchData, workers: number, tuned: boolean, bf16: boolean
 }
 
 const data = await benchData(option('--data', 'fashion-mnist'));
-type Run = { views_per_s: number } | null;
+/** A PyTorch run's figures (null: no PyTorch here). */
+type Run = { views_per_s: number; peak_rss_total_mb: number } | null;
 /** The faster of two runs of one configuration (the first round has none to compare with). */
-const faster = <T extends Run>(kept: T | undefined, run: T): T => (kept === undefined || (run !== null && (kept === null || run.views_per_s > kept.views_per_s)) ? run : kept);
+const faster = <T extends { views_per_s: number } | null>(kept: T | undefined, run: T): T => (kept === undefined || (run !== null && (kept === null || run.views_per_s > kept.views_per_s)) ? run : kept);
 let simclr: ReturnType<typeof ours> | undefined;
 let computeOnlyRate = 0;
 const runs: Record<string, Run> = {};
@@ -170,20 +172,20 @@ const result: Record<string, unknown> = {
 if (withTorch) {
   result.pytorch = runs;
   // The better DataLoader setting under each malloc, and our end-to-end rate against the best of all.
-  const rate = (r: unknown) => (r as { views_per_s?: number } | null)?.views_per_s ?? 0;
+  const rate = (r: Run | undefined) => r?.views_per_s ?? 0;
   const bestOf = (prefix: string) => {
     const key = Object.keys(runs).filter((k) => k.startsWith(prefix)).sort((a, b) => rate(runs[b]) - rate(runs[a]))[0];
     return key === undefined || runs[key] === null ? null : { run: key, views_per_s: rate(runs[key]) };
   };
   result.pytorch_best = { default_malloc: bestOf('default'), tuned_malloc: bestOf('tuned'), bf16_default_malloc: bestOf('bf16_default'), bf16_tuned_malloc: bestOf('bf16_tuned') };
   // Against the fastest PyTorch run in either precision, and against the fastest float32 one.
-  const ourRate = (result.simclr as { views_per_s: number }).views_per_s;
+  const ourRate = simclr!.views_per_s;
   const top = Math.max(...Object.values(runs).map(rate));
   const topFp32 = Math.max(...Object.entries(runs).filter(([k]) => !k.startsWith('bf16')).map(([, r]) => rate(r)));
   result.simclr_vs_pytorch_best = top > 0 ? ourRate / top : null;
   result.simclr_vs_pytorch_best_fp32 = topFp32 > 0 ? ourRate / topFp32 : null;
   // Peak RSS against the leanest PyTorch run, its DataLoader workers included.
-  const totals = Object.values(runs).flatMap((r) => ((r as { peak_rss_total_mb?: number } | null)?.peak_rss_total_mb ?? []));
-  result.simclr_peak_rss_vs_pytorch_lowest = totals.length > 0 ? (result.simclr as { peak_rss_mb: number }).peak_rss_mb / Math.min(...totals) : null;
+  const totals = Object.values(runs).flatMap((r) => (r === null ? [] : [r.peak_rss_total_mb]));
+  result.simclr_peak_rss_vs_pytorch_lowest = totals.length > 0 ? simclr!.peak_rss_mb / Math.min(...totals) : null;
 }
 console.log(JSON.stringify(result, null, 2));

@@ -9,7 +9,7 @@
 import { fashionMnist } from '../src/data/idx.js';
 import { Random } from '../src/random.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
-import { buildModel } from '../src/simclr/model.js';
+import { buildModel, modelConfig } from '../src/simclr/model.js';
 import { ntXentLoss } from '../src/simclr/nt-xent.js';
 import { configViews } from '../src/simclr/pretrain.js';
 import { buildOptimizer } from '../src/simclr/step.js';
@@ -24,7 +24,7 @@ setNumThreads(threads);
 manualSeed(0);
 const c = { ...pretrainDefaults };
 const source = fashionMnist('train');
-const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: 1, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+const model = buildModel(modelConfig(c, 1));
 model.to({ memoryFormat: 'channels_last' });
 model.train();
 const optimizer = buildOptimizer(model, c, c.lr);

@@ -8,7 +8,7 @@ import { resnet, resnetStemChannels, type ResNet, type ResNetDepth } from '../mo
 import { manualSeed } from '../tensor/create.js';
 import { listCheckpoints, readCheckpoint } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
-import { buildModel, type SimCLRModel } from './model.js';
+import { buildModel, modelConfig, type SimCLRModel } from './model.js';
 import { readSplitRecord, type SplitRecord } from '../data/open.js';
 
 export interface Architecture {
@@ -54,7 +54,7 @@ export function loadEncoder(path: string): LoadedEncoder {
     const c = checkpoint.config;
     const inChannels = c.inChannels ?? header.tensors.get('model.encoder.conv1.weight')?.shape[1] ?? 3;
     checkArchitecture(file, { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, imageSize: c.imageSize ?? 0 }, header.tensors, 'model.encoder.');
-    const model = buildModel({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim });
+    const model = buildModel(modelConfig(c, inChannels));
     checkpoint.load(model, null);
     model.to({ memoryFormat: 'channels_last' });
     const encoder = model.encoder as ResNet;

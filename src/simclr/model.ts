@@ -32,6 +32,11 @@ export interface ModelConfig {
   projectionDim: number;
 }
 
+/** The model's part of a training configuration (PretrainConfig, a checkpoint's), for images of `inChannels` channels. */
+export function modelConfig(c: Omit<ModelConfig, 'inChannels'>, inChannels: number): ModelConfig {
+  return { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim };
+}
+
 /** A ResNet encoder and a projection head as configured (hiddenDim 0: the width of h). */
 export function buildModel(c: ModelConfig): SimCLRModel {
   const encoder = resnet(c.depth, { cifarStem: c.cifarStem, widthMultiplier: c.width, inChannels: c.inChannels });

@@ -16,7 +16,7 @@ import { availableParallelism } from 'node:os';
 import { formatDuration, progressOutput } from '../progress.js';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
 import { configAugmentation, type PretrainConfig } from './config.js';
-import { buildModel, type SimCLRModel } from './model.js';
+import { buildModel, modelConfig, type SimCLRModel } from './model.js';
 import { architectureMetadata } from './encoder-file.js';
 import { ntXentMetrics } from './nt-xent.js';
 import { knnMonitor } from './monitor.js';
@@ -146,17 +146,17 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   const source = data.train;
   const [channels, height, width] = source.imageShape;
   const size = c.imageSize || Math.min(height, width);
-  const modelConfig = { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim };
+  const architecture = modelConfig(c, channels);
   const memoryFormat = (c.channelsLast ?? true) ? 'channels_last' : 'contiguous';
   let precisionChoice: PrecisionChoice | null = null;
   if (c.precision === 'auto') {
-    precisionChoice = measurePrecision(modelConfig, { count: (2 * c.batchSize) / workers, size, temperature: c.temperature, chunk: c.chunk, memoryFormat }, { group });
+    precisionChoice = measurePrecision(architecture, { count: (2 * c.batchSize) / workers, size, temperature: c.temperature, chunk: c.chunk, memoryFormat }, { group });
     c = { ...c, precision: precisionChoice.precision };
     manualSeed(c.seed); // (the measurement drew from the generator)
     const rate = (v: number) => `${Math.round(v)} views/s`;
     out?.(`precision: ${c.precision} (auto: ${rate(precisionChoice.fp32ViewsPerSecond)} in fp32, ${rate(precisionChoice.bf16ViewsPerSecond)} in bf16 on this CPU)`, false);
   }
-  const model = buildModel(modelConfig);
+  const model = buildModel(architecture);
   model.to({ memoryFormat });
   const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true, shard: { rank, count: workers } });
   const stepsPerEpoch = loader.stepsPerEpoch;
