@@ -1,14 +1,20 @@
 // Data parallelism on libtorch's c10d: a TCPStore rendezvous, a gloo process group, the
 // collectives the trainer needs (in place, on one tensor), autograd-aware all-reduce and
-// all-gather, and a heartbeat watchdog that names a lost worker instead of hanging.
+// all-gather, and a heartbeat watchdog that names a lost worker instead of hanging. Small
+// all-gathers (global BN's statistics, two per BN layer and step) go through a gloo context of
+// their own instead of the process group: see Group::direct.
 #include "common.h"
 
 // Every libtorch this builds against (Debian's, pytorch.org's) has gloo; its header asks for this.
 #define USE_C10D_GLOO 1
 
 #include <torch/csrc/autograd/custom_function.h>
+#include <torch/csrc/distributed/c10d/PrefixStore.hpp>
 #include <torch/csrc/distributed/c10d/ProcessGroupGloo.hpp>
 #include <torch/csrc/distributed/c10d/TCPStore.hpp>
+
+#include <gloo/allgather_ring.h>
+#include <gloo/rendezvous/context.h>
 
 #include <atomic>
 #include <chrono>
@@ -30,6 +36,13 @@ struct Group {
   int size = 1;
   c10::intrusive_ptr<c10d::Store> store;
   c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  // Latency is all a small collective costs, and ProcessGroupGloo adds most of it: each call hops
+  // from the caller to the group's worker thread, and every message from gloo's event-loop thread
+  // to the waiting one. This context's pairs are in gloo's synchronous mode instead: the calling
+  // thread writes and reads their sockets itself, and a small all-gather takes one round trip.
+  // Only for messages that fit the sockets' buffers (a synchronous pair reads only while it waits,
+  // so two workers writing large messages to each other would both block): see kSmallGatherBytes.
+  std::shared_ptr<gloo::rendezvous::Context> direct;
   // Watchdog: every worker bumps its counter in the store; a counter that stops moving, or a store
   // that stops answering (it lives in rank 0), marks that rank lost.
   c10::intrusive_ptr<c10d::Store> beatStore;
@@ -127,12 +140,12 @@ void stopWatchdogsAtExit() {
   for (auto& entry : groups) entry.second->stopWatchdog();
 }
 
-// Runs one collective and waits for it. A failure is reported with the lost rank when the
-// watchdog finds one in time (a dead peer usually shows first as a closed connection).
-void run(Group& g, const std::function<c10::intrusive_ptr<c10d::Work>()>& start) {
+// Runs one collective to its end. A failure is reported with the lost rank when the watchdog
+// finds one in time (a dead peer usually shows first as a closed connection).
+void run(Group& g, const std::function<void()>& collective) {
   const auto t0 = Clock::now();
   try {
-    start()->wait();
+    collective();
   } catch (const std::exception& e) {
     const auto deadline = Clock::now() + g.detection;
     while (Clock::now() < deadline && g.lost.load() < 0) std::this_thread::sleep_for(Millis(50));
@@ -147,14 +160,32 @@ void run(Group& g, const std::function<c10::intrusive_ptr<c10d::Work>()>& start)
 
 void allReduceSum(Group& g, at::Tensor& t) {
   std::vector<at::Tensor> ts{t};
-  run(g, [&] { return g.pg->allreduce(ts); });
+  run(g, [&] { g.pg->allreduce(ts)->wait(); });
 }
 
+// Gathered bytes up to which an all-gather takes the direct context (global BN's statistics; z's
+// gather and the gradients are larger), and AllGatherFn's backward gathers the gradients instead of
+// all-reducing them. Well within a socket's default buffers.
+constexpr int64_t kSmallGatherBytes = 64 << 10;
+
 at::Tensor allGather(Group& g, const at::Tensor& t) {
-  std::vector<at::Tensor> input{t.contiguous()};
+  TORCH_CHECK(t.dim() >= 1, "allGather: the tensor needs a dimension to gather along (got a scalar)");
+  const auto input = t.contiguous();
+  const int64_t bytes = input.numel() * input.element_size();
+  if (g.direct != nullptr && bytes * g.size <= kSmallGatherBytes) {
+    auto sizes = input.sizes().vec();
+    sizes[0] *= g.size;
+    auto output = at::empty(sizes, input.options());
+    run(g, [&] {
+      gloo::AllgatherRing<uint8_t> ring(g.direct, {static_cast<const uint8_t*>(input.data_ptr())}, static_cast<uint8_t*>(output.data_ptr()), static_cast<int>(bytes));
+      ring.run();
+    });
+    return output;
+  }
+  std::vector<at::Tensor> inputs{input};
   std::vector<std::vector<at::Tensor>> output(1);
-  for (int r = 0; r < g.size; ++r) output[0].push_back(at::empty_like(input[0]));
-  run(g, [&] { return g.pg->allgather(output, input); });
+  for (int r = 0; r < g.size; ++r) output[0].push_back(at::empty_like(input));
+  run(g, [&] { g.pg->allgather(output, inputs)->wait(); });
   return at::cat(output[0], 0);
 }
 
@@ -176,9 +207,6 @@ struct AllReduceSumFn : public torch::autograd::Function<AllReduceSumFn> {
     return {g, at::Tensor()};
   }
 };
-
-// Gathered bytes up to which AllGatherFn's backward gathers the gradients instead of all-reducing them.
-constexpr int64_t kSmallGatherBytes = 64 << 10;
 
 // y = the workers' x concatenated along dim 0 (rank order). Backward: the sum over workers of
 // their gradient of y, sliced at this worker's rows (the paper's cross-replica concatenation).
@@ -239,6 +267,14 @@ Napi::Value DistInit(const Napi::CallbackInfo& info) {
                                                  : c10d::ProcessGroupGloo::createDefaultDevice());
   g->pg = c10::make_intrusive<c10d::ProcessGroupGloo>(g->store, rank, size, options);
   if (size > 1) {
+    auto prefixed = c10::make_intrusive<c10d::PrefixStore>("simclr/direct", g->store);
+    c10d::ProcessGroupGloo::GlooStore directStore(prefixed);
+    g->direct = std::make_shared<gloo::rendezvous::Context>(rank, size);
+    g->direct->setTimeout(timeout);
+    g->direct->connectFullMesh(directStore, options->devices[0]);
+    for (int r = 0; r < size; ++r) {
+      if (r != rank) g->direct->getPair(r)->setSync(true, false);
+    }
     c10d::TCPStoreOptions client;
     client.port = so.port;
     client.timeout = stale;
@@ -262,9 +298,9 @@ Napi::Value DistDestroy(const Napi::CallbackInfo& info) {
   SIMCLR_TRY
   auto g = groupById(idOf(info[0]));
   const bool orderly = info[1].ToBoolean();
-  if (orderly) run(*g, [&] { return g->pg->barrier(); });
+  if (orderly) run(*g, [&] { g->pg->barrier()->wait(); });
   g->stopWatchdog();
-  if (orderly) run(*g, [&] { return g->pg->barrier(); });
+  if (orderly) run(*g, [&] { g->pg->barrier()->wait(); });
   std::lock_guard<std::mutex> lock(registryMutex);
   groups.erase(idOf(info[0]));
   return env.Undefined();
@@ -291,7 +327,7 @@ Napi::Value DistBroadcast(const Napi::CallbackInfo& info) {
   c10d::BroadcastOptions bo;
   bo.rootRank = info[2].As<Napi::Number>().Int32Value();
   std::vector<at::Tensor> ts{t};
-  run(*g, [&] { return g->pg->broadcast(ts, bo); });
+  run(*g, [&] { g->pg->broadcast(ts, bo)->wait(); });
   return info[1];
   SIMCLR_CATCH(env)
 }
@@ -319,7 +355,7 @@ Napi::Value DistBarrier(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   SIMCLR_TRY
   auto g = groupById(idOf(info[0]));
-  run(*g, [&] { return g->pg->barrier(); });
+  run(*g, [&] { g->pg->barrier()->wait(); });
   return env.Undefined();
   SIMCLR_CATCH(env)
 }

@@ -17,6 +17,7 @@ function fromEnv(root) {
     libDir: lib,
     rpath: true,
     abi,
+    gloo: false,
     cuda: fs.existsSync(path.join(lib, 'libtorch_cuda.so')),
   };
 }
@@ -32,6 +33,8 @@ function fromDebian() {
     libDir: path.join(libRoot, multiarch[0]),
     rpath: false,
     abi: 1,
+    // Debian's libtorch links gloo as a library of its own (libgloo-dev); pytorch.org's has it inside.
+    gloo: true,
     cuda: fs.existsSync(path.join(libRoot, multiarch[0], 'libtorch_cuda.so')),
   };
 }
@@ -57,6 +60,8 @@ try {
     // CUDA kernels register themselves at load time, so the library must stay linked.
     if (t.cuda) libs.push('-Wl,--no-as-needed', '-ltorch_cuda', '-Wl,--as-needed');
     libs.push('-ltorch', '-ltorch_cpu', '-lc10');
+    // The addon calls gloo directly too (native/distributed.cc).
+    if (t.gloo) libs.push('-lgloo');
     console.log(libs.join(' '));
   } else if (what === 'json') console.log(JSON.stringify(t));
   else throw new Error(`usage: libtorch.cjs include|libs|cflags|json`);
