@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "simclr",
-      "sources": ["native/addon.cc", "native/tensor.cc", "native/dispatch.cc", "native/augment.cc", "native/allocator.cc", "native/distributed.cc", "native/profiler.cc"],
+      "sources": ["native/addon.cc", "native/tensor.cc", "native/dispatch.cc", "native/augment.cc", "native/allocator.cc", "native/distributed.cc", "native/profiler.cc", "native/batch_norm_relu.cc"],
       "include_dirs": [
         "<!(node -p \"require('node-addon-api').include_dir\")",
         "<!@(node scripts/libtorch.cjs include)"
@@ -11,7 +11,9 @@
       "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti", "-fno-exceptions"],
-      "cflags_cc": ["-frtti", "-fexceptions", "-O3", "-fno-trapping-math", "-Wno-unused-parameter", "<!@(node scripts/libtorch.cjs cflags)"]
+      # -fopenmp: ATen's at::parallel_for is inline, and serial in code compiled without OpenMP. The
+      # addon does not link an OpenMP runtime of its own: its calls resolve to libtorch's.
+      "cflags_cc": ["-frtti", "-fexceptions", "-O3", "-fopenmp", "-fno-trapping-math", "-Wno-unused-parameter", "<!@(node scripts/libtorch.cjs cflags)"]
     }
   ]
 }

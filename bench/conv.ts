@@ -2,10 +2,14 @@
 // CIFAR stem ×0.25, 512 views of 28×28) forward and backward as the step runs it (channels-last;
 // the stem computes no input gradient, its input being the views),
 // and oneDNN's rate on a wide layer (64×256×14×14, 3×3) — what its kernels attain when the shapes
-// suit them. Prints JSON: per layer shape the calls per step, milliseconds and GFLOP/s, the
-// encoder's convolutions in all (their time per step and effective GFLOP/s), the wide layer's rate
-// and the ratio of the two.
-//   node dist/bench/conv.js [--threads 2] [--reps 5]
+// suit them. Then the whole training step's effective rate (the encoder's convolution GFLOP per
+// step over the step's time: everything that is not convolution counts against it) beside the wide
+// layer's, measured in turn for `--rounds` rounds: this machine's speed drifts by 20% within
+// minutes, so a ratio of two runs made minutes apart says little. Prints JSON: per layer shape the
+// calls per step, milliseconds and GFLOP/s, the encoder's convolutions in all (their time per step
+// and effective GFLOP/s), the wide layer's rate and the ratio of the two; per round the step's
+// time, its effective rate and the wide layer's, and the median of their ratio.
+//   node dist/bench/conv.js [--threads 2] [--reps 5] [--rounds 5]
 import * as F from '../src/tensor/functional.js';
 import { randn, setNumThreads } from '../src/tensor/create.js';
 import { tidy } from '../src/tensor/tensor.js';
@@ -13,9 +17,11 @@ import { Conv2d } from '../src/nn/layers.js';
 import { resnet } from '../src/models/resnet.js';
 import { cpuFlags } from '../src/info.js';
 import { best, option } from './common.js';
+import { defaultStep } from './default-step.js';
 
 const threads = Number(option('--threads', '2'));
 const reps = Number(option('--reps', '5'));
+const rounds = Number(option('--rounds', '5'));
 setNumThreads(threads);
 
 interface Shape {
@@ -69,6 +75,18 @@ const layers = [...shapes.values()].map(({ shape, calls }) => {
 const wide = measure({ batch: 64, inC: 256, outC: 256, size: 14, kernel: 3, stride: 1, padding: 1, inputGradient: true });
 const encoderRate = totalGflop / (totalMs / 1e3);
 const wideRate = wide.gflop / (wide.ms / 1e3);
+
+const step = defaultStep();
+step(); // (oneDNN's primitives, the allocator's cache)
+const stepRounds = Array.from({ length: rounds }, () => {
+  const t0 = performance.now();
+  for (let i = 0; i < 3; i++) step();
+  const stepMs = (performance.now() - t0) / 3; // (the mean: a step's rate is what training gets; the wide layer's, the best oneDNN attains)
+  const wideNow = measure({ batch: 64, inC: 256, outC: 256, size: 14, kernel: 3, stride: 1, padding: 1, inputGradient: true });
+  const stepRate = totalGflop / (stepMs / 1e3);
+  const wideNowRate = wideNow.gflop / (wideNow.ms / 1e3);
+  return { step_ms: stepMs, step_gflop_per_s: stepRate, wide_gflop_per_s: wideNowRate, ratio: stepRate / wideNowRate };
+});
 console.log(JSON.stringify({
   bench: 'conv',
   cpu: cpuFlags(),
@@ -77,4 +95,5 @@ console.log(JSON.stringify({
   encoder: { msPerStep: totalMs, gflopPerStep: totalGflop, gflopPerS: encoderRate },
   wideLayer: { shape: '64×256×14×14, 3×3, 256 out', ms: wide.ms, gflopPerS: wideRate },
   encoderOverWide: encoderRate / wideRate,
+  step: { rounds: stepRounds, medianStepOverWide: [...stepRounds.map((r) => r.ratio)].sort((a, b) => a - b)[Math.floor(rounds / 2)] },
 }, null, 2));

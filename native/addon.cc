@@ -180,6 +180,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   initAllocator(env, exports);
   initDistributed(env, exports);
   initProfiler(env, exports);
+  initBatchNormRelu(env, exports);
   exports.Set("setNumThreads", Napi::Function::New(env, SetNumThreads));
   exports.Set("getNumThreads", Napi::Function::New(env, GetNumThreads));
   exports.Set("manualSeed", Napi::Function::New(env, ManualSeed));

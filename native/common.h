@@ -35,6 +35,7 @@ void initAugment(Napi::Env env, Napi::Object exports);
 void initAllocator(Napi::Env env, Napi::Object exports);
 void initDistributed(Napi::Env env, Napi::Object exports);
 void initProfiler(Napi::Env env, Napi::Object exports);
+void initBatchNormRelu(Napi::Env env, Napi::Object exports);
 void installCachingAllocator();
 
 // Converts C++ exceptions (c10::Error and friends) into JS exceptions without the backtrace.

@@ -64,6 +64,8 @@ export interface Native {
   colorOps_(images: Handle, ops: Handle, factors: Handle): Handle;
   /** Separable Gaussian blur of chosen images, in place (native/augment.cc). */
   gaussianBlur_(images: Handle, rows: Handle, sigma: Handle, taps: number): Handle;
+  /** relu(batch_norm(x) [+ residual]) in training mode, one autograd function (native/batch_norm_relu.cc); null for input it does not take. */
+  batchNormRelu(x: Handle, residual: Handle | null, weight: Handle | null, bias: Handle | null, runningMean: Handle | null, runningVar: Handle | null, momentum: number, eps: number): Handle | null;
   /** Joins a c10d process group (TCPStore rendezvous, gloo); blocks until all workers joined. Returns its id. */
   distInit(o: { host: string; port: number; rank: number; size: number; bind: string; timeoutMs: number; heartbeatMs: number; staleMs: number }): number;
   distDestroy(group: number, orderly: boolean): void;

@@ -2,8 +2,7 @@
 // checkpoints load into torchvision.models.resnetNN. Options from SimCLR: the CIFAR stem
 // (3×3 stride-1 conv, no max-pool) for small images, a width multiplier applied to every
 // layer (ResNet-50 2×/4×), any number of input channels, and no classifier: the output is h.
-import { isGradEnabled, noGrad, Tensor } from '../tensor/tensor.js';
-import * as ops from '../tensor/generated/ops.js';
+import { noGrad, Tensor } from '../tensor/tensor.js';
 import { Module } from '../nn/module.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { kaimingNormalFanOut } from '../nn/init.js';
@@ -49,15 +48,11 @@ abstract class Block extends Module {
   }
 }
 
-/** relu(out + identity); one pass when no gradient is recorded (aten's fused add-relu has no backward). */
-function addRelu(out: Tensor, identity: Tensor): Tensor {
-  return isGradEnabled() ? ops.relu_(out.add_(identity)) : ops._add_relu_$Tensor(out, identity, 1);
-}
-
 export class BasicBlock extends Block {
   static readonly expansion = 1;
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
+  /** torchvision's module, and the Relu nodes' name in ONNX; the forward runs it fused with the BatchNorm before it (BatchNorm.forwardRelu). */
   readonly relu: ReLU;
   readonly conv2: Conv2d;
   readonly bn2: BatchNorm2d;
@@ -79,8 +74,8 @@ export class BasicBlock extends Block {
     return [[this.conv1, this.bn1], [this.conv2, this.bn2], ...this.downsamplePairs(this.downsample)];
   }
   forward(x: Tensor): Tensor {
-    const out = this.bn2.forward(this.conv2.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x)))));
-    return addRelu(out, this.downsample ? this.downsample.forward(x) : x);
+    const out = this.conv2.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
+    return this.bn2.forwardRelu(out, this.downsample ? this.downsample.forward(x) : x);
   }
 }
 
@@ -93,6 +88,7 @@ export class Bottleneck extends Block {
   readonly bn2: BatchNorm2d;
   readonly conv3: Conv2d;
   readonly bn3: BatchNorm2d;
+  /** torchvision's module, and the Relu nodes' name in ONNX; the forward runs it fused with the BatchNorm before it (BatchNorm.forwardRelu). */
   readonly relu: ReLU;
   readonly downsample: Sequential | null;
 
@@ -114,10 +110,10 @@ export class Bottleneck extends Block {
     return [[this.conv1, this.bn1], [this.conv2, this.bn2], [this.conv3, this.bn3], ...this.downsamplePairs(this.downsample)];
   }
   forward(x: Tensor): Tensor {
-    let out = this.relu.forward(this.bn1.forward(this.conv1.forward(x)));
-    out = this.relu.forward(this.bn2.forward(this.conv2.forward(out)));
-    out = this.bn3.forward(this.conv3.forward(out));
-    return addRelu(out, this.downsample ? this.downsample.forward(x) : x);
+    let out = this.bn1.forwardRelu(this.conv1.forward(x));
+    out = this.bn2.forwardRelu(this.conv2.forward(out));
+    out = this.conv3.forward(out);
+    return this.bn3.forwardRelu(out, this.downsample ? this.downsample.forward(x) : x);
   }
 }
 
@@ -132,6 +128,7 @@ export function resnetStemChannels(width: number): number {
 export class ResNet extends Module {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;
+  /** torchvision's module, and the Relu nodes' name in ONNX; the forward runs it fused with the BatchNorm before it (BatchNorm.forwardRelu). */
   readonly relu: ReLU;
   readonly maxpool: Module;
   readonly layers: Sequential[];
@@ -209,7 +206,7 @@ export class ResNet extends Module {
     if (x.ndim !== 4 || x.size(1) !== this.options.inChannels) {
       throw new RangeError(`ResNet expects images [N, ${this.options.inChannels}, H, W], got [${x.shape.join(', ')}]`);
     }
-    let out = this.maxpool.forward(this.relu.forward(this.bn1.forward(this.conv1.forward(x))));
+    let out = this.maxpool.forward(this.bn1.forwardRelu(this.conv1.forward(x)));
     for (const layer of this.layers) out = layer.forward(out);
     const h = this.avgpool.forward(out).flatten(1);
     return this.fc ? this.fc.forward(h) : h;

@@ -2,7 +2,7 @@
 import * as F from '../tensor/functional.js';
 import * as ops from '../tensor/generated/ops.js';
 import { empty, ones, zeros, tensor } from '../tensor/create.js';
-import { noGrad, Tensor } from '../tensor/tensor.js';
+import { isGradEnabled, noGrad, Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 import { kaimingUniform, uniform } from './init.js';
 
@@ -121,6 +121,8 @@ export class BatchNorm extends Module {
   }
   readonly eps: number;
   readonly momentum: number;
+  /** false: forwardRelu runs BatchNorm and ReLU as separate ops (what bench/batch-norm-relu compares the fused kernels with). */
+  static fuseRelu = true;
   /** Replaces the training-mode computation (set by convertSyncBatchNorm for global statistics). */
   trainingForward: ((x: Tensor) => Tensor) | null = null;
   /** Folded into the convolution before it (nn/fold.ts): the identity, in eval mode only. */
@@ -140,15 +142,8 @@ export class BatchNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (!this.expectedDims.includes(x.ndim)) {
-      throw new RangeError(`${this.constructor.name}: expected a ${this.expectedDims.join('-d or ')}-d input, got shape [${x.shape.join(', ')}]`);
-    }
-    if (this.foldedIntoConv) {
-      if (this.training) throw new Error(`${this.constructor.name}: folded into its convolution for inference; it cannot train until unfolded`);
-      return x;
-    }
-    const tracked = this.buffer('num_batches_tracked');
-    if (this.training && tracked !== null) noGrad(() => tracked.add_(1));
+    if (this.checkInput(x)) return x;
+    this.countBatch();
     if (this.training && this.trainingForward !== null) return this.trainingForward(x);
     const useBatchStats = this.training || this.runningMean === null;
     return F.batchNorm(x, this.runningMean, this.runningVar, {
@@ -158,6 +153,39 @@ export class BatchNorm extends Module {
       momentum: this.momentum,
       eps: this.eps,
     });
+  }
+
+  /**
+   * relu(forward(x) [+ residual]); in training with the batch's own statistics, fused where the
+   * input allows (F.batchNormReluTraining). Without gradients the residual's add and ReLU are one
+   * pass (ATen's fused add-relu, which has no backward).
+   */
+  forwardRelu(x: Tensor, residual: Tensor | null = null): Tensor {
+    if (BatchNorm.fuseRelu && this.training && this.trainingForward === null && !this.checkInput(x)) {
+      const y = F.batchNormReluTraining(x, this.runningMean, this.runningVar, { weight: this.weight, bias: this.bias, momentum: this.momentum, eps: this.eps, residual });
+      if (y !== null) {
+        this.countBatch();
+        return y;
+      }
+    }
+    const y = this.forward(x);
+    if (residual === null) return ops.relu_(y);
+    return isGradEnabled() ? ops.relu_(y.add_(residual)) : ops._add_relu_$Tensor(y, residual, 1);
+  }
+
+  /** Throws for a wrong rank or for training while folded; true when folded (the layer is the identity). */
+  private checkInput(x: Tensor): boolean {
+    if (!this.expectedDims.includes(x.ndim)) {
+      throw new RangeError(`${this.constructor.name}: expected a ${this.expectedDims.join('-d or ')}-d input, got shape [${x.shape.join(', ')}]`);
+    }
+    if (!this.foldedIntoConv) return false;
+    if (this.training) throw new Error(`${this.constructor.name}: folded into its convolution for inference; it cannot train until unfolded`);
+    return true;
+  }
+
+  private countBatch(): void {
+    const tracked = this.buffer('num_batches_tracked');
+    if (this.training && tracked !== null) noGrad(() => tracked.add_(1));
   }
 }
 

@@ -1,7 +1,8 @@
 // Typed functional ops with PyTorch's names and defaults (torch.nn.functional), on top of
 // the generated ATen wrappers. Intermediate tensors are disposed here, not left to the caller.
+import { native } from '../native.js';
 import * as ops from './generated/ops.js';
-import { Tensor, tidy } from './tensor.js';
+import { fromHandle, Tensor, tidy } from './tensor.js';
 
 type Pair = number | readonly [number, number];
 
@@ -35,6 +36,29 @@ export function batchNorm(
   }: { weight?: Tensor | null; bias?: Tensor | null; training?: boolean; momentum?: number; eps?: number } = {},
 ): Tensor {
   return ops.batch_norm(input, weight, bias, runningMean, runningVar, training, momentum, eps, true);
+}
+
+/**
+ * relu(batchNorm(input) [+ residual]) in training mode (the batch's statistics; the running ones,
+ * when given, updated) as one native autograd function (native/batch_norm_relu.cc): fewer memory
+ * passes than the separate ops, and no pre-ReLU tensor kept. For float32 input (and residual, of
+ * the same shape) in channels-last [N, C, H, W] or [N, C]; null for any other: the caller takes
+ * the separate ops.
+ */
+export function batchNormReluTraining(
+  input: Tensor,
+  runningMean: Tensor | null,
+  runningVar: Tensor | null,
+  {
+    weight = null,
+    bias = null,
+    momentum = 0.1,
+    eps = 1e-5,
+    residual = null,
+  }: { weight?: Tensor | null; bias?: Tensor | null; momentum?: number; eps?: number; residual?: Tensor | null } = {},
+): Tensor | null {
+  const out = native.batchNormRelu(input.handle, residual?.handle ?? null, weight?.handle ?? null, bias?.handle ?? null, runningMean?.handle ?? null, runningVar?.handle ?? null, momentum, eps);
+  return out === null ? null : fromHandle(out);
 }
 
 export function maxPool2d(

@@ -1,0 +1,325 @@
+// relu(batch_norm(x)) and relu(batch_norm(x) + residual) in training mode as autograd functions,
+// for float32 rows of channels (a channels-last 4-d tensor, or [N, C]). The step's
+// non-convolution time is memory passes over the activations. Unfused, BatchNorm and ReLU take five
+// forward (statistics; normalise: read, write; ReLU: read, write) and eight backward (ReLU's mask:
+// two reads, a write; BatchNorm's sums: two reads; its input gradient: two reads, a write); fused,
+// three forward (statistics; normalise and rectify) and five backward (the sums over the masked
+// gradient; the input gradient), the mask recomputed from x rather than read from a saved output,
+// and no pre-ReLU tensor kept. With a residual: see BatchNormAddReluFn.
+#include "common.h"
+
+#include <ATen/Parallel.h>
+#include <ATen/record_function.h>
+#include <torch/csrc/autograd/custom_function.h>
+
+#include <algorithm>
+#include <vector>
+
+namespace simclr {
+namespace {
+
+// Rows per block: a block of x stays in cache between the two reads that its moments take. The
+// blocks, not the threads, fix the summation order, so results do not depend on the thread count.
+int64_t blockRows(int64_t channels) { return std::max<int64_t>(16, (32 << 10) / (channels * 4)); }
+
+// The loops run over channels innermost, each channel's sums in row order: vectorised across
+// channels, in the same order in every build (AVX2 or not), so the results are the same bits.
+#define SIMCLR_KERNEL __attribute__((target_clones("avx2", "default")))
+
+// A block's per-channel mean and sum of squared deviations from it (two reads, the second from cache).
+SIMCLR_KERNEL void blockMoments(const float* __restrict x, int64_t rows, int64_t channels, float* __restrict mean, float* __restrict m2) {
+  std::fill(mean, mean + channels, 0.f);
+  std::fill(m2, m2 + channels, 0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * channels;
+    for (int64_t c = 0; c < channels; ++c) mean[c] += row[c];
+  }
+  const float inv = 1.f / static_cast<float>(rows);
+  for (int64_t c = 0; c < channels; ++c) mean[c] *= inv;
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float d = row[c] - mean[c];
+      m2[c] += d * d;
+    }
+  }
+}
+
+// y = max(x·a + b, 0) (NaN passes through, as ATen's relu).
+SIMCLR_KERNEL void normaliseRectify(const float* __restrict x, int64_t rows, int64_t channels, const float* __restrict a, const float* __restrict b, float* __restrict y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x + r * channels;
+    float* out = y + r * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float z = in[c] * a[c] + b[c];
+      out[c] = z < 0.f ? 0.f : z;
+    }
+  }
+}
+
+// y = max(x·a + b + residual, 0).
+SIMCLR_KERNEL void normaliseAddRectify(const float* __restrict x, const float* __restrict residual, int64_t rows, int64_t channels, const float* __restrict a,
+                                       const float* __restrict b, float* __restrict y) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* in = x + r * channels;
+    const float* add = residual + r * channels;
+    float* out = y + r * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float z = in[c] * a[c] + b[c] + add[c];
+      out[c] = z < 0.f ? 0.f : z;
+    }
+  }
+}
+
+// Over a block: Σ g and Σ g·(x − μ), g = gy where x·a + b > 0 (the forward's ReLU mask), else 0.
+SIMCLR_KERNEL void blockGradSums(const float* __restrict gy, const float* __restrict x, int64_t rows, int64_t channels, const float* __restrict a, const float* __restrict b,
+                                 const float* __restrict mean, float* __restrict sumG, float* __restrict sumGD) {
+  std::fill(sumG, sumG + channels, 0.f);
+  std::fill(sumGD, sumGD + channels, 0.f);
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gy + r * channels;
+    const float* in = x + r * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float grad = g[c];  // (loaded unconditionally: a conditional load would not vectorise)
+      const float masked = in[c] * a[c] + b[c] > 0.f ? grad : 0.f;
+      sumG[c] += masked;
+      sumGD[c] += masked * (in[c] - mean[c]);
+    }
+  }
+}
+
+// dx = g·a + x·k + k0 (BatchNorm's input gradient with the batch statistics, expanded per channel).
+SIMCLR_KERNEL void inputGrad(const float* __restrict gy, const float* __restrict x, int64_t rows, int64_t channels, const float* __restrict a, const float* __restrict b,
+                             const float* __restrict k, const float* __restrict k0, float* __restrict dx) {
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* g = gy + r * channels;
+    const float* in = x + r * channels;
+    float* out = dx + r * channels;
+    for (int64_t c = 0; c < channels; ++c) {
+      const float grad = g[c];
+      const float masked = in[c] * a[c] + b[c] > 0.f ? grad : 0.f;
+      out[c] = masked * a[c] + in[c] * k[c] + k0[c];
+    }
+  }
+}
+
+// Runs fn(block, first row, rows) over the blocks of `rows`, in parallel.
+template <typename Fn>
+void forBlocks(int64_t rows, int64_t perBlock, const Fn& fn) {
+  const int64_t blocks = (rows + perBlock - 1) / perBlock;
+  at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) fn(i, i * perBlock, std::min(perBlock, rows - i * perBlock));
+  });
+}
+
+// Rows × channels view of a fusable input: [N, C] or channels-last [N, C, H, W], float32.
+bool fusable(const at::Tensor& x) {
+  if (x.scalar_type() != at::kFloat || x.device().type() != at::kCPU) return false;
+  if (x.dim() == 2) return x.is_contiguous();
+  return x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+}
+
+// a = γ/√(σ² + ε) and b = β − μ·a per channel.
+void scaleShift(const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& mean, const at::Tensor& invstd, at::Tensor& a, at::Tensor& b) {
+  a = invstd * weight;
+  b = bias - mean * a;
+}
+
+// The batch's per-channel mean, biased variance and 1/√(variance + ε): each block's moments, then
+// the blocks' combined in block order, in double (Chan et al.'s parallel variance).
+struct Moments {
+  at::Tensor mean, variance, invstd;
+};
+Moments batchMoments(const at::Tensor& x, double eps) {
+  const int64_t channels = x.size(1);
+  const int64_t rows = x.numel() / channels;
+  TORCH_CHECK(rows > 1, "batch norm: expected more than 1 value per channel when training, got input of shape ", x.sizes());
+  const float* px = x.data_ptr<float>();
+  const int64_t perBlock = blockRows(channels);
+  const int64_t blocks = (rows + perBlock - 1) / perBlock;
+  std::vector<float> means(blocks * channels), m2s(blocks * channels);
+  forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
+    blockMoments(px + first * channels, n, channels, &means[i * channels], &m2s[i * channels]);
+  });
+  Moments m{at::empty({channels}, x.options()), at::empty({channels}, x.options()), at::empty({channels}, x.options())};
+  for (int64_t c = 0; c < channels; ++c) {
+    double n = 0, mu = 0, m2 = 0;
+    for (int64_t i = 0; i < blocks; ++i) {
+      const double nb = static_cast<double>(std::min(perBlock, rows - i * perBlock));
+      const double delta = means[i * channels + c] - mu;
+      const double total = n + nb;
+      mu += delta * nb / total;
+      m2 += m2s[i * channels + c] + delta * delta * n * nb / total;
+      n = total;
+    }
+    m.mean.data_ptr<float>()[c] = static_cast<float>(mu);
+    m.variance.data_ptr<float>()[c] = static_cast<float>(m2 / n);
+    m.invstd.data_ptr<float>()[c] = static_cast<float>(1.0 / std::sqrt(m2 / n + eps));
+  }
+  return m;
+}
+
+// y = max(x·a + b [+ residual], 0) with a and b from the batch's statistics.
+at::Tensor rectified(const at::Tensor& x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias, const at::Tensor& mean,
+                               const at::Tensor& invstd) {
+  const int64_t channels = x.size(1);
+  at::Tensor a, b;
+  scaleShift(weight, bias, mean, invstd, a, b);
+  auto y = at::empty_like(x);
+  const float* px = x.data_ptr<float>();
+  const float* pr = residual.defined() ? residual.data_ptr<float>() : nullptr;
+  const float* pa = a.data_ptr<float>();
+  const float* pb = b.data_ptr<float>();
+  float* py = y.data_ptr<float>();
+  forBlocks(x.numel() / channels, blockRows(channels), [&](int64_t, int64_t first, int64_t n) {
+    const int64_t offset = first * channels;
+    if (pr != nullptr) {
+      normaliseAddRectify(px + offset, pr + offset, n, channels, pa, pb, py + offset);
+    } else {
+      normaliseRectify(px + offset, n, channels, pa, pb, py + offset);
+    }
+  });
+  return y;
+}
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// Outputs y and, not differentiable, the batch's mean and (biased) variance for the running
+// statistics. weight and bias are always tensors (ones and zeros stand in for absent ones).
+struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, double eps) {
+    RECORD_FUNCTION("simclr::batch_norm_relu", std::vector<c10::IValue>({x}));  // (for the profiler: no dispatcher op runs the kernels)
+    auto [mean, variance, invstd] = batchMoments(x, eps);
+    auto y = rectified(x, at::Tensor(), weight, bias, mean, invstd);
+    ctx->save_for_backward({x, weight, bias, mean, invstd});
+    ctx->mark_non_differentiable({mean, variance});
+    return {y, mean, variance};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto& x = saved[0];
+    const auto& weight = saved[1];
+    const auto& bias = saved[2];
+    const auto& mean = saved[3];
+    const auto& invstd = saved[4];
+    const auto gy = grads[0].contiguous(x.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+    const int64_t channels = x.size(1);
+    const int64_t rows = x.numel() / channels;
+    at::Tensor a, b;
+    scaleShift(weight, bias, mean, invstd, a, b);
+    const float* px = x.data_ptr<float>();
+    const float* pg = gy.data_ptr<float>();
+    const float* pa = a.data_ptr<float>();
+    const float* pb = b.data_ptr<float>();
+    const int64_t perBlock = blockRows(channels);
+    const int64_t blocks = (rows + perBlock - 1) / perBlock;
+    std::vector<float> sumsG(blocks * channels), sumsGD(blocks * channels);
+    forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
+      blockGradSums(pg + first * channels, px + first * channels, n, channels, pa, pb, mean.data_ptr<float>(), &sumsG[i * channels],
+                    &sumsGD[i * channels]);
+    });
+    // dβ = Σ g, dγ = Σ g·x̂; dx = a·(g − dβ/M − x̂·dγ/M) = g·a + x·k + k0.
+    auto dBias = at::empty({channels}, x.options());
+    auto dWeight = at::empty({channels}, x.options());
+    auto k = at::empty({channels}, x.options());
+    auto k0 = at::empty({channels}, x.options());
+    for (int64_t c = 0; c < channels; ++c) {
+      double sumG = 0, sumGD = 0;
+      for (int64_t i = 0; i < blocks; ++i) {
+        sumG += sumsG[i * channels + c];
+        sumGD += sumsGD[i * channels + c];
+      }
+      const double r = invstd.data_ptr<float>()[c];
+      const double ac = pa[c];
+      const double meanG = sumG / rows;
+      const double meanGXhat = sumGD * r / rows;
+      dBias.data_ptr<float>()[c] = static_cast<float>(sumG);
+      dWeight.data_ptr<float>()[c] = static_cast<float>(sumGD * r);
+      k.data_ptr<float>()[c] = static_cast<float>(-ac * r * meanGXhat);
+      k0.data_ptr<float>()[c] = static_cast<float>(-ac * meanG + ac * r * meanGXhat * mean.data_ptr<float>()[c]);
+    }
+    at::Tensor dx;
+    if (ctx->needs_input_grad(0)) {
+      dx = at::empty_like(x);
+      const float* pk = k.data_ptr<float>();
+      const float* pk0 = k0.data_ptr<float>();
+      float* pdx = dx.data_ptr<float>();
+      forBlocks(rows, perBlock, [&](int64_t, int64_t first, int64_t n) {
+        inputGrad(pg + first * channels, px + first * channels, n, channels, pa, pb, pk, pk0, pdx + first * channels);
+      });
+    }
+    return {dx, dWeight, dBias, at::Tensor()};
+  }
+};
+
+// relu(batch_norm(x) + residual), the end of a residual block. Forward in two passes instead of
+// eight (statistics; normalise, add and rectify, where BatchNorm, the in-place add and ReLU read
+// and write separately); backward as libtorch's (ReLU's mask from the saved output, then
+// BatchNorm's backward): fused, it would take a pass more, as the residual's gradient must be
+// written anyway.
+struct BatchNormAddReluFn : public torch::autograd::Function<BatchNormAddReluFn> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& residual, const at::Tensor& weight, const at::Tensor& bias,
+                               double eps) {
+    RECORD_FUNCTION("simclr::batch_norm_add_relu", std::vector<c10::IValue>({x}));
+    auto [mean, variance, invstd] = batchMoments(x, eps);
+    auto y = rectified(x, residual, weight, bias, mean, invstd);
+    ctx->save_for_backward({x, weight, mean, invstd, y});
+    ctx->saved_data["eps"] = eps;
+    ctx->mark_non_differentiable({mean, variance});
+    return {y, mean, variance};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const auto gz = at::threshold_backward(grads[0], saved[4], 0);
+    auto [dx, dWeight, dBias] = at::native_batch_norm_backward(gz, saved[0], saved[1], at::Tensor(), at::Tensor(), saved[2], saved[3], true,
+                                                               ctx->saved_data["eps"].toDouble(), {ctx->needs_input_grad(0), true, true});
+    return {dx, gz, dWeight, dBias, at::Tensor()};
+  }
+};
+
+at::Tensor optional(Napi::Env env, const Napi::Value& v, const char* what) {
+  return v.IsNull() || v.IsUndefined() ? at::Tensor() : unwrap(env, v, what);
+}
+
+// batchNormRelu(x, residual|null, weight|null, bias|null, runningMean|null, runningVar|null,
+// momentum, eps): relu(batch_norm(x) [+ residual]) with the batch's statistics, updating the
+// running ones (unbiased variance, as ATen); null when x (or the residual) is not fusable: the
+// caller then takes the unfused path.
+Napi::Value BatchNormRelu(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto& x = unwrap(env, info[0], "x");
+  const auto residual = optional(env, info[1], "residual");
+  if (!fusable(x) || (residual.defined() && !(fusable(residual) && residual.sizes() == x.sizes()))) return env.Null();
+  auto weight = optional(env, info[2], "weight");
+  auto bias = optional(env, info[3], "bias");
+  auto runningMean = optional(env, info[4], "runningMean");
+  auto runningVar = optional(env, info[5], "runningVar");
+  for (const auto* t : {&weight, &bias, &runningMean, &runningVar}) {
+    if (!t->defined()) continue;
+    TORCH_CHECK(t->dim() == 1 && t->size(0) == x.size(1) && t->scalar_type() == at::kFloat && t->is_contiguous(),
+                "batch norm: per-channel tensors must be float32 of shape [", x.size(1), "], got ", t->sizes());
+  }
+  const double momentum = info[6].As<Napi::Number>().DoubleValue();
+  const double eps = info[7].As<Napi::Number>().DoubleValue();
+  if (!weight.defined()) weight = at::ones({x.size(1)}, x.options());
+  if (!bias.defined()) bias = at::zeros({x.size(1)}, x.options());
+  auto outputs = residual.defined() ? BatchNormAddReluFn::apply(x, residual, weight, bias, eps) : BatchNormReluFn::apply(x, weight, bias, eps);
+  if (runningMean.defined() && runningVar.defined()) {
+    at::NoGradGuard noGrad;
+    const double rows = static_cast<double>(x.numel() / x.size(1));
+    runningMean.mul_(1 - momentum).add_(outputs[1], momentum);
+    runningVar.mul_(1 - momentum).add_(outputs[2], momentum * rows / (rows - 1));
+  }
+  return wrap(env, outputs[0]);
+  SIMCLR_CATCH(env)
+}
+
+}  // namespace
+
+void initBatchNormRelu(Napi::Env env, Napi::Object exports) { exports.Set("batchNormRelu", Napi::Function::New(env, BatchNormRelu)); }
+
+}  // namespace simclr
