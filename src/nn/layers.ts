@@ -142,7 +142,7 @@ export class BatchNorm extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    if (this.checkInput(x)) return x;
+    if (this.isIdentityFor(x)) return x;
     this.countBatch();
     if (this.training && this.trainingForward !== null) return this.trainingForward(x);
     const useBatchStats = this.training || this.runningMean === null;
@@ -161,7 +161,7 @@ export class BatchNorm extends Module {
    * pass (ATen's fused add-relu, which has no backward).
    */
   forwardRelu(x: Tensor, residual: Tensor | null = null): Tensor {
-    if (BatchNorm.fuseRelu && this.training && this.trainingForward === null && !this.checkInput(x)) {
+    if (BatchNorm.fuseRelu && this.training && this.trainingForward === null && !this.isIdentityFor(x)) {
       const y = F.batchNormReluTraining(x, this.runningMean, this.runningVar, { weight: this.weight, bias: this.bias, momentum: this.momentum, eps: this.eps, residual });
       if (y !== null) {
         this.countBatch();
@@ -173,8 +173,8 @@ export class BatchNorm extends Module {
     return isGradEnabled() ? ops.relu_(y.add_(residual)) : ops._add_relu_$Tensor(y, residual, 1);
   }
 
-  /** Throws for a wrong rank or for training while folded; true when folded (the layer is the identity). */
-  private checkInput(x: Tensor): boolean {
+  /** True when folded into its convolution (the layer is then the identity); throws for a wrong rank or for training while folded. */
+  private isIdentityFor(x: Tensor): boolean {
     if (!this.expectedDims.includes(x.ndim)) {
       throw new RangeError(`${this.constructor.name}: expected a ${this.expectedDims.join('-d or ')}-d input, got shape [${x.shape.join(', ')}]`);
     }
