@@ -72,7 +72,8 @@ const layers = [...shapes.values()].map(({ shape, calls }) => {
   totalGflop += calls * gflop;
   return { ...shape, calls, ms, gflopPerS: gflop / (ms / 1e3) };
 });
-const wide = measure({ batch: 64, inC: 256, outC: 256, size: 14, kernel: 3, stride: 1, padding: 1, inputGradient: true });
+const wideShape: Shape = { batch: 64, inC: 256, outC: 256, size: 14, kernel: 3, stride: 1, padding: 1, inputGradient: true };
+const wide = measure(wideShape);
 const encoderRate = totalGflop / (totalMs / 1e3);
 const wideRate = wide.gflop / (wide.ms / 1e3);
 
@@ -82,7 +83,7 @@ const stepRounds = Array.from({ length: rounds }, () => {
   const t0 = performance.now();
   for (let i = 0; i < 3; i++) step();
   const stepMs = (performance.now() - t0) / 3; // (the mean: a step's rate is what training gets; the wide layer's, the best oneDNN attains)
-  const wideNow = measure({ batch: 64, inC: 256, outC: 256, size: 14, kernel: 3, stride: 1, padding: 1, inputGradient: true });
+  const wideNow = measure(wideShape);
   const stepRate = totalGflop / (stepMs / 1e3);
   const wideNowRate = wideNow.gflop / (wideNow.ms / 1e3);
   return { step_ms: stepMs, step_gflop_per_s: stepRate, wide_gflop_per_s: wideNowRate, ratio: stepRate / wideNowRate };

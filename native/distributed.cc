@@ -168,11 +168,13 @@ void allReduceSum(Group& g, at::Tensor& t) {
 // all-reducing them. Well within a socket's default buffers.
 constexpr int64_t kSmallGatherBytes = 64 << 10;
 
+bool smallGather(const Group& g, const at::Tensor& t) { return t.numel() * t.element_size() * g.size <= kSmallGatherBytes; }
+
 at::Tensor allGather(Group& g, const at::Tensor& t) {
   TORCH_CHECK(t.dim() >= 1, "allGather: the tensor needs a dimension to gather along (got a scalar)");
   const auto input = t.contiguous();
   const int64_t bytes = input.numel() * input.element_size();
-  if (g.direct != nullptr && bytes * g.size <= kSmallGatherBytes) {
+  if (g.direct != nullptr && smallGather(g, input)) {
     auto sizes = input.sizes().vec();
     sizes[0] *= g.size;
     auto output = at::empty(sizes, input.options());
@@ -220,7 +222,7 @@ struct AllGatherFn : public torch::autograd::Function<AllGatherFn> {
     auto group = groupById(ctx->saved_data["group"].toInt());
     const int64_t rows = ctx->saved_data["rows"].toInt();
     auto g = grads[0].contiguous();
-    if (g.numel() * g.element_size() * group->size <= kSmallGatherBytes) {
+    if (smallGather(*group, g)) {
       // Small (global BN's statistics): every worker's gradient gathered and summed here, in rank
       // order on every worker — one exchange, where gloo's ring all-reduce takes two in sequence,
       // and latency is what a small collective costs.
