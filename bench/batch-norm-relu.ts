@@ -11,14 +11,13 @@
 import { cpuFlags } from '../src/info.js';
 import { BatchNorm, BatchNorm2d } from '../src/nn/layers.js';
 import { empty, manualSeed, randn, setNumThreads, tidy } from '../src/index.js';
-import { option } from './common.js';
+import { median, option } from './common.js';
 import { defaultStep } from './default-step.js';
 
 const rounds = Number(option('--rounds', '6'));
 const threads = Number(option('--threads', '2'));
 setNumThreads(threads);
 manualSeed(0);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const modes = [true, false] as const;
 const name = (fused: boolean) => (fused ? 'fused' : 'separate');
 

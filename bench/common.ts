@@ -26,6 +26,11 @@ export function best(fn: () => void, reps: number): number {
   return min;
 }
 
+/** The middle value (the upper of the two middle ones for an even count). */
+export function median(xs: readonly number[]): number {
+  return [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
+}
+
 /** System (kernel) CPU seconds used by this process so far. */
 export function sysSeconds(): number {
   return process.cpuUsage().system / 1e6;

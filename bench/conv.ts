@@ -16,7 +16,7 @@ import { tidy } from '../src/tensor/tensor.js';
 import { Conv2d } from '../src/nn/layers.js';
 import { resnet } from '../src/models/resnet.js';
 import { cpuFlags } from '../src/info.js';
-import { best, option } from './common.js';
+import { best, median, option } from './common.js';
 import { defaultStep } from './default-step.js';
 
 const threads = Number(option('--threads', '2'));
@@ -96,5 +96,5 @@ console.log(JSON.stringify({
   encoder: { msPerStep: totalMs, gflopPerStep: totalGflop, gflopPerS: encoderRate },
   wideLayer: { shape: '64×256×14×14, 3×3, 256 out', ms: wide.ms, gflopPerS: wideRate },
   encoderOverWide: encoderRate / wideRate,
-  step: { rounds: stepRounds, medianStepOverWide: [...stepRounds.map((r) => r.ratio)].sort((a, b) => a - b)[Math.floor(rounds / 2)] },
+  step: { rounds: stepRounds, medianStepOverWide: median(stepRounds.map((r) => r.ratio)) },
 }, null, 2));

@@ -21,6 +21,7 @@ namespace {
 // Rows per block: a block of x stays in cache between the two reads that its moments take. The
 // blocks, not the threads, fix the summation order, so results do not depend on the thread count.
 int64_t blockRows(int64_t channels) { return std::max<int64_t>(16, (32 << 10) / (channels * 4)); }
+int64_t blockCount(int64_t rows, int64_t perBlock) { return (rows + perBlock - 1) / perBlock; }
 
 // The loops run over channels innermost, each channel's sums in row order: vectorised across
 // channels, in the same order in every build (AVX2 or not), so the results are the same bits.
@@ -106,7 +107,7 @@ SIMCLR_KERNEL void inputGrad(const float* __restrict gy, const float* __restrict
 // Runs fn(block, first row, rows) over the blocks of `rows`, in parallel.
 template <typename Fn>
 void forBlocks(int64_t rows, int64_t perBlock, const Fn& fn) {
-  const int64_t blocks = (rows + perBlock - 1) / perBlock;
+  const int64_t blocks = blockCount(rows, perBlock);
   at::parallel_for(0, blocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) fn(i, i * perBlock, std::min(perBlock, rows - i * perBlock));
   });
@@ -136,7 +137,7 @@ Moments batchMoments(const at::Tensor& x, double eps) {
   TORCH_CHECK(rows > 1, "batch norm: expected more than 1 value per channel when training, got input of shape ", x.sizes());
   const float* px = x.data_ptr<float>();
   const int64_t perBlock = blockRows(channels);
-  const int64_t blocks = (rows + perBlock - 1) / perBlock;
+  const int64_t blocks = blockCount(rows, perBlock);
   std::vector<float> means(blocks * channels), m2s(blocks * channels);
   forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
     blockMoments(px + first * channels, n, channels, &means[i * channels], &m2s[i * channels]);
@@ -214,7 +215,7 @@ struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
     const float* pa = a.data_ptr<float>();
     const float* pb = b.data_ptr<float>();
     const int64_t perBlock = blockRows(channels);
-    const int64_t blocks = (rows + perBlock - 1) / perBlock;
+    const int64_t blocks = blockCount(rows, perBlock);
     std::vector<float> sumsG(blocks * channels), sumsGD(blocks * channels);
     forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
       blockGradSums(pg + first * channels, px + first * channels, n, channels, pa, pb, mean.data_ptr<float>(), &sumsG[i * channels],
