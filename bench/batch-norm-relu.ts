@@ -6,8 +6,10 @@
 //           where the convolutions between them evict the activations);
 //   step:   whole training steps of the default recipe (bench/default-step.ts), blocks of steps
 //           fused and separate in turn.
+// `--dtype bfloat16`: the layers with bfloat16 activations, as under bf16 autocast (no step: on a
+// CPU without bf16 instructions its convolutions take seconds).
 // Prints JSON: ms per layer and per step, median over the rounds.
-//   node dist/bench/batch-norm-relu.js [--rounds 6] [--threads 2]
+//   node dist/bench/batch-norm-relu.js [--rounds 6] [--threads 2] [--dtype float32|bfloat16]
 import { cpuFlags } from '../src/info.js';
 import { BatchNorm, BatchNorm2d } from '../src/nn/layers.js';
 import { empty, manualSeed, randn, setNumThreads, tidy } from '../src/index.js';
@@ -16,6 +18,8 @@ import { defaultStep } from './default-step.js';
 
 const rounds = Number(option('--rounds', '6'));
 const threads = Number(option('--threads', '2'));
+const dtype = option('--dtype', 'float32');
+if (dtype !== 'float32' && dtype !== 'bfloat16') throw new Error(`--dtype: ${dtype} is not float32 or bfloat16`);
 setNumThreads(threads);
 manualSeed(0);
 const modes = [true, false] as const;
@@ -28,8 +32,8 @@ const layers = [16, 32, 64, 128].map((channels, i) => {
   const bn = new BatchNorm2d(channels);
   const times = { fused: { forward: [] as number[], backward: [] as number[] }, separate: { forward: [] as number[], backward: [] as number[] } };
   tidy(() => {
-    const x = randn(shape).contiguous('channels_last').requiresGrad_(true);
-    const upstream = randn(shape).contiguous('channels_last');
+    const x = randn(shape).to(dtype).contiguous('channels_last').requiresGrad_(true);
+    const upstream = randn(shape).to(dtype).contiguous('channels_last');
     for (let r = 0; r < rounds + 1; r++) {
       for (const fused of modes) {
         BatchNorm.fuseRelu = fused;
@@ -56,9 +60,9 @@ const layers = [16, 32, 64, 128].map((channels, i) => {
 });
 flush.dispose();
 
-const step = defaultStep();
 const stepMs = { fused: [] as number[], separate: [] as number[] };
-for (let r = 0; r < rounds + 1; r++) {
+const step = dtype === 'float32' ? defaultStep() : null;
+for (let r = 0; step !== null && r < rounds + 1; r++) {
   for (const fused of modes) {
     BatchNorm.fuseRelu = fused;
     step();
@@ -68,8 +72,8 @@ for (let r = 0; r < rounds + 1; r++) {
   }
 }
 BatchNorm.fuseRelu = true;
-const fusedStep = median(stepMs.fused);
-const separateStep = median(stepMs.separate);
+const fusedStep = step === null ? null : median(stepMs.fused);
+const separateStep = step === null ? null : median(stepMs.separate);
 console.log(
   JSON.stringify(
     {
@@ -77,8 +81,9 @@ console.log(
       cpu: cpuFlags(),
       threads,
       rounds,
+      dtype,
       layers,
-      step: { fused_ms: fusedStep, separate_ms: separateStep, separate_over_fused: separateStep / fusedStep, fused_rounds_ms: stepMs.fused, separate_rounds_ms: stepMs.separate },
+      step: fusedStep === null || separateStep === null ? null : { fused_ms: fusedStep, separate_ms: separateStep, separate_over_fused: separateStep / fusedStep, fused_rounds_ms: stepMs.fused, separate_rounds_ms: stepMs.separate },
     },
     null,
     2,

@@ -4,8 +4,9 @@
 // loss (NT-Xent), backward, optimizer. Prints JSON: ms per step by phase (wall time, unprofiled
 // steps; and the operators' self time in each, profiled) and by kind of work
 // (convolution, batch norm, elementwise, layout and copies, …), their shares of the profiled time,
-// and the operators with the most self time.
-//   node dist/bench/profile.js [--steps 5] [--threads 2]
+// and the operators with the most self time. `--precision bf16`: the step as `--precision bf16`
+// trains it (bfloat16 autocast around f and g).
+//   node dist/bench/profile.js [--steps 5] [--threads 2] [--precision fp32|bf16]
 import { fashionMnist } from '../src/data/idx.js';
 import { Random } from '../src/random.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
@@ -13,13 +14,15 @@ import { buildModel, modelConfig } from '../src/simclr/model.js';
 import { ntXentLoss } from '../src/simclr/nt-xent.js';
 import { configViews } from '../src/simclr/pretrain.js';
 import { buildOptimizer } from '../src/simclr/step.js';
-import { manualSeed, setNumThreads, tidy } from '../src/index.js';
+import { autocast, manualSeed, setNumThreads, tidy } from '../src/index.js';
 import { profile, profileRange, type OperatorTime } from '../src/profiler.js';
 import { cpuFlags } from '../src/info.js';
 import { option } from './common.js';
 
 const steps = Number(option('--steps', '5'));
 const threads = Number(option('--threads', '2'));
+const precision = option('--precision', 'fp32');
+if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision: ${precision} is not fp32 or bf16`);
 setNumThreads(threads);
 manualSeed(0);
 const c = { ...pretrainDefaults };
@@ -47,7 +50,7 @@ function step(i: number): void {
   tidy(() => {
     const x = phase('augmentation', () => views(images, { epoch: 0, step: i }).contiguous('channels_last'));
     optimizer.zeroGrad();
-    const z = phase('forward', () => model.forward(x));
+    const z = phase('forward', () => (precision === 'bf16' ? autocast(() => model.forward(x)).float() : model.forward(x)));
     const loss = phase('loss', () => ntXentLoss(z, { temperature: c.temperature }));
     phase('backward', () => loss.backward());
     phase('optimizer', () => optimizer.step());
@@ -78,6 +81,7 @@ console.log(JSON.stringify({
   bench: 'profile',
   cpu: cpuFlags(),
   threads,
+  precision,
   batch: c.batchSize,
   steps,
   stepMs: unprofiledMs,

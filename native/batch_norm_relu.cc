@@ -1,5 +1,5 @@
 // relu(batch_norm(x)) and relu(batch_norm(x) + residual) in training mode as autograd functions,
-// for float32 rows of channels (a channels-last 4-d tensor, or [N, C]). The step's
+// for float32 or bfloat16 rows of channels (a channels-last 4-d tensor, or [N, C]). The step's
 // non-convolution time is memory passes over the activations. Unfused, BatchNorm and ReLU take five
 // forward (statistics; normalise: read, write; ReLU: read, write) and eight backward (ReLU's mask:
 // two reads, a write; BatchNorm's sums: two reads; its input gradient: two reads, a write); fused,
@@ -13,6 +13,8 @@
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
+#include <cstring>
+#include <type_traits>
 #include <vector>
 
 namespace simclr {
@@ -23,85 +25,128 @@ namespace {
 int64_t blockRows(int64_t channels) { return std::max<int64_t>(16, (32 << 10) / (channels * 4)); }
 int64_t blockCount(int64_t rows, int64_t perBlock) { return (rows + perBlock - 1) / perBlock; }
 
+// Activations are float32 or bfloat16 (under bf16 autocast); statistics, scale and shift and the
+// per-channel sums are float32 whatever the activations' type, and each element is computed in
+// float32 and rounded once when stored.
+inline float toFloat(float v) { return v; }
+inline float toFloat(c10::BFloat16 v) { return static_cast<float>(v); }
+template <typename T>
+inline T fromFloat(float v) {
+  return v;
+}
+// Rounded to nearest even, NaN kept a quiet NaN: c10::BFloat16's rounding, written without its
+// branch so that the loops vectorise.
+template <>
+inline c10::BFloat16 fromFloat(float v) {
+  uint32_t bits;
+  std::memcpy(&bits, &v, sizeof bits);
+  const uint32_t rounded = (bits + 0x7FFFu + ((bits >> 16) & 1u)) >> 16;
+  return c10::BFloat16(static_cast<uint16_t>(v != v ? 0x7FC0u : rounded), c10::BFloat16::from_bits());
+}
+
 // The loops run over channels innermost, each channel's sums in row order: vectorised across
 // channels, in the same order in every build (AVX2 or not), so the results are the same bits.
+// Each kernel is a template, inlined into one function per activation type that is compiled
+// twice, for AVX2 and for any x86-64 (target_clones does not take templates).
 #define SIMCLR_KERNEL __attribute__((target_clones("avx2", "default")))
+#define SIMCLR_INLINE inline __attribute__((always_inline))
 
 // A block's per-channel mean and sum of squared deviations from it (two reads, the second from cache).
-SIMCLR_KERNEL void blockMoments(const float* __restrict x, int64_t rows, int64_t channels, float* __restrict mean, float* __restrict m2) {
+template <typename T>
+SIMCLR_INLINE void blockMomentsOf(const T* __restrict x, int64_t rows, int64_t channels, float* __restrict mean, float* __restrict m2) {
   std::fill(mean, mean + channels, 0.f);
   std::fill(m2, m2 + channels, 0.f);
   for (int64_t r = 0; r < rows; ++r) {
-    const float* row = x + r * channels;
-    for (int64_t c = 0; c < channels; ++c) mean[c] += row[c];
+    const T* row = x + r * channels;
+    for (int64_t c = 0; c < channels; ++c) mean[c] += toFloat(row[c]);
   }
   const float inv = 1.f / static_cast<float>(rows);
   for (int64_t c = 0; c < channels; ++c) mean[c] *= inv;
   for (int64_t r = 0; r < rows; ++r) {
-    const float* row = x + r * channels;
+    const T* row = x + r * channels;
     for (int64_t c = 0; c < channels; ++c) {
-      const float d = row[c] - mean[c];
+      const float d = toFloat(row[c]) - mean[c];
       m2[c] += d * d;
     }
   }
 }
 
-// y = max(x·a + b, 0) (NaN passes through, as ATen's relu).
-SIMCLR_KERNEL void normaliseRectify(const float* __restrict x, int64_t rows, int64_t channels, const float* __restrict a, const float* __restrict b, float* __restrict y) {
+// y = max(x·a + b [+ residual], 0) (NaN passes through, as ATen's relu).
+template <typename T, bool withResidual>
+SIMCLR_INLINE void normaliseRectifyOf(const T* __restrict x, const T* __restrict residual, int64_t rows, int64_t channels, const float* __restrict a,
+                                      const float* __restrict b, T* __restrict y) {
   for (int64_t r = 0; r < rows; ++r) {
-    const float* in = x + r * channels;
-    float* out = y + r * channels;
+    const T* in = x + r * channels;
+    const T* add = residual + r * channels;
+    T* out = y + r * channels;
     for (int64_t c = 0; c < channels; ++c) {
-      const float z = in[c] * a[c] + b[c];
-      out[c] = z < 0.f ? 0.f : z;
-    }
-  }
-}
-
-// y = max(x·a + b + residual, 0).
-SIMCLR_KERNEL void normaliseAddRectify(const float* __restrict x, const float* __restrict residual, int64_t rows, int64_t channels, const float* __restrict a,
-                                       const float* __restrict b, float* __restrict y) {
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* in = x + r * channels;
-    const float* add = residual + r * channels;
-    float* out = y + r * channels;
-    for (int64_t c = 0; c < channels; ++c) {
-      const float z = in[c] * a[c] + b[c] + add[c];
-      out[c] = z < 0.f ? 0.f : z;
+      float z = toFloat(in[c]) * a[c] + b[c];
+      if constexpr (withResidual) z += toFloat(add[c]);
+      out[c] = fromFloat<T>(z < 0.f ? 0.f : z);
     }
   }
 }
 
 // Over a block: Σ g and Σ g·(x − μ), g = gy where x·a + b > 0 (the forward's ReLU mask), else 0.
-SIMCLR_KERNEL void blockGradSums(const float* __restrict gy, const float* __restrict x, int64_t rows, int64_t channels, const float* __restrict a, const float* __restrict b,
-                                 const float* __restrict mean, float* __restrict sumG, float* __restrict sumGD) {
+template <typename T>
+SIMCLR_INLINE void blockGradSumsOf(const T* __restrict gy, const T* __restrict x, int64_t rows, int64_t channels, const float* __restrict a,
+                                   const float* __restrict b, const float* __restrict mean, float* __restrict sumG, float* __restrict sumGD) {
   std::fill(sumG, sumG + channels, 0.f);
   std::fill(sumGD, sumGD + channels, 0.f);
   for (int64_t r = 0; r < rows; ++r) {
-    const float* g = gy + r * channels;
-    const float* in = x + r * channels;
+    const T* g = gy + r * channels;
+    const T* in = x + r * channels;
     for (int64_t c = 0; c < channels; ++c) {
-      const float grad = g[c];  // (loaded unconditionally: a conditional load would not vectorise)
-      const float masked = in[c] * a[c] + b[c] > 0.f ? grad : 0.f;
+      const float grad = toFloat(g[c]);  // (loaded unconditionally: a conditional load would not vectorise)
+      const float v = toFloat(in[c]);
+      const float masked = v * a[c] + b[c] > 0.f ? grad : 0.f;
       sumG[c] += masked;
-      sumGD[c] += masked * (in[c] - mean[c]);
+      sumGD[c] += masked * (v - mean[c]);
     }
   }
 }
 
 // dx = g·a + x·k + k0 (BatchNorm's input gradient with the batch statistics, expanded per channel).
-SIMCLR_KERNEL void inputGrad(const float* __restrict gy, const float* __restrict x, int64_t rows, int64_t channels, const float* __restrict a, const float* __restrict b,
-                             const float* __restrict k, const float* __restrict k0, float* __restrict dx) {
+template <typename T>
+SIMCLR_INLINE void inputGradOf(const T* __restrict gy, const T* __restrict x, int64_t rows, int64_t channels, const float* __restrict a, const float* __restrict b,
+                               const float* __restrict k, const float* __restrict k0, T* __restrict dx) {
   for (int64_t r = 0; r < rows; ++r) {
-    const float* g = gy + r * channels;
-    const float* in = x + r * channels;
-    float* out = dx + r * channels;
+    const T* g = gy + r * channels;
+    const T* in = x + r * channels;
+    T* out = dx + r * channels;
     for (int64_t c = 0; c < channels; ++c) {
-      const float grad = g[c];
-      const float masked = in[c] * a[c] + b[c] > 0.f ? grad : 0.f;
-      out[c] = masked * a[c] + in[c] * k[c] + k0[c];
+      const float grad = toFloat(g[c]);
+      const float v = toFloat(in[c]);
+      const float masked = v * a[c] + b[c] > 0.f ? grad : 0.f;
+      out[c] = fromFloat<T>(masked * a[c] + v * k[c] + k0[c]);
     }
   }
+}
+
+#define SIMCLR_KERNELS(T)                                                                                                                           \
+  SIMCLR_KERNEL void blockMoments(const T* x, int64_t rows, int64_t channels, float* mean, float* m2) { blockMomentsOf(x, rows, channels, mean, m2); } \
+  SIMCLR_KERNEL void normaliseRectify(const T* x, const T* residual, int64_t rows, int64_t channels, const float* a, const float* b, T* y) {           \
+    if (residual == nullptr) {                                                                                                                      \
+      normaliseRectifyOf<T, false>(x, x, rows, channels, a, b, y);                                                                                  \
+    } else {                                                                                                                                        \
+      normaliseRectifyOf<T, true>(x, residual, rows, channels, a, b, y);                                                                            \
+    }                                                                                                                                               \
+  }                                                                                                                                                 \
+  SIMCLR_KERNEL void blockGradSums(const T* gy, const T* x, int64_t rows, int64_t channels, const float* a, const float* b, const float* mean,         \
+                                   float* sumG, float* sumGD) {                                                                                     \
+    blockGradSumsOf(gy, x, rows, channels, a, b, mean, sumG, sumGD);                                                                                \
+  }                                                                                                                                                 \
+  SIMCLR_KERNEL void inputGrad(const T* gy, const T* x, int64_t rows, int64_t channels, const float* a, const float* b, const float* k,               \
+                               const float* k0, T* dx) {                                                                                            \
+    inputGradOf(gy, x, rows, channels, a, b, k, k0, dx);                                                                                            \
+  }
+SIMCLR_KERNELS(float)
+SIMCLR_KERNELS(c10::BFloat16)
+
+// Calls fn with a null pointer of the activations' element type (float or BFloat16).
+template <typename Fn>
+auto withElementType(const at::Tensor& x, const Fn& fn) {
+  return x.scalar_type() == at::kBFloat16 ? fn(static_cast<c10::BFloat16*>(nullptr)) : fn(static_cast<float*>(nullptr));
 }
 
 // Runs fn(block, first row, rows) over the blocks of `rows`, in parallel.
@@ -113,9 +158,9 @@ void forBlocks(int64_t rows, int64_t perBlock, const Fn& fn) {
   });
 }
 
-// Rows × channels view of a fusable input: [N, C] or channels-last [N, C, H, W], float32.
+// Rows × channels view of a fusable input: [N, C] or channels-last [N, C, H, W], float32 or bfloat16.
 bool fusable(const at::Tensor& x) {
-  if (x.scalar_type() != at::kFloat || x.device().type() != at::kCPU) return false;
+  if ((x.scalar_type() != at::kFloat && x.scalar_type() != at::kBFloat16) || x.device().type() != at::kCPU) return false;
   if (x.dim() == 2) return x.is_contiguous();
   return x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast);
 }
@@ -135,14 +180,18 @@ Moments batchMoments(const at::Tensor& x, double eps) {
   const int64_t channels = x.size(1);
   const int64_t rows = x.numel() / channels;
   TORCH_CHECK(rows > 1, "batch norm: expected more than 1 value per channel when training, got input of shape ", x.sizes());
-  const float* px = x.data_ptr<float>();
   const int64_t perBlock = blockRows(channels);
   const int64_t blocks = blockCount(rows, perBlock);
   std::vector<float> means(blocks * channels), m2s(blocks * channels);
-  forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
-    blockMoments(px + first * channels, n, channels, &means[i * channels], &m2s[i * channels]);
+  withElementType(x, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    const T* px = x.data_ptr<T>();
+    forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
+      blockMoments(px + first * channels, n, channels, &means[i * channels], &m2s[i * channels]);
+    });
   });
-  Moments m{at::empty({channels}, x.options()), at::empty({channels}, x.options()), at::empty({channels}, x.options())};
+  const auto options = x.options().dtype(at::kFloat);
+  Moments m{at::empty({channels}, options), at::empty({channels}, options), at::empty({channels}, options)};
   for (int64_t c = 0; c < channels; ++c) {
     double n = 0, mu = 0, m2 = 0;
     for (int64_t i = 0; i < blocks; ++i) {
@@ -167,18 +216,17 @@ at::Tensor rectified(const at::Tensor& x, const at::Tensor& residual, const at::
   at::Tensor a, b;
   scaleShift(weight, bias, mean, invstd, a, b);
   auto y = at::empty_like(x);
-  const float* px = x.data_ptr<float>();
-  const float* pr = residual.defined() ? residual.data_ptr<float>() : nullptr;
   const float* pa = a.data_ptr<float>();
   const float* pb = b.data_ptr<float>();
-  float* py = y.data_ptr<float>();
-  forBlocks(x.numel() / channels, blockRows(channels), [&](int64_t, int64_t first, int64_t n) {
-    const int64_t offset = first * channels;
-    if (pr != nullptr) {
-      normaliseAddRectify(px + offset, pr + offset, n, channels, pa, pb, py + offset);
-    } else {
-      normaliseRectify(px + offset, n, channels, pa, pb, py + offset);
-    }
+  withElementType(x, [&](auto* type) {
+    using T = std::remove_pointer_t<decltype(type)>;
+    const T* px = x.data_ptr<T>();
+    const T* pr = residual.defined() ? residual.data_ptr<T>() : nullptr;
+    T* py = y.data_ptr<T>();
+    forBlocks(x.numel() / channels, blockRows(channels), [&](int64_t, int64_t first, int64_t n) {
+      const int64_t offset = first * channels;
+      normaliseRectify(px + offset, pr == nullptr ? nullptr : pr + offset, n, channels, pa, pb, py + offset);
+    });
   });
   return y;
 }
@@ -205,27 +253,31 @@ struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
     const auto& bias = saved[2];
     const auto& mean = saved[3];
     const auto& invstd = saved[4];
-    const auto gy = grads[0].contiguous(x.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
+    const auto gy = grads[0].to(x.scalar_type()).contiguous(x.dim() == 4 ? at::MemoryFormat::ChannelsLast : at::MemoryFormat::Contiguous);
     const int64_t channels = x.size(1);
     const int64_t rows = x.numel() / channels;
     at::Tensor a, b;
     scaleShift(weight, bias, mean, invstd, a, b);
-    const float* px = x.data_ptr<float>();
-    const float* pg = gy.data_ptr<float>();
     const float* pa = a.data_ptr<float>();
     const float* pb = b.data_ptr<float>();
     const int64_t perBlock = blockRows(channels);
     const int64_t blocks = blockCount(rows, perBlock);
     std::vector<float> sumsG(blocks * channels), sumsGD(blocks * channels);
-    forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
-      blockGradSums(pg + first * channels, px + first * channels, n, channels, pa, pb, mean.data_ptr<float>(), &sumsG[i * channels],
-                    &sumsGD[i * channels]);
+    withElementType(x, [&](auto* type) {
+      using T = std::remove_pointer_t<decltype(type)>;
+      const T* px = x.data_ptr<T>();
+      const T* pg = gy.data_ptr<T>();
+      forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
+        blockGradSums(pg + first * channels, px + first * channels, n, channels, pa, pb, mean.data_ptr<float>(), &sumsG[i * channels],
+                      &sumsGD[i * channels]);
+      });
     });
     // dβ = Σ g, dγ = Σ g·x̂; dx = a·(g − dβ/M − x̂·dγ/M) = g·a + x·k + k0.
-    auto dBias = at::empty({channels}, x.options());
-    auto dWeight = at::empty({channels}, x.options());
-    auto k = at::empty({channels}, x.options());
-    auto k0 = at::empty({channels}, x.options());
+    const auto options = x.options().dtype(at::kFloat);
+    auto dBias = at::empty({channels}, options);
+    auto dWeight = at::empty({channels}, options);
+    auto k = at::empty({channels}, options);
+    auto k0 = at::empty({channels}, options);
     for (int64_t c = 0; c < channels; ++c) {
       double sumG = 0, sumGD = 0;
       for (int64_t i = 0; i < blocks; ++i) {
@@ -246,9 +298,14 @@ struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
       dx = at::empty_like(x);
       const float* pk = k.data_ptr<float>();
       const float* pk0 = k0.data_ptr<float>();
-      float* pdx = dx.data_ptr<float>();
-      forBlocks(rows, perBlock, [&](int64_t, int64_t first, int64_t n) {
-        inputGrad(pg + first * channels, px + first * channels, n, channels, pa, pb, pk, pk0, pdx + first * channels);
+      withElementType(x, [&](auto* type) {
+        using T = std::remove_pointer_t<decltype(type)>;
+        const T* px = x.data_ptr<T>();
+        const T* pg = gy.data_ptr<T>();
+        T* pdx = dx.data_ptr<T>();
+        forBlocks(rows, perBlock, [&](int64_t, int64_t first, int64_t n) {
+          inputGrad(pg + first * channels, px + first * channels, n, channels, pa, pb, pk, pk0, pdx + first * channels);
+        });
       });
     }
     return {dx, dWeight, dBias, at::Tensor()};
@@ -294,7 +351,9 @@ Napi::Value BatchNormRelu(const Napi::CallbackInfo& info) {
   SIMCLR_TRY
   auto& x = unwrap(env, info[0], "x");
   const auto residual = optional(env, info[1], "residual");
-  if (!fusable(x) || (residual.defined() && !(fusable(residual) && residual.sizes() == x.sizes()))) return env.Null();
+  if (!fusable(x) || (residual.defined() && !(fusable(residual) && residual.sizes() == x.sizes() && residual.scalar_type() == x.scalar_type()))) {
+    return env.Null();
+  }
   auto weight = optional(env, info[2], "weight");
   auto bias = optional(env, info[3], "bias");
   auto runningMean = optional(env, info[4], "runningMean");
@@ -306,8 +365,8 @@ Napi::Value BatchNormRelu(const Napi::CallbackInfo& info) {
   }
   const double momentum = info[6].As<Napi::Number>().DoubleValue();
   const double eps = info[7].As<Napi::Number>().DoubleValue();
-  if (!weight.defined()) weight = at::ones({x.size(1)}, x.options());
-  if (!bias.defined()) bias = at::zeros({x.size(1)}, x.options());
+  if (!weight.defined()) weight = at::ones({x.size(1)}, x.options().dtype(at::kFloat));
+  if (!bias.defined()) bias = at::zeros({x.size(1)}, x.options().dtype(at::kFloat));
   auto outputs = residual.defined() ? BatchNormAddReluFn::apply(x, residual, weight, bias, eps) : BatchNormReluFn::apply(x, weight, bias, eps);
   if (runningMean.defined() && runningVar.defined()) {
     at::NoGradGuard noGrad;

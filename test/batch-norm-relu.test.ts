@@ -1,6 +1,8 @@
 // The fused training-mode BatchNorm + ReLU, with and without a residual added before the ReLU
 // (native/batch_norm_relu.cc), against libtorch's own batch_norm, add and relu computed in float64 on
-// the same values: output, running statistics, and the gradients of input, residual, weight and bias.
+// the same values: output, running statistics, and the gradients of input, residual, weight and bias;
+// for float32 activations and for bfloat16 ones (bf16 autocast), whose outputs and input gradients
+// are rounded once to bfloat16 (relative error within 2⁻⁸) while the statistics stay float32.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as F from '../src/tensor/functional.js';
@@ -26,31 +28,36 @@ const cases: { shape: number[]; affine: boolean; residual?: boolean }[] = [
   { shape: [300, 7], affine: false, residual: true },
 ];
 
-for (const { shape, affine, residual = false } of cases) {
-  test(`fused BatchNorm${residual ? ' + residual' : ''} + ReLU, [${shape.join(', ')}]${affine ? '' : ' without weight and bias'}: output, running statistics and gradients as libtorch's in float64`, () => {
+for (const { dtype, shape, affine, residual = false } of (['float32', 'bfloat16'] as const).flatMap((dtype) => cases.map((c) => ({ dtype, ...c })))) {
+  test(`fused BatchNorm${residual ? ' + residual' : ''} + ReLU, ${dtype} [${shape.join(', ')}]${affine ? '' : ' without weight and bias'}: output, running statistics and gradients as libtorch's in float64`, () => {
     tidy(() => {
       const channels = shape[1]!;
       const layout = shape.length === 4 ? 'channels_last' : 'contiguous';
+      /** Values the activations' type holds exactly, in float64. */
+      const exact = (t: Tensor) => t.to(dtype).to('float64');
       // Inputs with a per-channel offset and scale, so that the mean and variance matter.
-      const x64 = seeded(shape, 7, -2, 3).add(seeded([1, channels, ...shape.slice(2).map(() => 1)], 8, -1, 1));
-      const x32 = x64.to('float32').contiguous(layout);
+      const x64 = exact(seeded(shape, 7, -2, 3).add(seeded([1, channels, ...shape.slice(2).map(() => 1)], 8, -1, 1)));
       const weight64 = affine ? seeded([channels], 9, -1.5, 1.5) : null; // some negative: the mask flips
       const bias64 = affine ? seeded([channels], 10, -0.5, 0.5) : null;
-      const residual64 = residual ? seeded(shape, 12, -1, 1) : null;
-      const upstream = seeded(shape, 11);
+      const residual64 = residual ? exact(seeded(shape, 12, -1, 1)) : null;
+      const upstream = exact(seeded(shape, 11));
       const momentum = 0.3;
       const eps = 1e-5;
+      // one rounding to bfloat16 (half its 2⁻⁷ spacing, relative) where the activations are bfloat16
+      const activationError = dtype === 'float32' ? 1e-5 : 2 ** -8;
 
+      // (weight and bias stay float32, as autocast leaves them)
       const leaves32 = [
-        x32.detach().requiresGrad_(true),
+        x64.to(dtype).contiguous(layout).requiresGrad_(true),
         weight64?.to('float32').requiresGrad_(true) ?? null,
         bias64?.to('float32').requiresGrad_(true) ?? null,
-        residual64?.to('float32').contiguous(layout).requiresGrad_(true) ?? null,
+        residual64?.to(dtype).contiguous(layout).requiresGrad_(true) ?? null,
       ];
       const running32 = [zeros([channels]).add(0.5), ones([channels]).mul(2)];
       const y32 = F.batchNormReluTraining(leaves32[0]!, running32[0]!, running32[1]!, { weight: leaves32[1], bias: leaves32[2], momentum, eps, residual: leaves32[3] });
       assert.ok(y32 !== null, 'the fused path takes this input');
-      y32.mul(upstream.to('float32')).sum().backward();
+      assert.equal(y32.dtype, dtype);
+      y32.mul(upstream.to(dtype)).sum().backward();
 
       const leaves64 = [x64.detach().requiresGrad_(true), weight64?.detach().requiresGrad_(true) ?? null, bias64?.detach().requiresGrad_(true) ?? null, residual64?.detach().requiresGrad_(true) ?? null];
       const running64 = [zeros([channels], { dtype: 'float64' }).add(0.5), ones([channels], { dtype: 'float64' }).mul(2)];
@@ -58,13 +65,14 @@ for (const { shape, affine, residual = false } of cases) {
       const y64 = F.relu(leaves64[3] === null ? normalised : normalised.add(leaves64[3]));
       y64.mul(upstream).sum().backward();
 
-      assert.ok(largestRelativeError(y32, y64) < 1e-5, `output: ${largestRelativeError(y32, y64)}`);
+      assert.ok(largestRelativeError(y32, y64) < activationError, `output: ${largestRelativeError(y32, y64)}`);
       assert.ok(largestRelativeError(running32[0]!, running64[0]!) < 1e-5, 'running mean');
       assert.ok(largestRelativeError(running32[1]!, running64[1]!) < 1e-5, 'running variance');
       leaves64.forEach((leaf, i) => {
         if (leaf === null) return;
         const error = largestRelativeError(leaves32[i]!.grad!, leaf.grad!);
-        assert.ok(error < 1e-4, `gradient of ${['x', 'weight', 'bias', 'residual'][i]}: ${error}`);
+        // (x's and the residual's gradients are activations: rounded to their type)
+        assert.ok(error < (i === 0 || i === 3 ? Math.max(1e-4, activationError) : 1e-4), `gradient of ${['x', 'weight', 'bias', 'residual'][i]}: ${error}`);
       });
       // Exactly what the mask kept: the gradient is zero where the output is.
       const zeroOut = values(y32).map((v) => v === 0);
@@ -73,7 +81,7 @@ for (const { shape, affine, residual = false } of cases) {
   });
 }
 
-test('fused BatchNorm + ReLU takes only float32 channels-last or [N, C] input; BatchNorm2d.forwardRelu falls back to the two ops elsewhere', () => {
+test('fused BatchNorm + ReLU takes only float32 or bfloat16 channels-last or [N, C] input; BatchNorm2d.forwardRelu falls back to the two ops elsewhere', () => {
   tidy(() => {
     const x = seeded([4, 3, 5, 5], 3);
     assert.equal(F.batchNormReluTraining(x.to('float32'), null, null), null, 'row-major 4-d');
@@ -81,6 +89,7 @@ test('fused BatchNorm + ReLU takes only float32 channels-last or [N, C] input; B
     const x32 = x.to('float32').contiguous('channels_last');
     assert.equal(F.batchNormReluTraining(x32, null, null, { residual: x.to('float32') }), null, 'a row-major residual');
     assert.equal(F.batchNormReluTraining(x32, null, null, { residual: x32.narrow(0, 0, 2) }), null, 'a residual of another shape');
+    assert.equal(F.batchNormReluTraining(x32, null, null, { residual: x32.to('bfloat16') }), null, 'a residual of another type');
     const fused = new nn.BatchNorm2d(3);
     const plain = new nn.BatchNorm2d(3);
     const a = fused.forwardRelu(x.to('float32').contiguous('channels_last'));

@@ -41,9 +41,9 @@ export function batchNorm(
 /**
  * relu(batchNorm(input) [+ residual]) in training mode (the batch's statistics; the running ones,
  * when given, updated) as one native autograd function (native/batch_norm_relu.cc): fewer memory
- * passes than the separate ops, and no pre-ReLU tensor kept. For float32 input (and residual, of
- * the same shape) in channels-last [N, C, H, W] or [N, C]; null for any other: the caller takes
- * the separate ops.
+ * passes than the separate ops, and no pre-ReLU tensor kept. For float32 or bfloat16 input (and
+ * residual, of the same shape and type) in channels-last [N, C, H, W] or [N, C], with float32
+ * per-channel tensors; null for any other input: the caller takes the separate ops.
  */
 export function batchNormReluTraining(
   input: Tensor,
