@@ -112,3 +112,16 @@ test('fused BatchNorm + ReLU refuses per-channel tensors of the wrong size, and 
     assert.throws(() => F.batchNormReluTraining(seeded([1, 3], 3).to('float32'), null, null), /more than 1 value per channel/);
   });
 });
+
+test('fused BatchNorm + ReLU passes a NaN on, as libtorch: its channel becomes NaN, the others stay finite (float32 and bfloat16)', () => {
+  tidy(() => {
+    for (const dtype of ['float32', 'bfloat16'] as const) {
+      const x = seeded([4, 3, 2, 2], 5).to('float32').contiguous('channels_last');
+      x.narrow(0, 1, 1).narrow(1, 2, 1).narrow(2, 0, 1).narrow(3, 0, 1).fill_(Number.NaN);
+      const y = F.batchNormReluTraining(x.to(dtype).contiguous('channels_last'), null, null)!;
+      const perChannel = [0, 1, 2].map((c) => values(y.narrow(1, c, 1).contiguous()));
+      assert.ok(perChannel[2]!.every(Number.isNaN), `${dtype}: the NaN's channel`);
+      assert.ok([...perChannel[0]!, ...perChannel[1]!].every(Number.isFinite), `${dtype}: the other channels`);
+    }
+  });
+});
