@@ -8,13 +8,13 @@
 // and no pre-ReLU tensor kept. With a residual: see BatchNormAddReluFn.
 #include "common.h"
 
+#include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 #include <ATen/record_function.h>
 #include <torch/csrc/autograd/custom_function.h>
 
 #include <algorithm>
 #include <cstring>
-#include <type_traits>
 #include <vector>
 
 namespace simclr {
@@ -143,11 +143,10 @@ SIMCLR_INLINE void inputGradOf(const T* __restrict gy, const T* __restrict x, in
 SIMCLR_KERNELS(float)
 SIMCLR_KERNELS(c10::BFloat16)
 
-// Calls fn with a null pointer of the activations' element type (float or BFloat16).
-template <typename Fn>
-auto withElementType(const at::Tensor& x, const Fn& fn) {
-  return x.scalar_type() == at::kBFloat16 ? fn(static_cast<c10::BFloat16*>(nullptr)) : fn(static_cast<float*>(nullptr));
-}
+// Runs the lambda with scalar_t the activations' element type (ATen's dispatch, for the two types
+// fusable() lets through).
+#define SIMCLR_DISPATCH(x, ...) \
+  AT_DISPATCH_SWITCH((x).scalar_type(), "batch_norm_relu", AT_DISPATCH_CASE(at::kFloat, __VA_ARGS__) AT_DISPATCH_CASE(at::kBFloat16, __VA_ARGS__))
 
 // Runs fn(block, first row, rows) over the blocks of `rows`, in parallel.
 template <typename Fn>
@@ -183,9 +182,8 @@ Moments batchMoments(const at::Tensor& x, double eps) {
   const int64_t perBlock = blockRows(channels);
   const int64_t blocks = blockCount(rows, perBlock);
   std::vector<float> means(blocks * channels), m2s(blocks * channels);
-  withElementType(x, [&](auto* type) {
-    using T = std::remove_pointer_t<decltype(type)>;
-    const T* px = x.data_ptr<T>();
+  SIMCLR_DISPATCH(x, [&] {
+    const scalar_t* px = x.data_ptr<scalar_t>();
     forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
       blockMoments(px + first * channels, n, channels, &means[i * channels], &m2s[i * channels]);
     });
@@ -218,11 +216,10 @@ at::Tensor rectified(const at::Tensor& x, const at::Tensor& residual, const at::
   auto y = at::empty_like(x);
   const float* pa = a.data_ptr<float>();
   const float* pb = b.data_ptr<float>();
-  withElementType(x, [&](auto* type) {
-    using T = std::remove_pointer_t<decltype(type)>;
-    const T* px = x.data_ptr<T>();
-    const T* pr = residual.defined() ? residual.data_ptr<T>() : nullptr;
-    T* py = y.data_ptr<T>();
+  SIMCLR_DISPATCH(x, [&] {
+    const scalar_t* px = x.data_ptr<scalar_t>();
+    const scalar_t* pr = residual.defined() ? residual.data_ptr<scalar_t>() : nullptr;
+    scalar_t* py = y.data_ptr<scalar_t>();
     forBlocks(x.numel() / channels, blockRows(channels), [&](int64_t, int64_t first, int64_t n) {
       const int64_t offset = first * channels;
       normaliseRectify(px + offset, pr == nullptr ? nullptr : pr + offset, n, channels, pa, pb, py + offset);
@@ -263,10 +260,9 @@ struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
     const int64_t perBlock = blockRows(channels);
     const int64_t blocks = blockCount(rows, perBlock);
     std::vector<float> sumsG(blocks * channels), sumsGD(blocks * channels);
-    withElementType(x, [&](auto* type) {
-      using T = std::remove_pointer_t<decltype(type)>;
-      const T* px = x.data_ptr<T>();
-      const T* pg = gy.data_ptr<T>();
+    SIMCLR_DISPATCH(x, [&] {
+      const scalar_t* px = x.data_ptr<scalar_t>();
+      const scalar_t* pg = gy.data_ptr<scalar_t>();
       forBlocks(rows, perBlock, [&](int64_t i, int64_t first, int64_t n) {
         blockGradSums(pg + first * channels, px + first * channels, n, channels, pa, pb, mean.data_ptr<float>(), &sumsG[i * channels],
                       &sumsGD[i * channels]);
@@ -298,11 +294,10 @@ struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
       dx = at::empty_like(x);
       const float* pk = k.data_ptr<float>();
       const float* pk0 = k0.data_ptr<float>();
-      withElementType(x, [&](auto* type) {
-        using T = std::remove_pointer_t<decltype(type)>;
-        const T* px = x.data_ptr<T>();
-        const T* pg = gy.data_ptr<T>();
-        T* pdx = dx.data_ptr<T>();
+      SIMCLR_DISPATCH(x, [&] {
+        const scalar_t* px = x.data_ptr<scalar_t>();
+        const scalar_t* pg = gy.data_ptr<scalar_t>();
+        scalar_t* pdx = dx.data_ptr<scalar_t>();
         forBlocks(rows, perBlock, [&](int64_t, int64_t first, int64_t n) {
           inputGrad(pg + first * channels, px + first * channels, n, channels, pa, pb, pk, pk0, pdx + first * channels);
         });
