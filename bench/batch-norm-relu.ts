@@ -72,8 +72,7 @@ for (let r = 0; step !== null && r < rounds + 1; r++) {
   }
 }
 BatchNorm.fuseRelu = true;
-const fusedStep = step === null ? null : median(stepMs.fused);
-const separateStep = step === null ? null : median(stepMs.separate);
+const stepSummary = (fused: number, separate: number) => ({ fused_ms: fused, separate_ms: separate, separate_over_fused: separate / fused, fused_rounds_ms: stepMs.fused, separate_rounds_ms: stepMs.separate });
 console.log(
   JSON.stringify(
     {
@@ -83,7 +82,7 @@ console.log(
       rounds,
       dtype,
       layers,
-      step: fusedStep === null || separateStep === null ? null : { fused_ms: fusedStep, separate_ms: separateStep, separate_over_fused: separateStep / fusedStep, fused_rounds_ms: stepMs.fused, separate_rounds_ms: stepMs.separate },
+      step: step === null ? null : stepSummary(median(stepMs.fused), median(stepMs.separate)),
     },
     null,
     2,

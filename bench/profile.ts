@@ -13,8 +13,8 @@ import { pretrainDefaults } from '../src/simclr/config.js';
 import { buildModel, modelConfig } from '../src/simclr/model.js';
 import { ntXentLoss } from '../src/simclr/nt-xent.js';
 import { configViews } from '../src/simclr/pretrain.js';
-import { buildOptimizer } from '../src/simclr/step.js';
-import { autocast, manualSeed, setNumThreads, tidy } from '../src/index.js';
+import { buildOptimizer, projections } from '../src/simclr/step.js';
+import { manualSeed, setNumThreads, tidy } from '../src/index.js';
 import { profile, profileRange, type OperatorTime } from '../src/profiler.js';
 import { cpuFlags } from '../src/info.js';
 import { option } from './common.js';
@@ -50,7 +50,7 @@ function step(i: number): void {
   tidy(() => {
     const x = phase('augmentation', () => views(images, { epoch: 0, step: i }).contiguous('channels_last'));
     optimizer.zeroGrad();
-    const z = phase('forward', () => (precision === 'bf16' ? autocast(() => model.forward(x)).float() : model.forward(x)));
+    const z = phase('forward', () => projections(model, x, precision === 'bf16'));
     const loss = phase('loss', () => ntXentLoss(z, { temperature: c.temperature }));
     phase('backward', () => loss.backward());
     phase('optimizer', () => optimizer.step());

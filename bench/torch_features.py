@@ -35,7 +35,7 @@ paths = {
                             lambda x: x.contiguous(memory_format=torch.channels_last)),
     # oneDNN's blocked layout from the first convolution to the pooling
     "mkldnn_layout": (lambda x: mkldnn_model(x).to_dense(), lambda x: x.to_mkldnn()),
-    # TorchScript, frozen: folds BatchNorm and picks oneDNN's fused convolutions itself
+    # TorchScript, frozen: folds BatchNorm into the convolutions itself
     "jit_freeze_channels_last": (torch.jit.freeze(torch.jit.script(model)),
                                  lambda x: x.contiguous(memory_format=torch.channels_last)),
 }

@@ -40,6 +40,11 @@ export interface DataParallel {
   gather: boolean;
 }
 
+/** z of the views: the model's forward, under bfloat16 autocast when bf16 (z back in float32). */
+export function projections(model: SimCLRModel, views: Tensor, bf16: boolean): Tensor {
+  return bf16 ? autocast(() => model.forward(views)).float() : model.forward(views);
+}
+
 /**
  * One optimisation step's forward and backward. With chunk > 0 and fewer views than the batch,
  * gradient caching: z for the whole batch without activations, the loss and dL/dz, then each
@@ -58,7 +63,7 @@ export function contrastiveStep(
   bf16: boolean,
   dp: DataParallel | null = null,
 ): { loss: number; z: Tensor } {
-  const forward = (x: Tensor) => (bf16 ? autocast(() => model.forward(x)).float() : model.forward(x));
+  const forward = (x: Tensor) => projections(model, x, bf16);
   const rows = views.size(0);
   const chunked = chunk > 0 && chunk < rows;
   let z: Tensor;
