@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { autogradObjective, grad, knnPredict, lbfgs, lbfgsRuns, linearProbe, tensor, tidy, randn, manualSeed, memory, F, MemorySource, type Tensor } from '../src/index.js';
+import { autogradObjective, cat, grad, knnPredict, lbfgs, lbfgsRuns, linearProbe, tensor, tidy, randn, manualSeed, memory, F, MemorySource, type Tensor } from '../src/index.js';
 import { Module } from '../src/nn/module.js';
 import { rowsOf, softmaxRegressionObjective } from '../src/eval/linear.js';
 import { augmentedFeatures, fixedFeatures, linearAccuracy, linearSgd, trainLinearSgd } from '../src/eval/linear-sgd.js';
@@ -114,6 +114,55 @@ test('the linear probe separates separable classes and picks λ on held-out data
     assert.equal(r.accuracy, 1);
     assert.ok([1e-4, 1e-2].includes(r.l2));
     assert.deepEqual(Object.keys(r.heldOutAccuracy).sort(), ['0.0001', '0.01']);
+  });
+});
+
+/**
+ * How often the linear probe (one λ) predicts what the minimum of its objective does on test rows:
+ * the minimum found independently, with the same standardisation, F.crossEntropy + λ/2 ‖W‖² by
+ * autograd, float64, by L-BFGS in the features' own basis to convergence.
+ */
+function agreementWithMinimum(train: { features: Tensor; labels: Int32Array }, test: { features: Tensor; labels: Int32Array }, classes: number, l2: number): { agree: number; iterations: number } {
+  return tidy(() => {
+    const probe = linearProbe(train, test, { l2Grid: [l2], label: null });
+    const d = train.features.size(1);
+    const x = train.features.double();
+    const [mean, std] = [x.mean(0, true), x.std(0, { keepdim: true })];
+    const standard = (f: Tensor) => f.double().sub(mean).div(std);
+    const y = tensor(train.labels, { dtype: 'int64' });
+    const logits = (f: Tensor, t: Tensor) => f.matmul(t.narrow(0, 0, d * classes).view([d, classes])).add(t.narrow(0, d * classes, classes));
+    const objective = (t: Tensor) => F.crossEntropy(logits(standard(x), t), y).add(t.narrow(0, 0, d * classes).square().sum().mul(l2 / 2));
+    const { theta, iterations } = lbfgs(objective, tensor(new Float64Array(d * classes + classes)), { maxIterations: 5000, tolerance: 1e-9 });
+    const reference = logits(standard(test.features), theta).argmax(1).to('int32').toArray() as Int32Array;
+    return { agree: reference.filter((p, i) => p === probe.predictions[i]).length / reference.length, iterations };
+  });
+}
+
+test('the linear probe reaches the L2-regularised minimum on correlated, ill-conditioned features, and with fewer rows than dimensions', () => {
+  manualSeed(21);
+  tidy(() => {
+    // Labels from a noisy linear rule on a latent z; the features mix z through diag(s)·R, s spanning
+    // 10⁻³…10: correlated directions of very different scale that per-column standardising leaves.
+    const [d, classes] = [30, 4];
+    const s = tensor(Array.from({ length: d }, (_, i) => 10 ** (1 - (4 * i) / (d - 1))));
+    const mixing = s.view([d, 1]).mul(randn([d, d]).div(Math.sqrt(d)));
+    const rule = randn([d, classes]);
+    const make = (count: number) => {
+      const z = randn([count, d]);
+      const labels = Int32Array.from(z.matmul(rule).add(randn([count, classes]).mul(0.5)).argmax(1).to('int32').toArray() as Int32Array);
+      return { features: z.matmul(mixing), labels };
+    };
+    const hard = agreementWithMinimum(make(3000), make(2000), classes, 1e-4);
+    assert.ok(hard.iterations > 200, `the problem is hard for unscaled L-BFGS: ${hard.iterations} iterations`);
+    assert.ok(hard.agree >= 0.998, `the probe agrees with the minimum on ${(100 * hard.agree).toFixed(2)}% of test rows`);
+    // 40 rows of 30 dimensions padded to 60 by copies mixed with noise (5-fold cross-validation):
+    // the rows span 39 directions, the probe fits in those alone
+    const wide = (count: number) => {
+      const { features, labels } = make(count);
+      return { features: cat([features, features.matmul(randn([d, d])).add(randn([count, d]))], 1), labels };
+    };
+    const few = agreementWithMinimum(wide(40), wide(2000), classes, 1e-2);
+    assert.ok(few.agree >= 0.998, `with fewer rows than dimensions the probe agrees with the minimum on ${(100 * few.agree).toFixed(2)}% of test rows`);
   });
 });
 

@@ -54,6 +54,8 @@ export interface ProtocolOptions {
   fraction?: number;
   /** Label draws averaged when fraction < 1. */
   draws?: number;
+  /** The linear probe's L-BFGS iterations (its default when absent). */
+  maxIterations?: number;
   /** Progress label (null: none). */
   label?: string | null;
 }
@@ -89,7 +91,7 @@ export function meanStd(xs: readonly number[]): { mean: number; std: number } {
   return { mean, std };
 }
 
-export function runProtocol(protocol: Protocol, train: Features, test: Features, { k = 200, temperature = 0.1, seed = 0, fraction = 1, draws = 3, label }: ProtocolOptions = {}): EvalResult {
+export function runProtocol(protocol: Protocol, train: Features, test: Features, { k = 200, temperature = 0.1, seed = 0, fraction = 1, draws = 3, maxIterations, label }: ProtocolOptions = {}): EvalResult {
   if (train.labels === null || test.labels === null) throw new Error('evaluation needs labels');
   const trainLabels = train.labels;
   const rounds = fraction < 1 ? draws : 1;
@@ -106,7 +108,7 @@ export function runProtocol(protocol: Protocol, train: Features, test: Features,
         accuracies.push(knnAccuracy(x, y, test.features, test.labels, { k, temperature, label: label === null ? null : `${label ?? 'kNN'}${rounds > 1 ? ` (label draw ${d + 1}/${rounds})` : ''}` }));
       } else {
         const probeLabel = label === null ? null : `${label ?? 'linear probe'}${rounds > 1 ? ` (label draw ${d + 1}/${rounds})` : ''}`;
-        const r = linearProbe({ features: x, labels: y }, { features: test.features, labels: test.labels }, { seed: seed + d, label: probeLabel });
+        const r = linearProbe({ features: x, labels: y }, { features: test.features, labels: test.labels }, { seed: seed + d, maxIterations, label: probeLabel });
         accuracies.push(r.accuracy);
         details.push({ l2: r.l2, heldOutAccuracy: r.heldOutAccuracy, iterations: r.iterations, ...(rounds === 1 ? { confusion: confusionMatrix(test.labels, r.predictions, classCount(y, test.labels)) } : {}) });
       }
