@@ -124,7 +124,9 @@ test('the linear probe separates separable classes and picks λ on held-out data
  */
 function agreementWithMinimum(train: { features: Tensor; labels: Int32Array }, test: { features: Tensor; labels: Int32Array }, classes: number, l2: number): { agree: number; iterations: number } {
   return tidy(() => {
+    const before = memory().tensors;
     const probe = linearProbe(train, test, { l2Grid: [l2], label: null });
+    assert.equal(memory().tensors, before, 'the probe frees what it makes');
     const d = train.features.size(1);
     const x = train.features.double();
     const [mean, std] = [x.mean(0, true), x.std(0, { keepdim: true })];

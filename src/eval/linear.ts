@@ -236,11 +236,13 @@ export function softmaxRegressionObjective(rows: Rows, weights: Tensor, l2s: num
 }
 
 /** The objective of u = θ / scale (elementwise, scale [runs, P]): a diagonal preconditioner for L-BFGS. */
-export function rescaled(objective: Objective, scale: Tensor): Objective {
+function rescaled(objective: Objective, scale: Tensor): Objective {
   return (u) =>
     tidy(() => {
       const { values, gradient } = objective(u.mul(scale));
-      return { values, gradient: keep(gradient.mul(scale)) };
+      const scaled = keep(gradient.mul(scale));
+      gradient.dispose();
+      return { values, gradient: scaled };
     });
 }
 
@@ -251,7 +253,7 @@ export function rescaled(objective: Objective, scale: Tensor): Objective {
  * equally curved in every direction, as L-BFGS's scalar initial Hessian assumes (raw pixels, whose
  * neighbours are strongly correlated, are far from that unscaled).
  */
-export function curvatureScale(eigenvalues: Tensor, l2s: number[], classes: number): Tensor {
+function curvatureScale(eigenvalues: Tensor, l2s: number[], classes: number): Tensor {
   return tidy(() => {
     const c = 1 / classes;
     const l2 = tensor(l2s, { dtype: eigenvalues.dtype }).view([l2s.length, 1]);
