@@ -300,6 +300,7 @@ export function linearProbe(
     const empty = Math.min(lambdas.size(0) - 1, Math.max(0, lambdas.size(0) - (standardised.size(0) - 1)));
     const [eigenvalues, rotation] = [lambdas.narrow(0, empty, lambdas.size(0) - empty).float(), basis.narrow(1, empty, lambdas.size(0) - empty).float()];
     const x = standardised.matmul(rotation);
+    standardised.dispose(); // (one [N, D] copy at a time)
     const y = tensor(train.labels, { dtype: 'int64' });
     const n = train.labels.length;
     const order = new Random(seed, 0x11ea4).permutation(n);
