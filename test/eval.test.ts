@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
-import { autogradObjective, cat, grad, knnPredict, lbfgs, lbfgsRuns, linearProbe, tensor, tidy, randn, manualSeed, memory, F, MemorySource, type Tensor } from '../src/index.js';
+import { autogradObjective, cat, grad, knnPredict, lbfgs, lbfgsRuns, linearProbe, tensor, tidy, randn, manualSeed, memory, zeros, F, MemorySource, type Tensor } from '../src/index.js';
 import { Module } from '../src/nn/module.js';
 import { rowsOf, softmaxRegressionObjective } from '../src/eval/linear.js';
 import { augmentedFeatures, fixedFeatures, linearAccuracy, linearSgd, trainLinearSgd } from '../src/eval/linear-sgd.js';
@@ -127,15 +127,11 @@ function agreementWithMinimum(train: { features: Tensor; labels: Int32Array }, t
     const before = memory().tensors;
     const probe = linearProbe(train, test, { l2Grid: [l2], label: null });
     assert.equal(memory().tensors, before, 'the probe frees what it makes');
-    const d = train.features.size(1);
     const x = train.features.double();
     const [mean, std] = [x.mean(0, true), x.std(0, { keepdim: true })];
     const standard = (f: Tensor) => f.double().sub(mean).div(std);
-    const y = tensor(train.labels, { dtype: 'int64' });
-    const logits = (f: Tensor, t: Tensor) => f.matmul(t.narrow(0, 0, d * classes).view([d, classes])).add(t.narrow(0, d * classes, classes));
-    const objective = (t: Tensor) => F.crossEntropy(logits(standard(x), t), y).add(t.narrow(0, 0, d * classes).square().sum().mul(l2 / 2));
-    const { theta, iterations } = lbfgs(objective, tensor(new Float64Array(d * classes + classes)), { maxIterations: 5000, tolerance: 1e-9 });
-    const reference = logits(standard(test.features), theta).argmax(1).to('int32').toArray() as Int32Array;
+    const { logits, iterations } = crossEntropyFit(standard(x), train.labels, classes, { l2, maxIterations: 5000, tolerance: 1e-9 });
+    const reference = logits(standard(test.features)).argmax(1).to('int32').toArray() as Int32Array;
     return { agree: reference.filter((p, i) => p === probe.predictions[i]).length / reference.length, iterations };
   });
 }
@@ -168,16 +164,21 @@ test('the linear probe reaches the L2-regularised minimum on correlated, ill-con
   });
 });
 
-/** The minimum of the unregularised multinomial cross-entropy on (x, y), by L-BFGS from zero. */
-function crossEntropyMinimum(x: Tensor, labels: Int32Array, classes: number): number {
-  return tidy(() => {
-    const d = x.size(1);
-    const y = tensor(labels, { dtype: 'int64' });
-    const objective = (t: Tensor) => F.crossEntropy(x.matmul(t.narrow(0, 0, d * classes).view([d, classes])).add(t.narrow(0, d * classes, classes)), y);
-    const { theta } = lbfgs(objective, tensor(new Float32Array(d * classes + classes)), { maxIterations: 500, tolerance: 1e-7 });
-    return objective(theta).item();
-  });
+/**
+ * The multinomial cross-entropy on (x, y) + λ/2 ‖W‖² (λ = 0: unregularised) minimised by L-BFGS from
+ * zero, θ = [W, b] in x's type: its value at the minimum and the logits it gives other rows.
+ */
+function crossEntropyFit(x: Tensor, labels: Int32Array, classes: number, { l2 = 0, maxIterations = 500, tolerance = 1e-7 } = {}) {
+  const d = x.size(1);
+  const y = tensor(labels, { dtype: 'int64' });
+  const logits = (f: Tensor, t: Tensor) => f.matmul(t.narrow(0, 0, d * classes).view([d, classes])).add(t.narrow(0, d * classes, classes));
+  const objective = (t: Tensor) => F.crossEntropy(logits(x, t), y).add(t.narrow(0, 0, d * classes).square().sum().mul(l2 / 2));
+  const { theta, iterations } = lbfgs(objective, zeros([d * classes + classes], { dtype: x.dtype }), { maxIterations, tolerance });
+  return { value: objective(theta).item(), iterations, logits: (f: Tensor) => logits(f, theta) };
 }
+
+/** The minimum of the unregularised multinomial cross-entropy on (x, y). */
+const crossEntropyMinimum = (x: Tensor, labels: Int32Array, classes: number): number => tidy(() => crossEntropyFit(x, labels, classes).value);
 
 test('SGD linear protocol: reaches the cross-entropy minimum and the Bayes accuracy of Gaussian clusters', async () => {
   manualSeed(11);

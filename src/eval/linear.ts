@@ -290,7 +290,8 @@ export function linearProbe(
     const xTrain = train.features.to('float32');
     const mean = xTrain.mean(0, true);
     const std = xTrain.std(0, { keepdim: true }).clamp(1e-8);
-    const standardised = xTrain.sub(mean).div(std);
+    const standard = (x: Tensor) => x.to('float32').sub(mean).div(std);
+    const standardised = standard(xTrain);
     // The probe works in the eigenbasis of the standardised features' covariance (a rotation: the
     // L2-regularised minimum is the same, rotated), where curvatureScale's preconditioner is diagonal.
     // With fewer rows than dimensions (600 labels of 784 pixels) the centred rows span at most n − 1
@@ -362,8 +363,7 @@ export function linearProbe(
     // the weights back in the features' own basis (W = V·W'): the test rows are only standardised
     const d = x.size(1);
     const unrotated = cat([rotation.matmul(final.theta.narrow(1, 0, d * classes).view([d, classes])).view([1, -1]), final.theta.narrow(1, d * classes, classes)], 1);
-    const standardTest = test.features.to('float32').sub(mean).div(std);
-    const predictions = noGrad(() => tidy(() => Int32Array.from(logitsOf(standardTest.t(), unrotated, classes).argmax(1).view([-1]).toArray() as BigInt64Array, Number)));
+    const predictions = noGrad(() => tidy(() => Int32Array.from(logitsOf(standard(test.features).t(), unrotated, classes).argmax(1).view([-1]).toArray() as BigInt64Array, Number)));
     const result = predictions.reduce((n, p, i) => n + Number(p === test.labels[i]), 0) / predictions.length;
     task?.end(`λ ${l2Grid[best]} (${validation} ${pct(heldOutAccuracy[String(l2Grid[best])]!)}), test ${pct(result)}`);
     final.theta.dispose();
