@@ -170,6 +170,10 @@ void scaleShift(const at::Tensor& weight, const at::Tensor& bias, const at::Tens
   b = bias - mean * a;
 }
 
+// Options for per-channel tensors (statistics, weight and bias, their gradients): float32 whatever
+// the activations' type, as autocast keeps BatchNorm's parameters.
+at::TensorOptions channelOptions(const at::Tensor& x) { return x.options().dtype(at::kFloat); }
+
 // The batch's per-channel mean, biased variance and 1/√(variance + ε): each block's moments, then
 // the blocks' combined in block order, in double (Chan et al.'s parallel variance).
 struct Moments {
@@ -188,7 +192,7 @@ Moments batchMoments(const at::Tensor& x, double eps) {
       blockMoments(px + first * channels, n, channels, &means[i * channels], &m2s[i * channels]);
     });
   });
-  const auto options = x.options().dtype(at::kFloat);
+  const auto options = channelOptions(x);
   Moments m{at::empty({channels}, options), at::empty({channels}, options), at::empty({channels}, options)};
   for (int64_t c = 0; c < channels; ++c) {
     double n = 0, mu = 0, m2 = 0;
@@ -269,7 +273,7 @@ struct BatchNormReluFn : public torch::autograd::Function<BatchNormReluFn> {
       });
     });
     // dβ = Σ g, dγ = Σ g·x̂; dx = a·(g − dβ/M − x̂·dγ/M) = g·a + x·k + k0.
-    const auto options = x.options().dtype(at::kFloat);
+    const auto options = channelOptions(x);
     auto dBias = at::empty({channels}, options);
     auto dWeight = at::empty({channels}, options);
     auto k = at::empty({channels}, options);
@@ -360,8 +364,8 @@ Napi::Value BatchNormRelu(const Napi::CallbackInfo& info) {
   }
   const double momentum = info[6].As<Napi::Number>().DoubleValue();
   const double eps = info[7].As<Napi::Number>().DoubleValue();
-  if (!weight.defined()) weight = at::ones({x.size(1)}, x.options().dtype(at::kFloat));
-  if (!bias.defined()) bias = at::zeros({x.size(1)}, x.options().dtype(at::kFloat));
+  if (!weight.defined()) weight = at::ones({x.size(1)}, channelOptions(x));
+  if (!bias.defined()) bias = at::zeros({x.size(1)}, channelOptions(x));
   auto outputs = residual.defined() ? BatchNormAddReluFn::apply(x, residual, weight, bias, eps) : BatchNormReluFn::apply(x, weight, bias, eps);
   if (runningMean.defined() && runningVar.defined()) {
     at::NoGradGuard noGrad;
