@@ -5,6 +5,7 @@
 import { fashionMnist } from '../src/data/idx.js';
 import { Random } from '../src/random.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
+import { applyRecipe } from '../src/simclr/recipe.js';
 import { buildModel, modelConfig } from '../src/simclr/model.js';
 import { ntXentLoss } from '../src/simclr/nt-xent.js';
 import { configViews } from '../src/simclr/pretrain.js';
@@ -13,7 +14,7 @@ import { tidy } from '../src/tensor/tensor.js';
 
 /** Builds the model and loads the images; returns the step. */
 export function defaultStep(): () => void {
-  const c = { ...pretrainDefaults };
+  const c = applyRecipe(pretrainDefaults, 28);
   const model = buildModel(modelConfig(c, 1)).to({ memoryFormat: 'channels_last' });
   model.train();
   const optimizer = buildOptimizer(model, c, c.lr);

@@ -15,6 +15,7 @@ import { freePort, workerEnv } from '../src/distributed/launch.js';
 import { ProcessGroup } from '../src/distributed/process-group.js';
 import { BatchNorm } from '../src/nn/layers.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
+import { applyRecipe } from '../src/simclr/recipe.js';
 import { buildModel, modelConfig } from '../src/simclr/model.js';
 import { randn, setNumThreads } from '../src/tensor/create.js';
 import { tidy } from '../src/tensor/tensor.js';
@@ -50,7 +51,7 @@ function collectivesWorker(): void {
   const w = workerEnv()!;
   setNumThreads(1);
   const group = ProcessGroup.init({ masterAddr: w.masterAddr, masterPort: w.masterPort, rank: w.rank, worldSize: w.worldSize });
-  const c = pretrainDefaults;
+  const c = applyRecipe(pretrainDefaults, 28);
   const model = buildModel(modelConfig(c, 1));
   const channels = [...model.namedModules()].flatMap(([, m]) => (m instanceof BatchNorm ? [m.numFeatures] : []));
   const params = model.parameters();

@@ -10,6 +10,7 @@
 import { fashionMnist } from '../src/data/idx.js';
 import { Random } from '../src/random.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
+import { applyRecipe } from '../src/simclr/recipe.js';
 import { buildModel, modelConfig } from '../src/simclr/model.js';
 import { ntXentLoss } from '../src/simclr/nt-xent.js';
 import { configViews } from '../src/simclr/pretrain.js';
@@ -25,7 +26,7 @@ const precision = option('--precision', 'fp32');
 if (precision !== 'fp32' && precision !== 'bf16') throw new Error(`--precision: ${precision} is not fp32 or bf16`);
 setNumThreads(threads);
 manualSeed(0);
-const c = { ...pretrainDefaults };
+const c = applyRecipe(pretrainDefaults, 28);
 const source = fashionMnist('train');
 const model = buildModel(modelConfig(c, 1));
 model.to({ memoryFormat: 'channels_last' });

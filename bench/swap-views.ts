@@ -14,6 +14,7 @@ import { openSplits } from '../src/data/open.js';
 import { configViews, pretrain } from '../src/simclr/pretrain.js';
 import { setNumThreads } from '../src/tensor/create.js';
 import { tidy } from '../src/tensor/tensor.js';
+import { Frames } from '../src/data/frames.js';
 
 const [mode, file, ...rest] = process.argv.slice(2);
 const flags = rest.filter((a) => a !== '--quiet');
@@ -30,9 +31,9 @@ if (mode === 'dump') {
   const fd = openSync(file, 'w');
   for (let epoch = 0; epoch < config.epochs; epoch++) {
     for await (const batch of loader.epoch(epoch)) {
-      const bytes = tidy(() => viewsOf(batch.images, { epoch, step: batch.step }).mul(255).round().to('uint8').contiguous().toArray());
+      const bytes = tidy(() => viewsOf(batch.frames, { epoch, step: batch.step }).mul(255).round().to('uint8').contiguous().toArray());
       writeSync(fd, bytes as Uint8Array);
-      batch.images.dispose();
+      batch.frames.dispose();
     }
   }
   closeSync(fd);
@@ -46,8 +47,9 @@ if (mode === 'dump') {
   const result = await pretrain(config, {
     overwrite: true,
     log: null,
-    views: (images, { epoch, step }) => {
-      if (images.size(0) * 2 !== shape.rows) throw new Error(`${file}: holds steps of ${shape.rows} views; the run asks for ${2 * images.size(0)}`);
+    views: (frames, { epoch, step }) => {
+      const n = frames instanceof Frames ? frames.count : frames.size(0);
+      if (n * 2 !== shape.rows) throw new Error(`${file}: holds steps of ${shape.rows} views; the run asks for ${2 * n}`);
       return views.step(epoch * stepsPerEpoch + step);
     },
   });

@@ -18,74 +18,134 @@ inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); 
 inline float max3(float a, float b, float c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
 inline float min3(float a, float b, float c) { return a < b ? (a < c ? a : c) : (b < c ? b : c); }
 
-// Source coordinate of an output pixel for bilinear resizing with align_corners=false, exactly as
-// ATen's upsample_bilinear2d computes it (area_pixel_compute_source_index).
-struct Tap {
-  int64_t lo, hi;
-  float wlo, whi;
+// The source pixels and weights of each output pixel of a resampling from `in` to `out` pixels along one axis.
+// Enlarging (in <= out): bilinear, exactly as ATen's upsample_bilinear2d with align_corners=false computes it
+// (area_pixel_compute_source_index); two taps, the second equal to the first at the last pixel.
+// Shrinking: the bilinear (triangle) filter stretched by the scale, as ATen's antialiased
+// _upsample_bilinear2d_aa and PIL's resize compute it, so that a large crop is averaged, not aliased.
+struct Taps {
+  int64_t stride = 0;              // taps per output pixel (unused ones weigh 0)
+  std::vector<int64_t> index;      // [out * stride]
+  std::vector<float> weight;       // [out * stride]
 };
 
-std::vector<Tap> taps(int64_t in, int64_t out) {
-  std::vector<Tap> t(out);
-  float scale = static_cast<float>(in) / static_cast<float>(out);
+Taps taps(int64_t in, int64_t out) {
+  Taps t;
+  const float scale = static_cast<float>(in) / static_cast<float>(out);
+  if (in <= out) {
+    t.stride = 2;
+    t.index.resize(2 * out);
+    t.weight.resize(2 * out);
+    for (int64_t o = 0; o < out; ++o) {
+      float src = scale * (o + 0.5f) - 0.5f;
+      if (src < 0) src = 0;
+      int64_t lo = static_cast<int64_t>(src);
+      int64_t hi = lo + (lo < in - 1 ? 1 : 0);
+      float w = src - lo;
+      t.index[2 * o] = lo;
+      t.index[2 * o + 1] = hi;
+      t.weight[2 * o] = 1.0f - w;
+      t.weight[2 * o + 1] = w;
+    }
+    return t;
+  }
+  const float support = scale;  // the triangle's half-width (1 source pixel) times the scale
+  t.stride = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
+  t.index.assign(t.stride * out, 0);
+  t.weight.assign(t.stride * out, 0.0f);
   for (int64_t o = 0; o < out; ++o) {
-    float src = scale * (o + 0.5f) - 0.5f;
-    if (src < 0) src = 0;
-    int64_t lo = static_cast<int64_t>(src);
-    int64_t hi = lo + (lo < in - 1 ? 1 : 0);
-    float w = src - lo;
-    t[o] = {lo, hi, 1.0f - w, w};
+    const float centre = scale * (o + 0.5f);
+    const int64_t lo = std::max<int64_t>(static_cast<int64_t>(centre - support + 0.5f), 0);
+    const int64_t count = std::min<int64_t>(std::min<int64_t>(static_cast<int64_t>(centre + support + 0.5f), in) - lo, t.stride);
+    float total = 0;
+    for (int64_t k = 0; k < count; ++k) {
+      float w = 1.0f - std::fabs((k + lo - centre + 0.5f) / scale);
+      w = w > 0 ? w : 0.0f;
+      t.index[o * t.stride + k] = lo + k;
+      t.weight[o * t.stride + k] = w;
+      total += w;
+    }
+    for (int64_t k = 0; k < count; ++k) t.weight[o * t.stride + k] /= total;
+    for (int64_t k = count; k < t.stride; ++k) t.index[o * t.stride + k] = lo;  // weight 0
   }
   return t;
 }
 
+// One view: the box of one frame resampled to size x size (flipped when asked), as float C x size x size.
+// The frame's pixel (c, y, x) is at frame[c * channelStride + (y * width + x) * pixelStride]: planar (CHW)
+// or interleaved (HWC, as images decode). Rows first, then columns, through a C x h x size buffer.
 template <typename T>
-void cropOne(const T* src, int64_t channels, int64_t height, int64_t width, const int64_t* box, bool flip, int64_t size,
-             float* dst) {
+void cropOne(const T* frame, int64_t channels, int64_t width, int64_t channelStride, int64_t pixelStride, const int64_t* box,
+             bool flip, int64_t size, float* dst, std::vector<float>& rows) {
   const int64_t x0 = box[0], y0 = box[1], w = box[2], h = box[3];
   const float unit = std::is_same<T, uint8_t>::value ? 1.0f / 255.0f : 1.0f;
-  auto xs = taps(w, size);
-  auto ys = taps(h, size);
+  const Taps xs = taps(w, size), ys = taps(h, size);
+  rows.resize(channels * h * size);
   for (int64_t c = 0; c < channels; ++c) {
-    const T* plane = src + c * height * width;
-    float* out = dst + c * size * size;
-    for (int64_t oy = 0; oy < size; ++oy) {
-      const Tap& ty = ys[oy];
-      const T* row0 = plane + (y0 + ty.lo) * width + x0;
-      const T* row1 = plane + (y0 + ty.hi) * width + x0;
-      float* o = out + oy * size;
+    for (int64_t y = 0; y < h; ++y) {
+      const T* row = frame + c * channelStride + ((y0 + y) * width + x0) * pixelStride;
+      float* o = rows.data() + (c * h + y) * size;
       for (int64_t ox = 0; ox < size; ++ox) {
-        const Tap& tx = xs[flip ? size - 1 - ox : ox];
-        float top = tx.wlo * static_cast<float>(row0[tx.lo]) + tx.whi * static_cast<float>(row0[tx.hi]);
-        float bottom = tx.wlo * static_cast<float>(row1[tx.lo]) + tx.whi * static_cast<float>(row1[tx.hi]);
-        o[ox] = (ty.wlo * top + ty.whi * bottom) * unit;
+        const int64_t at = (flip ? size - 1 - ox : ox) * xs.stride;
+        float v = xs.weight[at] * static_cast<float>(row[xs.index[at] * pixelStride]);
+        for (int64_t k = 1; k < xs.stride; ++k) v += xs.weight[at + k] * static_cast<float>(row[xs.index[at + k] * pixelStride]);
+        o[ox] = v;
       }
+    }
+    float* out = dst + c * size * size;
+    const float* plane = rows.data() + c * h * size;
+    for (int64_t oy = 0; oy < size; ++oy) {
+      const int64_t at = oy * ys.stride;
+      float* o = out + oy * size;
+      const float* r0 = plane + ys.index[at] * size;
+      for (int64_t ox = 0; ox < size; ++ox) o[ox] = ys.weight[at] * r0[ox];
+      for (int64_t k = 1; k < ys.stride; ++k) {
+        const float* r = plane + ys.index[at + k] * size;
+        const float wk = ys.weight[at + k];
+        for (int64_t ox = 0; ox < size; ++ox) o[ox] += wk * r[ox];
+      }
+      for (int64_t ox = 0; ox < size; ++ox) o[ox] *= unit;
     }
   }
 }
 
-// resizedCrops(images [N, C, H, W] uint8 or float, source int64 [M], boxes int64 [M, 4] (x, y, w, h),
-//              flips uint8 [M], size) -> float [M, C, size, size] in [0, 1] for uint8 input.
+// resizedCrops(data uint8 or float (any shape, contiguous), frames int64 [N, 3] (offset, height, width),
+//              channels, interleaved, source int64 [M], boxes int64 [M, 4] (x, y, w, h), flips uint8 [M], size)
+//   -> float [M, C, size, size], in [0, 1] for uint8 input.
+// Frame j holds channels x height x width values of `data` from `offset` on, planar (CHW) or interleaved
+// (HWC); frames may differ in size. View i is box i of frame source[i].
 Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   SIMCLR_TRY
-  auto images = unwrap(env, info[0], "images").contiguous();
-  auto source = unwrap(env, info[1], "source").to(at::kLong).contiguous();
-  auto boxes = unwrap(env, info[2], "boxes").to(at::kLong).contiguous();
-  auto flips = unwrap(env, info[3], "flips").to(at::kByte).contiguous();
-  int64_t size = info[4].As<Napi::Number>().Int64Value();
-  TORCH_CHECK(images.dim() == 4 && images.device().is_cpu(), "resizedCrops: images must be a CPU tensor [N, C, H, W]");
-  TORCH_CHECK(images.scalar_type() == at::kByte || images.scalar_type() == at::kFloat, "resizedCrops: images must be uint8 or float32");
-  const int64_t n = images.size(0), channels = images.size(1), height = images.size(2), width = images.size(3);
+  auto data = unwrap(env, info[0], "data").contiguous();
+  auto frames = unwrap(env, info[1], "frames").to(at::kLong).contiguous();
+  const int64_t channels = info[2].As<Napi::Number>().Int64Value();
+  const bool interleaved = info[3].As<Napi::Boolean>().Value();
+  auto source = unwrap(env, info[4], "source").to(at::kLong).contiguous();
+  auto boxes = unwrap(env, info[5], "boxes").to(at::kLong).contiguous();
+  auto flips = unwrap(env, info[6], "flips").to(at::kByte).contiguous();
+  int64_t size = info[7].As<Napi::Number>().Int64Value();
+  TORCH_CHECK(data.device().is_cpu(), "resizedCrops: the frames must be on the CPU");
+  TORCH_CHECK(data.scalar_type() == at::kByte || data.scalar_type() == at::kFloat, "resizedCrops: frames must be uint8 or float32");
+  TORCH_CHECK(frames.dim() == 2 && frames.size(1) == 3, "resizedCrops: need one [offset, height, width] row per frame");
+  TORCH_CHECK(channels > 0, "resizedCrops: channels must be positive");
+  const int64_t n = frames.size(0);
   const int64_t m = source.numel();
   TORCH_CHECK(size > 0, "resizedCrops: size must be positive");
   TORCH_CHECK(boxes.dim() == 2 && boxes.size(0) == m && boxes.size(1) == 4 && flips.numel() == m,
               "resizedCrops: need one box [x, y, w, h] and one flip flag per view");
+  const int64_t* frame = frames.data_ptr<int64_t>();
+  for (int64_t j = 0; j < n; ++j) {
+    const int64_t* f = frame + 3 * j;
+    TORCH_CHECK_INDEX(f[0] >= 0 && f[1] > 0 && f[2] > 0 && f[0] + channels * f[1] * f[2] <= data.numel(), "resizedCrops: frame ", j,
+                      " (offset ", f[0], ", ", f[1], "x", f[2], ") is not inside the ", data.numel(), " values of the data");
+  }
   const int64_t* src = source.data_ptr<int64_t>();
   const int64_t* box = boxes.data_ptr<int64_t>();
   for (int64_t i = 0; i < m; ++i) {
     const int64_t* b = box + 4 * i;
-    TORCH_CHECK_INDEX(src[i] >= 0 && src[i] < n, "resizedCrops: source index ", src[i], " out of range for ", n, " images");
+    TORCH_CHECK_INDEX(src[i] >= 0 && src[i] < n, "resizedCrops: source index ", src[i], " out of range for ", n, " frames");
+    const int64_t height = frame[3 * src[i] + 1], width = frame[3 * src[i] + 2];
     TORCH_CHECK_INDEX(b[2] > 0 && b[3] > 0 && b[0] >= 0 && b[1] >= 0 && b[0] + b[2] <= width && b[1] + b[3] <= height,
                       "resizedCrops: box [", b[0], ", ", b[1], ", ", b[2], ", ", b[3], "] is not inside a ", width, "x",
                       height, " image");
@@ -93,14 +153,17 @@ Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
   auto out = at::empty({m, channels, size, size}, at::TensorOptions().dtype(at::kFloat));
   const uint8_t* flip = flips.data_ptr<uint8_t>();
   float* dst = out.data_ptr<float>();
-  const int64_t plane = channels * height * width;
   at::parallel_for(0, m, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> rows;
     for (int64_t i = begin; i < end; ++i) {
+      const int64_t* f = frame + 3 * src[i];
+      const int64_t height = f[1], width = f[2];
+      const int64_t channelStride = interleaved ? 1 : height * width, pixelStride = interleaved ? channels : 1;
       float* o = dst + i * channels * size * size;
-      if (images.scalar_type() == at::kByte)
-        cropOne(images.data_ptr<uint8_t>() + src[i] * plane, channels, height, width, box + 4 * i, flip[i] != 0, size, o);
+      if (data.scalar_type() == at::kByte)
+        cropOne(data.data_ptr<uint8_t>() + f[0], channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
       else
-        cropOne(images.data_ptr<float>() + src[i] * plane, channels, height, width, box + 4 * i, flip[i] != 0, size, o);
+        cropOne(data.data_ptr<float>() + f[0], channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
     }
   });
   return wrap(env, std::move(out));

@@ -58,8 +58,8 @@ export interface Native {
   manualSeed(seed: number | bigint): void;
   info(): NativeInfo;
   setAutocast(enabled: boolean, dtype?: string): boolean;
-  /** Fused crop + bilinear resize + flip of views (native/augment.cc). */
-  resizedCrops(images: Handle, source: Handle, boxes: Handle, flips: Handle, size: number): Handle;
+  /** Fused crop + resize (bilinear, antialiased when shrinking) + flip of views from frames of any sizes (native/augment.cc). */
+  resizedCrops(data: Handle, frames: Handle, channels: number, interleaved: boolean, source: Handle, boxes: Handle, flips: Handle, size: number): Handle;
   /** Fused per-image colour programs, in place (native/augment.cc). */
   colorOps_(images: Handle, ops: Handle, factors: Handle): Handle;
   /** Separable Gaussian blur of chosen images, in place (native/augment.cc). */

@@ -14,7 +14,7 @@ import { idxSource, readIdx } from '../src/data/idx.js';
 import { cifarFolder, cifarSource } from '../src/data/cifar.js';
 import { openSource, openSplits } from '../src/data/open.js';
 import { Loader } from '../src/data/loader.js';
-import { DataError, MemorySource } from '../src/data/source.js';
+import { DataError } from '../src/data/source.js';
 import { repoRoot } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-data-'));
@@ -52,11 +52,11 @@ test('image folders: every format, colour model, depth, EXIF orientation and siz
   await solid(10, 10, [255, 255, 0]).gif().toFile(join(root, 'dog', 'nested', 'i.gif'));
   writeFileSync(join(root, 'dog', 'notes.txt'), 'not an image');
 
-  const src = (await imageFolder(root, { size: 16, cacheDir: null })) as MemorySource;
+  const src = await imageFolder(root, { size: 16, cacheDir: null });
   assert.deepEqual(src.classNames, ['cat', 'dog']);
   assert.deepEqual(Array.from(src.labels!), [0, 0, 0, 1, 1, 1, 1, 1, 1]);
   assert.deepEqual(src.imageShape, [3, 16, 16]);
-  const x = src.images;
+  const x = await src.load(Array.from({ length: src.size }, (_, i) => i));
   assert.equal(x.dtype, 'uint8');
   assert.ok(near(rgbAt(x, 0, 8, 8), [255, 0, 0]), 'jpeg red');
   assert.ok(near(rgbAt(x, 1, 8, 8), [0, 255, 0]), 'rgba: alpha dropped, colour kept');
@@ -87,14 +87,14 @@ test('the decode cache is written once and read instead of decoding', async () =
   await solid(12, 12, [200, 10, 30]).png().toFile(join(root, 'a', 'y.png'));
   // whole-second times, so that restoring them below is exact
   for (const f of ['x.png', 'y.png']) utimesSync(join(root, 'a', f), 1_700_000_000, 1_700_000_000);
-  const first = (await imageFolder(root, { size: 12, cacheDir })) as MemorySource;
+  const first = await imageFolder(root, { size: 12, cacheDir });
   assert.equal(readdirSync(cacheDir).filter((f) => f.endsWith('.safetensors')).length, 1);
   // Same size and mtime but unreadable content: only the cache can give the images now.
   const file = join(root, 'a', 'x.png');
   writeFileSync(file, Buffer.alloc(statSync(file).size, 7));
   utimesSync(file, 1_700_000_000, 1_700_000_000);
-  const second = (await imageFolder(root, { size: 12, cacheDir })) as MemorySource;
-  assert.deepEqual(second.images.toArray(), first.images.toArray());
+  const second = await imageFolder(root, { size: 12, cacheDir });
+  assert.deepEqual((await second.load([0, 1])).toArray(), (await first.load([0, 1])).toArray());
   assert.deepEqual(Array.from(second.labels!), [0, 0]);
   assert.deepEqual(second.classNames, ['a']);
 });
@@ -233,16 +233,16 @@ test('loader: seeded per-epoch order, drop_last, exact resume from (epoch, step)
   assert.deepEqual([...loader.order(0)].sort((a, b) => a - b), Array.from({ length: 10_000 }, (_, i) => i));
   const full: number[][] = [];
   for await (const b of loader.epoch(1)) {
-    assert.deepEqual(b.images.shape, [3000, 1, 28, 28]);
+    assert.deepEqual(b.frames.data.shape, [3000, 1, 28, 28]);
     assert.equal(b.labels![0], src.labels![b.indices[0]!]);
     full.push(Array.from(b.indices));
-    b.images.dispose();
+    b.frames.dispose();
   }
   assert.equal(full.length, 3);
   const resumed: number[][] = [];
   for await (const b of loader.epoch(1, 2)) {
     resumed.push(Array.from(b.indices));
-    b.images.dispose();
+    b.frames.dispose();
   }
   assert.deepEqual(resumed, full.slice(2));
   assert.equal(new Loader(src, { batchSize: 3000, dropLast: false }).stepsPerEpoch, 4);

@@ -79,10 +79,11 @@ export function stepLosses(runDir: string): number[] {
 }
 
 /**
- * A labelled folder of small deterministic colour PNGs (class folders a, b, c; `perClass` each, 32×32
- * unless `size` is given): each class a colour, each image a square at its own position over noise.
+ * A labelled folder of small deterministic colour PNGs (class folders a, b, c; `perClass` each,
+ * `width` × `height`, 32×32 by default): each class a colour, each image a rectangle of half the
+ * sides at its own position over noise.
  */
-export async function colourFolder(root: string, perClass = 8, size = 32): Promise<string[]> {
+export async function colourFolder(root: string, perClass = 8, width = 32, height = width): Promise<string[]> {
   const { default: sharp } = await import('sharp');
   const { mkdirSync } = await import('node:fs');
   const colours = { a: [220, 40, 40], b: [40, 200, 60], c: [50, 60, 230] } as const;
@@ -92,16 +93,16 @@ export async function colourFolder(root: string, perClass = 8, size = 32): Promi
   for (const [name, colour] of Object.entries(colours)) {
     mkdirSync(join(root, name), { recursive: true });
     for (let i = 0; i < perClass; i++) {
-      const pixels = Buffer.alloc(size * size * 3);
-      const [x0, y0] = [Math.floor(next() * size * 0.5), Math.floor(next() * size * 0.5)];
-      for (let y = 0; y < size; y++) {
-        for (let x = 0; x < size; x++) {
-          const inside = x >= x0 && x < x0 + size / 2 && y >= y0 && y < y0 + size / 2;
-          for (let c = 0; c < 3; c++) pixels[(y * size + x) * 3 + c] = inside ? colour[c]! : Math.floor(next() * 256);
+      const pixels = Buffer.alloc(width * height * 3);
+      const [x0, y0] = [Math.floor(next() * width * 0.5), Math.floor(next() * height * 0.5)];
+      for (let y = 0; y < height; y++) {
+        for (let x = 0; x < width; x++) {
+          const inside = x >= x0 && x < x0 + width / 2 && y >= y0 && y < y0 + height / 2;
+          for (let c = 0; c < 3; c++) pixels[(y * width + x) * 3 + c] = inside ? colour[c]! : Math.floor(next() * 256);
         }
       }
       const file = join(root, name, `${i}.png`);
-      await sharp(pixels, { raw: { width: size, height: size, channels: 3 } }).png().toFile(file);
+      await sharp(pixels, { raw: { width, height, channels: 3 } }).png().toFile(file);
       files.push(file);
     }
   }

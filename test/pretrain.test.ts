@@ -127,7 +127,8 @@ test('the CLI names a bad flag or value, and --help lists every flag with its de
   assert.match(negative.stderr, /--temperature must be positive/);
   const help = spawnSync(process.execPath, [cli, 'pretrain', '--help'], { encoding: 'utf8' });
   for (const [flag, spec] of Object.entries(pretrainFlags)) {
-    assert.match(help.stdout, new RegExp(`--${flag} <[^>]+>.*default: ${String(spec.default === '' ? '' : spec.default).replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), flag);
+    const shown = 'defaultText' in spec ? spec.defaultText : String(spec.default);
+    assert.match(help.stdout, new RegExp(`--${flag} <[^>]+>.*default: ${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), flag);
   }
   const badConfig = join(base, 'bad.yaml');
   writeFileSync(badConfig, 'epochs: three\n');

@@ -12,7 +12,11 @@ import { serveStatic } from '../src/export/web.js';
 import { BatchNorm } from '../src/nn/layers.js';
 import { resnet } from '../src/models/resnet.js';
 import { architectureMetadata, loadEncoder } from '../src/simclr/encoder-file.js';
-import { decodeQueries, embedQueries } from '../src/search/image-index.js';
+import { decodeQueries, embedQueries, loadIndex } from '../src/search/image-index.js';
+import { openSource } from '../src/data/open.js';
+import { extractFeatures } from '../src/eval/features.js';
+import { loadSafetensors } from '../src/io/safetensors.js';
+import sharp from 'sharp';
 import { manualSeed, noGrad, rand, tidy } from '../src/index.js';
 import { colourFolder, repoRoot } from './helpers.js';
 
@@ -72,6 +76,64 @@ test('the browser demo: the page\'s h equals the library\'s, its neighbours equa
     const status = await page.locator('#status');
     assert.match((await status.textContent())!, /cannot decode broken\.png/);
     assert.equal(await status.getAttribute('class'), 'error');
+  } finally {
+    await browser.close();
+    server.close();
+  }
+});
+
+test('one non-square photo, every path, one h: eval\'s features, embed, index, similar\'s query and the browser demo prepare it alike', { timeout: 300_000 }, async () => {
+  const folder = join(base, 'photos');
+  await colourFolder(folder, 4);
+  // 150 × 100, below the frames' cap for 32-px views (112 px): every path starts from the same pixels
+  const photo = join(folder, 'a', 'photo.png');
+  const raw = Buffer.alloc(150 * 100 * 3);
+  for (let i = 0; i < raw.length; i++) raw[i] = (i * 37 + Math.floor(i / 450) * 11) % 256;
+  await sharp(raw, { raw: { width: 150, height: 100, channels: 3 } }).png().toFile(photo);
+  manualSeed(5);
+  const encoder = resnet(18, { cifarStem: true, widthMultiplier: 0.25, inChannels: 3 });
+  encoder.apply((b) => {
+    if (b instanceof BatchNorm) noGrad(() => tidy(() => (b.runningMean!.copy_(rand([b.numFeatures]).sub(0.5)), b.runningVar!.copy_(rand([b.numFeatures]).add(0.5)))));
+  });
+  const encoderFile = join(base, 'photo-encoder.safetensors');
+  encoder.save(encoderFile, architectureMetadata({ depth: 18, cifarStem: true, width: 0.25, inChannels: 3, imageSize: 32 }));
+  const { encoder: loaded } = loadEncoder(encoderFile);
+
+  const similarQuery = Array.from(embedQueries(loaded, await decodeQueries([photo], 32, 3), 32).toArray() as Float32Array);
+  const source = await openSource(folder, { size: 32, testFraction: 0 });
+  const row = source.files!.indexOf(join('a', 'photo.png'));
+  const { features } = await extractFeatures(loaded, source, { size: 32, label: null });
+  const evalFeatures = tidy(() => Array.from(features.select(0, row).toArray() as Float32Array));
+  features.dispose();
+  source.dispose?.();
+  const embedFile = join(base, 'photo-h.safetensors');
+  simclr('embed', '--checkpoint', encoderFile, '--data', folder, '--test-fraction', '0', '--out', embedFile);
+  const embedded = loadSafetensors(embedFile).tensors;
+  const embedRow = Array.from(embedded.get('index')!.toArray() as BigInt64Array, Number).indexOf(row);
+  const embed = tidy(() => Array.from(embedded.get('h')!.select(0, embedRow).toArray() as Float32Array));
+  const indexFile = join(base, 'photo-index.safetensors');
+  simclr('index', '--checkpoint', encoderFile, '--data', folder, '--test-fraction', '0', '--out', indexFile);
+  const index = loadIndex(indexFile);
+  const indexed = tidy(() => Array.from(index.vectors.select(0, index.files.indexOf(photo)).toArray() as Float32Array));
+  const web = join(base, 'photo-web');
+  simclr('export', '--checkpoint', encoderFile, '--web', web, '--index', indexFile);
+
+  const unit = (v: number[]) => v.map((x) => x / Math.hypot(...v));
+  const worst = (a: number[], b: number[]) => Math.max(...a.map((v, i) => Math.abs(v - b[i]!))) / Math.max(...b.map(Math.abs));
+  for (const [name, h] of [['eval', evalFeatures], ['embed', embed]] as const) assert.ok(worst(h, similarQuery) < 1e-5, `${name}'s h differs from similar's query by ${worst(h, similarQuery)}`);
+  assert.ok(worst(indexed, unit(similarQuery)) < 1e-5, `the index's vector differs by ${worst(indexed, unit(similarQuery))}`);
+
+  const { url, server } = await serveStatic(web);
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+  try {
+    const page = await browser.newPage();
+    await page.goto(url);
+    await page.waitForFunction("document.getElementById('status').textContent.startsWith('ready') || window.simclrDemo?.error", null, { timeout: 120_000 });
+    await page.setInputFiles('#file', photo);
+    await page.waitForFunction('window.simclrDemo.last || window.simclrDemo.error', null, { timeout: 60_000 });
+    const result = (await page.evaluate('window.simclrDemo.last')) as { h: number[] } | null;
+    assert.ok(result !== null, String(await page.evaluate('window.simclrDemo.error')));
+    assert.ok(worst(result.h, similarQuery) < 1e-4, `the page's h differs by ${worst(result.h, similarQuery)}`);
   } finally {
     await browser.close();
     server.close();

@@ -3,8 +3,9 @@
 // the output size and flipped in one native pass (native/augment.cc, resizedCrops).
 import { native } from '../native.js';
 import { tensor } from '../tensor/create.js';
-import { fromHandle, Tensor, tidy } from '../tensor/tensor.js';
+import { fromHandle, noGrad, Tensor, tidy } from '../tensor/tensor.js';
 import type { Random } from '../random.js';
+import { centreSquare, Frames } from '../data/frames.js';
 
 /** A crop box in pixels: top-left corner (x, y), width and height. */
 export interface Box {
@@ -41,27 +42,43 @@ export function sampleCropBox(rng: Random, width: number, height: number, scale:
 }
 
 /**
- * Crops `boxes` out of the images [N, C, H, W] (uint8, or float), flips those marked, and
- * resamples each crop bilinearly to size × size (as upsample_bilinear2d, align_corners false):
- * float views [M, C, size, size], in [0, 1] for uint8 input. View i is cut from image source[i]
- * (default: image i). A box covering the whole image at the same size returns it.
+ * Crops `boxes` out of the frames (or images [N, C, H, W], uint8 or float), flips those marked, and
+ * resamples each crop to size × size: float views [M, C, size, size], in [0, 1] for uint8 input.
+ * Enlarged crops are bilinear (as upsample_bilinear2d, align_corners false); shrunk ones are
+ * antialiased (the triangle filter stretched by the scale, as PIL's resize and ATen's
+ * _upsample_bilinear2d_aa). View i is cut from frame source[i] (default: frame i). A box covering
+ * the whole image at the same size returns it.
  */
-export function resizedCrops(images: Tensor, boxes: readonly Box[], flips: readonly boolean[], size: number, source?: ArrayLike<number>): Tensor {
+export function resizedCrops(input: Tensor | Frames, boxes: readonly Box[], flips: readonly boolean[], size: number, source?: ArrayLike<number>): Tensor {
   const m = boxes.length;
   if (flips.length !== m) throw new RangeError(`need one flip flag per box (${m})`);
   const from = source ?? Int32Array.from({ length: m }, (_, i) => i);
   if (from.length !== m) throw new RangeError(`need one source index per box (${m})`);
   const flat = new Int32Array(m * 4);
   boxes.forEach((b, i) => flat.set([b.x, b.y, b.width, b.height], i * 4));
-  return tidy(() =>
-    fromHandle(
+  return tidy(() => {
+    const frames = input instanceof Frames ? input : Frames.of(input);
+    return fromHandle(
       native.resizedCrops(
-        images.handle,
+        frames.data.handle,
+        frames.table().handle,
+        frames.channels,
+        frames.layout === 'interleaved',
         tensor(Int32Array.from(from), { dtype: 'int64' }).handle,
         tensor(flat, { shape: [m, 4], dtype: 'int64' }).handle,
         tensor(Uint8Array.from(flips, (f) => (f ? 1 : 0))).handle,
         size,
       ),
-    ),
-  );
+    );
+  });
+}
+
+/**
+ * The prepared images of frames: each one's centre square resampled to size × size, rounded to
+ * uint8 [N, C, size, size]. The one preprocessing of every path that encodes an image (eval,
+ * embed, index and similar, the report; the web demo computes the same in the browser).
+ */
+export function centreSquares(frames: Frames, size: number): Tensor {
+  const boxes = Array.from({ length: frames.count }, (_, i) => centreSquare(frames.widths[i]!, frames.heights[i]!));
+  return noGrad(() => tidy(() => resizedCrops(frames, boxes, new Array<boolean>(frames.count).fill(false), size).mul(255).round().to('uint8')));
 }

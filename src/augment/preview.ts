@@ -5,17 +5,20 @@ import { cat } from '../tensor/create.js';
 import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
 import type { Random } from '../random.js';
 import type { SimCLRAugmentation } from './simclr-augmentation.js';
+import { Frames } from '../data/frames.js';
+import { centreSquares } from './geometry.js';
 
-/** Renders rows of [original, view 1a, view 1b, view 2a, …] as an RGB PNG (white gutters). */
-export async function previewGrid(images: Tensor, augmentation: SimCLRAugmentation, rng: Random, { pairs = 3, zoom = 1 } = {}): Promise<Buffer> {
+/** Renders rows of [original (its prepared centre square), view 1a, view 1b, view 2a, …] of frames (or images) as an RGB PNG (white gutters). */
+export async function previewGrid(images: Tensor | Frames, augmentation: SimCLRAugmentation, rng: Random, { pairs = 3, zoom = 1 } = {}): Promise<Buffer> {
   const size = augmentation.options.size;
   const { data, width, height } = noGrad(() =>
     tidy(() => {
-      const n = images.size(0);
-      const original = F.interpolate(images.float().div(255), { size, mode: 'bilinear', antialias: true }).clamp(0, 1);
+      const frames = images instanceof Frames ? images : Frames.of(images);
+      const n = frames.count;
+      const original = centreSquares(frames, size).float().div(255);
       const columns: Tensor[] = [original];
       for (let k = 0; k < pairs; k++) {
-        const [a, b] = augmentation.pair(images, rng).split(n, 0) as [Tensor, Tensor];
+        const [a, b] = augmentation.pair(frames, rng).split(n, 0) as [Tensor, Tensor];
         columns.push(a, b);
       }
       const gutter = 2;

@@ -10,6 +10,7 @@ import type { Random } from '../random.js';
 import { gaussianBlur_, blurKernelSize } from './blur.js';
 import { ColorOp, colorOps_ } from './color.js';
 import { resizedCrops, sampleCropBox, type Box } from './geometry.js';
+import { Frames } from '../data/frames.js';
 
 export interface AugmentationOptions {
   /** Output side in pixels. */
@@ -89,8 +90,8 @@ export class SimCLRAugmentation {
     if (this.options.hue < 0 || this.options.hue > 0.5) throw new RangeError(`hue must be in [0, 0.5] (got ${this.options.hue})`);
   }
 
-  /** Draws the random parameters of n views of images of the given size. */
-  sample(rng: Random, n: number, width: number, height: number): ViewParams {
+  /** Draws the random parameters of n views; view i is cut from an image of widths[i] × heights[i] pixels. */
+  sample(rng: Random, n: number, widths: ArrayLike<number>, heights: ArrayLike<number>): ViewParams {
     const o = this.options;
     const range = (spread: number, centre: number): [number, number] => (centre === 1 ? [Math.max(0, 1 - spread), 1 + spread] : [-spread, spread]);
     const ranges: Record<JitterOp, [number, number]> = {
@@ -111,7 +112,7 @@ export class SimCLRAugmentation {
       solarize: [],
     };
     for (let i = 0; i < n; i++) {
-      p.boxes.push(sampleCropBox(rng, width, height, o.scale, o.ratio));
+      p.boxes.push(sampleCropBox(rng, widths[i]!, heights[i]!, o.scale, o.ratio));
       p.flips.push(rng.bernoulli(o.flipP));
       p.jitter.push(rng.bernoulli(o.jitterP));
       p.order.push(Array.from(rng.permutation(4), (k) => JITTER_OPS[k]!));
@@ -125,10 +126,10 @@ export class SimCLRAugmentation {
   }
 
   /**
-   * Applies drawn parameters to uint8 images [N, C, H, W]: float views [M, C, size, size]. View i
-   * comes from image source[i] (default i; pair() uses each image twice).
+   * Applies drawn parameters to frames (or uint8 images [N, C, H, W]): float views [M, C, size,
+   * size]. View i comes from frame source[i] (default i; pair() uses each frame twice).
    */
-  apply(images: Tensor, p: ViewParams, source?: ArrayLike<number>): Tensor {
+  apply(images: Tensor | Frames, p: ViewParams, source?: ArrayLike<number>): Tensor {
     const o = this.options;
     const m = p.boxes.length;
     return noGrad(() =>
@@ -166,25 +167,37 @@ export class SimCLRAugmentation {
   }
 
   /** One random view of each image. */
-  view(images: Tensor, rng: Random): Tensor {
-    const [n, , h, w] = images.shape as [number, number, number, number];
-    return this.apply(images, this.sample(rng, n, w, h));
+  view(images: Tensor | Frames, rng: Random): Tensor {
+    const frames = images instanceof Frames ? images : Frames.of(images);
+    return this.apply(frames, this.sample(rng, frames.count, frames.widths, frames.heights));
   }
 
   /**
-   * Two views of each of N images: [2N, C, size, size], rows i and i + N from image i. With
-   * `part`, the images are images offset … offset + N − 1 of a global batch of `total` split among
-   * data-parallel workers: the views are drawn for the whole global batch and this part's kept, so
-   * that they do not depend on how the batch is split.
+   * Two views of each of N frames (or images [N, C, H, W]): [2N, C, size, size], rows i and i + N
+   * from frame i. With `part`, the frames are frames offset … offset + N − 1 of a global batch of
+   * `total` split among data-parallel workers, whose sizes (width, height: every frame's of the
+   * global batch) `part.sizes` gives when they differ: the views are drawn for the whole global
+   * batch and this part's kept, so that they do not depend on how the batch is split.
    */
-  pair(images: Tensor, rng: Random, part?: { offset: number; total: number }): Tensor {
-    const [n, , h, w] = images.shape as [number, number, number, number];
+  pair(images: Tensor | Frames, rng: Random, part?: { offset: number; total: number; sizes?: { widths: ArrayLike<number>; heights: ArrayLike<number> } }): Tensor {
+    const frames = images instanceof Frames ? images : Frames.of(images);
+    const n = frames.count;
     const { offset, total } = part ?? { offset: 0, total: n };
     if (!(offset >= 0 && offset + n <= total)) throw new RangeError(`images ${offset}…${offset + n - 1} are not in a batch of ${total}`);
-    const all = this.sample(rng, 2 * total, w, h);
+    const sizes = part?.sizes ?? (total === n ? frames : uniformSizes(frames, total));
+    if (sizes.widths.length !== total || sizes.heights.length !== total) throw new RangeError(`need the sizes of all ${total} images of the batch`);
+    const twice = (a: ArrayLike<number>) => Int32Array.from({ length: 2 * total }, (_, i) => a[i % total]!);
+    const all = this.sample(rng, 2 * total, twice(sizes.widths), twice(sizes.heights));
     const params = total === n ? all : selectViews(all, [...Array.from({ length: n }, (_, i) => offset + i), ...Array.from({ length: n }, (_, i) => total + offset + i)]);
-    return this.apply(images, params, Int32Array.from({ length: 2 * n }, (_, i) => i % n));
+    return this.apply(frames, params, Int32Array.from({ length: 2 * n }, (_, i) => i % n));
   }
+}
+
+/** The sizes of a global batch whose frames are all of this part's one size (without it, the batch's sizes must be given). */
+function uniformSizes(frames: Frames, total: number): { widths: Int32Array; heights: Int32Array } {
+  const [w, h] = [frames.widths[0]!, frames.heights[0]!];
+  if (frames.widths.some((v) => v !== w) || frames.heights.some((v) => v !== h)) throw new RangeError('frames of different sizes: pair() needs the sizes of the whole global batch (part.sizes)');
+  return { widths: new Int32Array(total).fill(w), heights: new Int32Array(total).fill(h) };
 }
 
 /** The parameters of the chosen views, in that order. */

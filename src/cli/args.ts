@@ -10,6 +10,8 @@ export interface Flag {
   type: FlagType;
   help: string;
   default?: string | number | boolean | null;
+  /** How --help shows the default, when its value alone would not say it (e.g. "from the recipe"). */
+  defaultText?: string;
   choices?: readonly string[];
   /** Checks a parsed value; returns an error message or null. */
   check?: (value: number) => string | null;
@@ -80,7 +82,7 @@ export function helpText(command: string, summary: string, flags: Flags): string
   const lines = [`usage: simclr ${command} [flags]`, '', summary, '', 'flags:'];
   for (const [name, flag] of Object.entries(flags)) {
     const kind = flag.choices ? flag.choices.join('|') : flag.type;
-    const def = flag.default === undefined ? 'required' : `default: ${flag.default === null ? 'none' : String(flag.default)}`;
+    const def = flag.default === undefined ? 'required' : `default: ${flag.defaultText ?? (flag.default === null ? 'none' : String(flag.default))}`;
     lines.push(`  --${name} <${kind}>`.padEnd(34) + `${flag.help} (${def})`);
   }
   return `${lines.join('\n')}\n`;

@@ -1,6 +1,9 @@
 // simclr augment: a preview grid of what T does to a data set.
 import { writeFileSync } from 'node:fs';
-import { openSource } from '../data/open.js';
+import { imageFolderSides, openSource } from '../data/open.js';
+import { loadFrames } from '../data/source.js';
+import { chooseRecipe } from '../simclr/recipe.js';
+import { pretrainDefaults } from '../simclr/config.js';
 import { Random } from '../random.js';
 import { augmentationPresets, SimCLRAugmentation, type AugmentationOptions } from '../augment/simclr-augmentation.js';
 import { previewGrid } from '../augment/preview.js';
@@ -13,7 +16,7 @@ export const augmentFlags = {
   data: { type: 'string', help: 'data source: fashion-mnist, an image folder, a CIFAR folder or an IDX file' },
   out: { type: 'string', default: 'preview.png', help: 'PNG file to write' },
   split: { type: 'string', default: 'train', choices: ['train', 'test'], help: 'split of data sets that have one' },
-  size: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'view side in pixels, and decode size of image folders (0: the data set\'s own, 32 for folders)' },
+  size: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), defaultText: 'what pretrain\'s recipe would choose for the data', help: 'view side in pixels' },
   preset: { type: 'string', default: 'none', choices: ['none', 'imagenet', 'cifar'], help: 'the paper\'s recipe: imagenet (s 1, blur) or cifar (s 0.5, no blur); flags below override it' },
   strength: { type: 'number', default: 1, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'colour distortion strength s' },
   blur: { type: 'number', default: -1, check: (v) => (v === -1 || (v >= 0 && v <= 1) ? null : 'must be a probability (or -1 for automatic)'), help: 'Gaussian blur probability (-1: 0.5 above 32 px, else 0)' },
@@ -26,7 +29,9 @@ export const augmentFlags = {
 } satisfies Flags;
 
 export async function augmentCommand(o: Parsed<typeof augmentFlags>): Promise<number> {
-  const source = await openSource(o.data, { split: o.split as 'train' | 'test', size: o.size || 32, skipBad: o['skip-bad'] });
+  const folder = o.size > 0 ? null : await imageFolderSides(o.data);
+  const recipe = folder === null ? null : chooseRecipe({ ...pretrainDefaults, recipe: 'auto' }, folder.side, folder.sampled);
+  const source = await openSource(o.data, { split: o.split as 'train' | 'test', size: o.size || recipe?.imageSize || 32, skipBad: o['skip-bad'] });
   const [, h, w] = source.imageShape;
   const size = o.size || Math.min(h, w);
   const base: AugmentationOptions = o.preset === 'imagenet' ? augmentationPresets.imagenet(size) : o.preset === 'cifar' ? augmentationPresets.cifar(size) : { size, strength: o.strength };
@@ -35,7 +40,7 @@ export async function augmentCommand(o: Parsed<typeof augmentFlags>): Promise<nu
   if (o.blur >= 0) options.blurP = o.blur;
   const augmentation = new SimCLRAugmentation(options);
   const count = Math.min(o.images, source.size);
-  const images = await source.load(Array.from({ length: count }, (_, i) => i));
+  const images = await loadFrames(source, Array.from({ length: count }, (_, i) => i));
   const png = await previewGrid(images, augmentation, new Random(o.seed), { pairs: o.pairs, zoom: o.zoom || Math.max(1, Math.ceil(96 / size)) });
   images.dispose();
   writeFileSync(o.out, png);

@@ -1,11 +1,15 @@
 // simclr quickstart — the main job behind the README's first command: pretrain on Fashion-MNIST
-// with the quickstart recipe, then score the encoder beside two baselines (the same encoder randomly
+// (or the user's data: --data, with the recipe chosen for its images) for about as many steps as
+// the main job, then score the encoder beside two baselines (the same encoder randomly
 // initialised, and raw pixels) by kNN and the linear probe, with all the training labels and with
 // 1% of them (the semi-supervised setting, several label draws), and say what the numbers show.
+// Unlabelled data gets the pretraining and the report's map and neighbours, and says why no table.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { baselineScores, encoderFeatures, FEATURE_SETS, plusMinus, scoreFeatures } from '../eval/compare.js';
-import { openEvalData, splitSummary, type EvalResult } from '../eval/evaluate.js';
+import { openEvalData, PIXEL_SIDE, splitSummary, type EvalResult } from '../eval/evaluate.js';
+import { imageFolderListing, openSplits } from '../data/open.js';
+import { describeRecipe } from '../simclr/recipe.js';
 import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
 import { randomEncoder } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
@@ -15,10 +19,18 @@ import { writeReport } from '../report/report.js';
 import type { Flags, Parsed } from './args.js';
 import { verdict, type Scores } from '../eval/verdict.js';
 
+/** The main job's length: 3 epochs of Fashion-MNIST's 60,000 images at batch 256. */
+export const MAIN_JOB_STEPS = 3 * Math.floor(60_000 / 256);
+
+/** Epochs for about MAIN_JOB_STEPS steps over `images` training images (at least 3). */
+export function quickstartEpochs(images: number, batchSize: number): number {
+  return Math.max(3, Math.round(MAIN_JOB_STEPS / Math.max(1, Math.floor(images / batchSize))));
+}
+
 export const quickstartFlags = {
   ...pretrainFlags,
   out: { ...pretrainFlags.out, default: 'runs/quickstart' },
-  epochs: { ...pretrainFlags.epochs, default: 3 },
+  epochs: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), defaultText: `as many as make about ${MAIN_JOB_STEPS} steps (3 on fashion-mnist), at least 3`, help: 'epochs of the schedule' },
   overwrite: { ...pretrainFlags.overwrite, default: true, help: 'start over in --out when it holds a run (the main job replaces its previous run; --no-overwrite refuses instead)' },
   'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: share of the training labels (class-balanced)' },
   draws: { type: 'int', default: 3, check: (v) => (v > 1 ? null : 'must be at least 2 (for a spread)'), help: 'label draws averaged in the few-label columns' },
@@ -27,16 +39,45 @@ export const quickstartFlags = {
 export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, given: Set<string>): Promise<number> {
   const { 'label-fraction': fraction, draws, ...pretrainOptions } = parsed;
   const config = resolveConfig(pretrainOptions, given, quickstartFlags);
+  if (config.epochs === 0) {
+    const images = await trainingImages(config.data, config.testFraction);
+    config.epochs = quickstartEpochs(config.subset > 0 ? Math.min(config.subset, images) : images, config.batchSize);
+    note(`${config.epochs} epochs: about ${MAIN_JOB_STEPS} steps, the main job's length, over ${images.toLocaleString('en')} training images`);
+  }
   const t0 = performance.now();
   const run = await pretrain(config, { resume: parsed.resume, overwrite: parsed.overwrite });
   const pretrainSeconds = (performance.now() - t0) / 1000;
+  const trained = run.config;
+  const recipe = trained.recipeChoice ? describeRecipe(trained.recipeChoice) : null;
+  const unlabelled = run.split.kind === 'none' ? await noLabelsReason(config.data) : null;
+  if (unlabelled !== null) {
+    // Nothing to score: the encoder, the report's map and neighbours, and why there is no table.
+    run.model.dispose();
+    const summary = { run: run.runDir, data: config.data, split: splitSummary(run.split), epochs: config.epochs, precision: run.precision, recipe, pretrainSeconds: Math.round(pretrainSeconds), finalLoss: run.lastLoss, accuracy: null, noAccuracy: unlabelled };
+    writeFileSync(join(run.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    const report = parsed.report ? await writeReport([run.runDir]) : null;
+    process.stdout.write(
+      [
+        '',
+        `SimCLR on ${config.data}: ${config.epochs} epochs of ResNet-${trained.depth} (width ${trained.width}, ${run.precision}) in ${Math.round(pretrainSeconds)} s`,
+        ...(recipe === null ? [] : [recipe]),
+        '',
+        `no accuracy table: ${unlabelled}`,
+        '',
+        `run folder: ${run.runDir} (encoder.safetensors, checkpoints/, metrics.jsonl, summary.json)`,
+        ...(report === null ? [] : [`report: ${report} (open it in a browser: the map of the features and each image's nearest neighbours)`]),
+        '',
+      ].join('\n'),
+    );
+    return 0;
+  }
   const t1 = performance.now();
-  const size = config.imageSize;
+  const size = trained.imageSize;
   const encoder = run.model.encoder as ResNet;
-  const architecture = { depth: config.depth, cifarStem: config.cifarStem, width: config.width, inChannels: encoder.options.inChannels, imageSize: size };
+  const architecture = { depth: trained.depth, cifarStem: trained.cifarStem, width: trained.width, inChannels: encoder.options.inChannels, imageSize: size };
   note(`evaluating the encoder, a random-init encoder and raw pixels: kNN and linear probe, all labels and ${100 * fraction}% of them (${draws} draws)`);
-  const data = await openEvalData(config.data, size || 32, { recorded: run.split });
-  const options = { size: size || data.train.imageShape[1], fraction, draws, seed: config.seed };
+  const data = await openEvalData(config.data, size, { recorded: run.split });
+  const options = { size, fraction, draws, seed: config.seed };
   const simclr = await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, options.size), options);
   const random = randomEncoder(architecture, config.seed);
   const scores: Scores = { simclr, ...(await baselineScores(random, data, options)) };
@@ -54,6 +95,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     split,
     epochs: config.epochs,
     precision: run.precision,
+    recipe,
     pretrainSeconds: Math.round(pretrainSeconds),
     evalSeconds: Math.round(evalSeconds),
     finalLoss: run.lastLoss,
@@ -75,7 +117,9 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
   const lines = [
     '',
     `SimCLR on ${config.data}: ${config.epochs} epochs of ResNet-${config.depth} (width ${config.width}, ${run.precision}) in ${Math.round(pretrainSeconds)} s; evaluated in ${Math.round(evalSeconds)} s`,
+    ...(recipe === null ? [] : [recipe]),
     `scored on the ${split.testImages as number} test images${data.split.kind === 'held-out' ? ' held out from pretraining' : ''}`,
+    ...(size > PIXEL_SIDE ? [`raw pixels: the images at ${PIXEL_SIDE}×${PIXEL_SIDE} (a ${size}-px view's ${(encoder.options.inChannels * size * size).toLocaleString('en')} values are beyond the linear probe)`] : []),
     '',
     `                          all ${trainImages.toLocaleString('en')} labels      ${100 * fraction}% of the labels (${fewImages}; mean ± std of ${draws} draws)`,
     `  features                kNN       linear        kNN               linear`,
@@ -95,3 +139,21 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
 }
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+
+/** The number of training images of a data source, without decoding it (image folders are listed). */
+async function trainingImages(data: string, testFraction: number): Promise<number> {
+  const folder = imageFolderListing(data);
+  if (folder !== null) return folder.heldOut && folder.labelled ? Math.round(folder.images * (1 - testFraction)) : folder.images;
+  const splits = await openSplits(data, { testFraction });
+  const n = splits.train.size;
+  splits.dispose();
+  return n;
+}
+
+/** Why data without a test split cannot be scored. */
+async function noLabelsReason(data: string): Promise<string> {
+  const folder = imageFolderListing(data);
+  return folder !== null && !folder.labelled
+    ? `${data} has no class subfolders, so no labels to score the encoder with (put each class's images in a folder of its own for the kNN and linear evaluation)`
+    : 'the data has no test split (--test-fraction 0): nothing to score the encoder on';
+}

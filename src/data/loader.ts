@@ -3,9 +3,9 @@
 // Data-parallel workers each take their share of every global batch (torch's DistributedSampler:
 // disjoint, seeded per epoch), cut per batch rather than per epoch so that the global batches do
 // not depend on the number of workers, and a run can resume with another number of them.
-import type { Tensor } from '../tensor/tensor.js';
+import type { Frames } from './frames.js';
 import { Random } from '../random.js';
-import type { DataSource } from './source.js';
+import { loadFrames, type DataSource } from './source.js';
 
 export interface LoaderOptions {
   batchSize: number;
@@ -17,8 +17,10 @@ export interface LoaderOptions {
 }
 
 export interface Batch {
-  /** uint8 images [n, C, H, W], owned by the receiver. */
-  images: Tensor;
+  /** The images' frames (an image folder's whole photos; other sources' images as they are), owned by the receiver. */
+  frames: Frames;
+  /** Data-parallel, with frames of differing sizes: every frame's size in the global batch (the crops are drawn for all of it). */
+  batchSizes: { widths: Int32Array; heights: Int32Array } | null;
   /** Labels of the images (null for unlabelled data). */
   labels: Int32Array | null;
   /** Indices into the source. */
@@ -81,17 +83,21 @@ export class Loader {
   async *epoch(epoch: number, fromStep = 0): AsyncGenerator<Batch> {
     const order = this.order(epoch);
     const steps = this.stepsPerEpoch;
+    const source = this.source;
     const request = (step: number) => {
       const indices = this.#slice(order, step);
-      return { indices, images: this.source.loadSync ? Promise.resolve(this.source.loadSync(indices)) : this.source.load(indices) };
+      const frames = loadFrames(source, indices);
+      const global = order.subarray(step * this.batchSize, (step + 1) * this.batchSize);
+      const batchSizes = this.shard.count > 1 && source.frameSizes ? source.frameSizes(global) : Promise.resolve(null);
+      return { indices, frames, batchSizes };
     };
     let pending = fromStep < steps ? request(fromStep) : null;
     for (let step = fromStep; step < steps && pending !== null; step++) {
       const current = pending;
       pending = step + 1 < steps ? request(step + 1) : null;
-      const images = await current.images;
-      const labels = this.source.labels === null ? null : Int32Array.from(current.indices, (i) => this.source.labels![i]!);
-      yield { images, labels, indices: current.indices, epoch, step };
+      const frames = await current.frames;
+      const labels = source.labels === null ? null : Int32Array.from(current.indices, (i) => source.labels![i]!);
+      yield { frames, batchSizes: await current.batchSizes, labels, indices: current.indices, epoch, step };
     }
   }
 }

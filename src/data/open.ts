@@ -1,7 +1,7 @@
 // Resolves a data-source spec, as the CLI's --data takes it, into a training and a test split:
 //   fashion-mnist            Debian's dataset-fashion-mnist (its train and t10k files)
 //   <folder>                 CIFAR-10/100 binary folder, or an image folder (class subfolders or flat;
-//                            with train/ and test/ subfolders, one per split)
+//                            with train/ and test/ (or val/) subfolders, one per split)
 //   <file>-images-idx3-ubyte[.gz]   IDX images, with the matching labels file when present, and its
 //                            t10k-/test- pair as the test split when there is one
 // Labelled data without a test split of its own gets a held-out one (split.ts): a class-stratified,
@@ -11,7 +11,7 @@ import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { warning } from '../progress.js';
 import { cifarFiles, cifarFolder } from './cifar.js';
-import { imageFolder, type FolderOptions } from './folder.js';
+import { imageFolder, listImageFolder, sampleDims, type FolderOptions } from './folder.js';
 import { fashionMnist, idxSource } from './idx.js';
 import { classCount, DataError, SourceView, type DataSource } from './source.js';
 import { heldOutSplit } from './split.js';
@@ -140,10 +140,11 @@ export async function openSplits(spec: string, o: OpenOptions = {}): Promise<Spl
       return cifarFiles(spec, 'test') !== null ? given(spec, train, cifarFolder(spec, 'test'), spec) : holdOut(spec, train, o);
     }
     const folder = (root: string) => imageFolder(root, { size: o.size ?? 32, ...o });
-    if (existsSync(join(spec, 'train')) && existsSync(join(spec, 'test'))) {
+    const testRoot = testFolder(spec);
+    if (testRoot !== null) {
       const train = await folder(join(spec, 'train'));
       try {
-        return given(spec, train, await folder(join(spec, 'test')), join(spec, 'test'));
+        return given(spec, train, await folder(testRoot), testRoot);
       } catch (e) {
         train.dispose?.();
         throw e;
@@ -157,6 +158,43 @@ export async function openSplits(spec: string, o: OpenOptions = {}): Promise<Spl
     return pair !== null ? given(spec, train, idxWithLabels(pair), pair) : holdOut(spec, train, o);
   }
   throw new DataError(spec, 'not a data source (expected fashion-mnist, a folder of images, a CIFAR folder or an IDX file)');
+}
+
+/** The folder of training images when the spec is an image folder (its train/ when it has train/ and test/), else null. */
+function imageFolderRoot(spec: string): string | null {
+  if (spec === 'fashion-mnist' || !existsSync(spec) || !statSync(spec).isDirectory() || cifarFiles(spec, 'train') !== null) return null;
+  return testFolder(spec) !== null ? join(spec, 'train') : spec;
+}
+
+/** An image folder's test split: its test/ (or val/, as ImageNet and Imagenette name it) beside a train/, or null. */
+function testFolder(spec: string): string | null {
+  if (!existsSync(join(spec, 'train'))) return null;
+  return ['test', 'val'].map((name) => join(spec, name)).find((dir) => existsSync(dir)) ?? null;
+}
+
+/** An image folder's training images, listed (not decoded): how many, whether labelled, whether a test split is held out of them. */
+export function imageFolderListing(spec: string): { images: number; labelled: boolean; heldOut: boolean } | null {
+  const root = imageFolderRoot(spec);
+  if (root === null) return null;
+  const { files, labels } = listImageFolder(root);
+  return { images: files.length, labelled: labels !== null, heldOut: root === spec };
+}
+
+/**
+ * An image folder's typical image, from the headers of a sample of its training images: the
+ * median shorter side (what the recipe is chosen by). Null for other sources, whose images have
+ * one size, known once they are open.
+ */
+export async function imageFolderSides(spec: string): Promise<{ side: number; sampled: string } | null> {
+  const root = imageFolderRoot(spec);
+  if (root === null) return null;
+  const { files } = listImageFolder(root);
+  const dims = await sampleDims(files);
+  if (dims.length === 0) throw new DataError(root, `none of the ${Math.min(files.length, 64)} images sampled could be read`);
+  const sides = dims.map((d) => Math.min(d.width, d.height)).sort((a, b) => a - b);
+  const side = sides[sides.length >> 1]!;
+  const sampled = dims.length === files.length ? `${files.length} images` : `a sample of ${dims.length} of ${files.length.toLocaleString('en')} images`;
+  return { side, sampled };
 }
 
 /** One split of a data source (the training split by default). */

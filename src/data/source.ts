@@ -2,6 +2,8 @@
 import { resolve } from 'node:path';
 import { tensor } from '../tensor/create.js';
 import { keep, Tensor, tidy } from '../tensor/tensor.js';
+import { Frames } from './frames.js';
+import { centreSquares } from '../augment/geometry.js';
 
 export interface DataSource {
   /** What the data is, for logs and errors (a path or a name). */
@@ -16,8 +18,15 @@ export interface DataSource {
   readonly skipped: number;
   /** Each image's file, relative to the data's root (image folders only). */
   readonly files?: readonly string[];
-  /** uint8 images [n, C, H, W] at the given indices (owned by the caller). */
+  /** uint8 images [n, C, H, W] at the given indices (owned by the caller): an image folder's prepared images (centre squares at the view size). */
   load(indices: ArrayLike<number>): Promise<Tensor>;
+  /**
+   * The whole frames the random resized crop cuts from (image folders: each photo at its source
+   * resolution, any aspect; owned by the caller). Sources without it: their images are their frames.
+   */
+  loadFrames?(indices: ArrayLike<number>): Promise<Frames>;
+  /** The sizes of those frames, without their pixels (data-parallel workers draw the crops of a whole global batch). */
+  frameSizes?(indices: ArrayLike<number>): Promise<{ widths: Int32Array; heights: Int32Array }>;
   /** The same, synchronously, for sources held in memory. */
   loadSync?(indices: ArrayLike<number>): Tensor;
   /** Frees what the source holds (its images, when in memory). */
@@ -61,6 +70,70 @@ export class MemorySource implements DataSource {
 
   dispose(): void {
     this.images.dispose();
+  }
+}
+
+/**
+ * Frames held in memory (an image folder's photos at their source resolution): `load` gives each
+ * one's centre square at the view size, `loadFrames` the frames themselves, without a copy.
+ */
+export class FrameSource implements DataSource {
+  readonly size: number;
+  readonly imageShape: readonly [number, number, number];
+
+  constructor(
+    readonly frames: Frames,
+    viewSize: number,
+    readonly labels: Int32Array | null,
+    readonly classNames: readonly string[] | null,
+    readonly description: string,
+    readonly skipped = 0,
+    readonly files?: readonly string[],
+  ) {
+    if (labels !== null && labels.length !== frames.count) throw new RangeError(`${description}: ${labels.length} labels for ${frames.count} images`);
+    frames.keep();
+    this.size = frames.count;
+    this.imageShape = [frames.channels, viewSize, viewSize];
+  }
+
+  #check(indices: ArrayLike<number>): void {
+    for (let i = 0; i < indices.length; i++) {
+      const k = indices[i]!;
+      if (!(k >= 0 && k < this.size)) throw new RangeError(`${this.description}: index ${k} out of range (size ${this.size})`);
+    }
+  }
+
+  async frameSizes(indices: ArrayLike<number>): Promise<{ widths: Int32Array; heights: Int32Array }> {
+    this.#check(indices);
+    return { widths: Int32Array.from(indices, (i) => this.frames.widths[i]!), heights: Int32Array.from(indices, (i) => this.frames.heights[i]!) };
+  }
+
+  /** The chosen frames: a table over the same pixels (the returned tensor is a new handle to them). */
+  framesAt(indices: ArrayLike<number>): Frames {
+    this.#check(indices);
+    const f = this.frames;
+    return new Frames(f.data.view([-1]), f.channels, f.layout, Float64Array.from(indices, (i) => f.offsets[i]!), Int32Array.from(indices, (i) => f.heights[i]!), Int32Array.from(indices, (i) => f.widths[i]!));
+  }
+
+  async loadFrames(indices: ArrayLike<number>): Promise<Frames> {
+    return this.framesAt(indices);
+  }
+
+  loadSync(indices: ArrayLike<number>): Tensor {
+    const frames = this.framesAt(indices);
+    try {
+      return centreSquares(frames, this.imageShape[1]);
+    } finally {
+      frames.dispose();
+    }
+  }
+
+  async load(indices: ArrayLike<number>): Promise<Tensor> {
+    return this.loadSync(indices);
+  }
+
+  dispose(): void {
+    this.frames.dispose();
   }
 }
 
@@ -120,6 +193,16 @@ export class SourceView implements DataSource {
     return this.base.load(this.#map(indices));
   }
 
+  get loadFrames(): ((indices: ArrayLike<number>) => Promise<Frames>) | undefined {
+    const base = this.base;
+    return base.loadFrames && ((indices) => base.loadFrames!(this.#map(indices)));
+  }
+
+  get frameSizes(): ((indices: ArrayLike<number>) => Promise<{ widths: Int32Array; heights: Int32Array }>) | undefined {
+    const base = this.base;
+    return base.frameSizes && ((indices) => base.frameSizes!(this.#map(indices)));
+  }
+
   dispose(): void {
     if (this.#disposed) return;
     this.#disposed = true;
@@ -143,6 +226,11 @@ export class DataError extends Error {
     super(`${file}: ${problem}`);
     this.name = 'DataError';
   }
+}
+
+/** The frames of a source's images at the given indices (its images themselves when it keeps no larger frames), owned by the caller. */
+export async function loadFrames(source: DataSource, indices: ArrayLike<number>): Promise<Frames> {
+  return source.loadFrames ? source.loadFrames(indices) : Frames.of(source.loadSync ? source.loadSync(indices) : await source.load(indices));
 }
 
 /** The paths of a source's files (image folders): its `files` joined to the folder they are relative to. */

@@ -4,8 +4,9 @@
 import { openSplits, type OpenOptions, type SplitRecord } from '../data/open.js';
 import { classCount, type DataSource } from '../data/source.js';
 import { labelFraction } from '../data/split.js';
-import { tensor } from '../tensor/create.js';
-import { tidy } from '../tensor/tensor.js';
+import { cat, tensor } from '../tensor/create.js';
+import { keep, tidy, type Tensor } from '../tensor/tensor.js';
+import * as F from '../tensor/functional.js';
 import { prepareImages, type Features } from './features.js';
 import { knnAccuracy } from './knn.js';
 import { linearProbe } from './linear.js';
@@ -20,7 +21,7 @@ export interface EvalData {
 }
 
 /** The train and test splits of a labelled data source (a run's recorded split when given). */
-export async function openEvalData(data: string, size: number, options: Pick<OpenOptions, 'recorded' | 'testFraction' | 'splitSeed'> = {}): Promise<EvalData> {
+export async function openEvalData(data: string, size: number, options: Pick<OpenOptions, 'recorded' | 'testFraction' | 'splitSeed' | 'skipBad'> = {}): Promise<EvalData> {
   const splits = await openSplits(data, { size, ...options });
   const fail = (message: string) => {
     splits.dispose();
@@ -37,13 +38,36 @@ export function splitSummary(split: SplitRecord): Record<string, unknown> {
   return kind === 'held-out' ? { kind, testFraction, seed, trainImages, testImages } : { kind, trainImages, testImages };
 }
 
-/** Raw pixels (scaled to [0, 1], flattened) as features. */
+/**
+ * The raw-pixel baseline sees images of at most this side: a 96-px colour view has 27,648 values,
+ * whose covariance the linear probe could not decompose; 32 × 32 (3,072) keeps the colours and
+ * layout that pixels carry (README "Your own photos": kNN on 32-px pixels against 96-px ones).
+ */
+export const PIXEL_SIDE = 32;
+
+/** Raw pixels (scaled to [0, 1], at most PIXEL_SIDE on a side, flattened) as features, in batches of the source. */
 export async function pixelFeatures(source: DataSource, size: number): Promise<Features> {
+  const side = Math.min(size, PIXEL_SIDE);
   const indices = Int32Array.from({ length: source.size }, (_, i) => i);
-  const images = source.loadSync ? source.loadSync(indices) : await source.load(indices);
-  const features = tidy(() => prepareImages(images, size).flatten(1));
-  images.dispose();
-  return { features, labels: source.labels, indices };
+  const parts: Tensor[] = [];
+  try {
+    for (let start = 0; start < indices.length; start += 2000) {
+      const batch = indices.subarray(start, start + 2000);
+      const images = source.loadSync ? source.loadSync(batch) : await source.load(batch);
+      parts.push(
+        keep(
+          tidy(() => {
+            const x = prepareImages(images, size);
+            return (side === size ? x : F.interpolate(x, { size: side, mode: 'bilinear', antialias: true }).clamp(0, 1)).flatten(1);
+          }),
+        ),
+      );
+      images.dispose();
+    }
+    return { features: keep(tidy(() => cat(parts, 0))), labels: source.labels, indices };
+  } finally {
+    for (const p of parts) p.dispose();
+  }
 }
 
 export interface ProtocolOptions {

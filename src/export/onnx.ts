@@ -10,6 +10,7 @@ import { BasicBlock, Bottleneck, ResNet } from '../models/resnet.js';
 import { ProjectionHead } from '../models/projection-head.js';
 import { onesLike, zerosLike } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
+import { frameCap } from '../data/folder.js';
 
 const { onnx } = onnxProto;
 const { AttributeType } = onnx.AttributeProto;
@@ -201,7 +202,7 @@ export function exportOnnx(encoder: ResNet, options: OnnxExportOptions): Uint8Ar
     });
     const metadata = {
       input: `images [batch, ${channels}, ${size}, ${size}] float32 in [0, 1]: 8-bit pixel values / 255, no mean/std normalisation`,
-      preprocessing: `decode, ${channels === 1 ? 'convert to grayscale' : 'convert to sRGB, drop alpha'}, resize the shorter side to ${size} and crop the centre ${size}x${size} (sharp's fit "cover", bilinear-like), then /255`,
+      preprocessing: `decode (EXIF orientation applied), ${channels === 1 ? 'convert to grayscale' : 'convert to sRGB, drop alpha'}; images whose shorter side exceeds ${frameCap(size)} px are first shrunk to it (libvips, Lanczos); take the centre square and resample it to ${size}x${size} (bilinear when enlarging, the triangle filter stretched by the scale when shrinking: PIL's and ATen's antialiased bilinear), round to 8 bits, then /255`,
       output: head === null ? `h [batch, ${outDim}]: the encoder's features` : `z [batch, ${outDim}]: the projection head's output`,
       imageSize: String(size),
       inChannels: String(channels),

@@ -141,23 +141,88 @@ demo.ready = (async () => {
 })();
 demo.ready.catch((e) => { demo.error = String(e); say('could not load the demo: ' + e, true); });
 
-// The folder loader's rule: shorter side to the encoder's size, centre crop, then /255.
+// The library's one preprocessing (src/augment/geometry.ts, centreSquares, and native/augment.cc):
+// the centre square of the decoded image resampled to size x size (bilinear when enlarging; the
+// triangle filter stretched by the scale when shrinking), rounded to 8 bits, then /255 — computed
+// with float32 rounding at every step as the native kernel does, so that an image no larger than
+// the library's frames gives the library's input exactly. (The library first shrinks photos whose
+// shorter side exceeds 3.5x the view with libvips; for those the page differs by resampling noise.)
+const f32 = Math.fround;
+function taps(inSize, outSize) {
+  const scale = f32(inSize / outSize);
+  if (inSize <= outSize) {
+    const t = { stride: 2, index: new Int32Array(2 * outSize), weight: new Float32Array(2 * outSize) };
+    for (let o = 0; o < outSize; o++) {
+      let src = f32(f32(scale * f32(o + 0.5)) - 0.5);
+      if (src < 0) src = 0;
+      const lo = Math.trunc(src);
+      const w = f32(src - lo);
+      t.index[2 * o] = lo; t.index[2 * o + 1] = lo + (lo < inSize - 1 ? 1 : 0);
+      t.weight[2 * o] = f32(1 - w); t.weight[2 * o + 1] = w;
+    }
+    return t;
+  }
+  const stride = Math.ceil(scale) * 2 + 1;
+  const t = { stride, index: new Int32Array(stride * outSize), weight: new Float32Array(stride * outSize) };
+  for (let o = 0; o < outSize; o++) {
+    const centre = f32(scale * f32(o + 0.5));
+    const lo = Math.max(Math.trunc(f32(f32(centre - scale) + 0.5)), 0);
+    const count = Math.min(Math.min(Math.trunc(f32(f32(centre + scale) + 0.5)), inSize) - lo, stride);
+    let total = 0;
+    for (let k = 0; k < count; k++) {
+      let w = f32(1 - Math.abs(f32(f32(f32(f32(k + lo) - centre) + 0.5) / scale)));
+      w = w > 0 ? w : 0;
+      t.index[o * stride + k] = lo + k; t.weight[o * stride + k] = w;
+      total = f32(total + w);
+    }
+    for (let k = 0; k < count; k++) t.weight[o * stride + k] = f32(t.weight[o * stride + k] / total);
+    for (let k = count; k < stride; k++) t.index[o * stride + k] = lo;
+  }
+  return t;
+}
+const roundHalfEven = (v) => { const r = Math.round(v); return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r; };
 function pixels(bitmap, size, channels) {
-  const canvas = document.createElement('canvas');
-  canvas.width = canvas.height = size;
-  const ctx = canvas.getContext('2d', { willReadFrequently: true });
-  ctx.imageSmoothingEnabled = true;
-  ctx.imageSmoothingQuality = 'high';
+  const full = document.createElement('canvas');
+  full.width = bitmap.width; full.height = bitmap.height;
+  const fctx = full.getContext('2d', { willReadFrequently: true });
+  fctx.drawImage(bitmap, 0, 0);
+  const rgba = fctx.getImageData(0, 0, bitmap.width, bitmap.height).data;
   const side = Math.min(bitmap.width, bitmap.height);
-  ctx.drawImage(bitmap, (bitmap.width - side) / 2, (bitmap.height - side) / 2, side, side, 0, 0, size, size);
-  const rgba = ctx.getImageData(0, 0, size, size).data;
+  const x0 = Math.floor((bitmap.width - side) / 2), y0 = Math.floor((bitmap.height - side) / 2);
+  const xs = taps(side, size), ys = taps(side, size);
+  const unit = f32(1 / 255);
   const plane = size * size;
   const x = new Float32Array(channels * plane);
-  for (let p = 0; p < plane; p++) {
-    const [r, g, b] = [rgba[4 * p], rgba[4 * p + 1], rgba[4 * p + 2]];
-    if (channels === 1) x[p] = Math.round(0.2126 * r + 0.7152 * g + 0.0722 * b) / 255;
-    else { x[p] = r / 255; x[plane + p] = g / 255; x[2 * plane + p] = b / 255; }
+  const rows = new Float32Array(side * size);
+  const display = new ImageData(size, size);
+  for (let c = 0; c < channels; c++) {
+    // the 8-bit value of channel c at (px, py) of the bitmap (1 channel: the library's grayscale conversion)
+    const value = channels === 1
+      ? (px, py) => { const i = 4 * (py * bitmap.width + px); return Math.round(0.2126 * rgba[i] + 0.7152 * rgba[i + 1] + 0.0722 * rgba[i + 2]); }
+      : (px, py) => rgba[4 * (py * bitmap.width + px) + c];
+    for (let y = 0; y < side; y++) {
+      for (let ox = 0; ox < size; ox++) {
+        const at = ox * xs.stride;
+        let v = f32(xs.weight[at] * value(x0 + xs.index[at], y0 + y));
+        for (let k = 1; k < xs.stride; k++) v = f32(v + f32(xs.weight[at + k] * value(x0 + xs.index[at + k], y0 + y)));
+        rows[y * size + ox] = v;
+      }
+    }
+    for (let oy = 0; oy < size; oy++) {
+      const at = oy * ys.stride;
+      for (let ox = 0; ox < size; ox++) {
+        let v = f32(ys.weight[at] * rows[ys.index[at] * size + ox]);
+        for (let k = 1; k < ys.stride; k++) v = f32(v + f32(ys.weight[at + k] * rows[ys.index[at + k] * size + ox]));
+        const byte = roundHalfEven(f32(f32(v * unit) * 255));
+        x[c * plane + oy * size + ox] = f32(byte / 255);
+        for (let d = channels === 1 ? 0 : c; d < (channels === 1 ? 3 : c + 1); d++) display.data[4 * (oy * size + ox) + d] = byte;
+        display.data[4 * (oy * size + ox) + 3] = 255;
+      }
+    }
   }
+  const canvas = document.createElement('canvas');
+  canvas.width = canvas.height = size;
+  canvas.getContext('2d').putImageData(display, 0, 0);
   return { x, canvas };
 }
 

@@ -1,15 +1,15 @@
 // The run report: one self-contained HTML file (scripts, styles, images inline; nothing fetched
 // when opened) with the training curves of one or more runs (uPlot), the augmentation grid, a 2-D
-// map of the held-out features, a nearest-neighbour gallery, the evaluation table with the linear
+// map of the held-out features (of the training images, for unlabelled data), a nearest-neighbour gallery, the evaluation table with the linear
 // probe's confusion matrix, the config, the environment and the command that reproduces the run.
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import { previewGrid } from '../augment/preview.js';
-import { classCount, type DataSource } from '../data/source.js';
+import { classCount, loadFrames, type DataSource } from '../data/source.js';
 import { evenlySpaced } from '../data/split.js';
-import { openEvalData } from '../eval/evaluate.js';
+import { openSplits } from '../data/open.js';
 import { extractFeatures } from '../eval/features.js';
 import { cpuFlags, info } from '../info.js';
 import { Random } from '../random.js';
@@ -113,7 +113,7 @@ async function imageUri(image: Tensor): Promise<string> {
 interface Gallery {
   query: string;
   label: string;
-  neighbours: { image: string; label: string; similarity: number; correct: boolean }[];
+  neighbours: { image: string; label: string; similarity: number; correct: boolean | null }[];
 }
 
 /** The map, the gallery and the augmentation grid of the first run (what needs its encoder and data). */
@@ -126,55 +126,59 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
     return null;
   }
   const size = loaded.architecture.imageSize || 32;
-  const data = await openEvalData(config.data, size, { recorded: loaded.split });
+  const data = await openSplits(config.data, { size, recorded: loaded.split, skipBad: config.skipBad });
   try {
     const augmentation = configAugmentation(config, size);
-    const sample = await data.train.load(evenlySpaced(data.train.size, 6));
+    const sample = await loadFrames(data.train, evenlySpaced(data.train.size, 6));
     const grid = await previewGrid(sample, augmentation, new Random(o.seed), { pairs: 3, zoom: Math.max(1, Math.ceil(96 / size)) });
     sample.dispose();
-    const result: { augmentation: string; map: unknown; gallery: Gallery[] | null } = { augmentation: dataUri('image/png', grid), map: null, gallery: null };
-    const test: DataSource | null = data.test;
-    if (test !== null && test.labels !== null && data.train.labels !== null) {
-      const names = test.classNames ?? Array.from({ length: classCount(test.labels, data.train.labels) }, (_, i) => String(i));
-      const mapIndices = evenlySpaced(test.size, o.mapLimit);
-      const held = await extractFeatures(loaded.encoder, test, { size, indices: mapIndices, label: 'report: held-out features' });
-      const task = new Task('report: the feature map', { unit: 'UMAP epochs' });
-      const map = await featureMap(held.features, { umapLimit: o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
-      task.end(`${map.method}, ${mapIndices.length} points`);
-      const thumbnails = await test.load(mapIndices);
-      const sheet = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
-      const sprite = { uri: dataUri('image/jpeg', sheet.jpeg), tile: sheet.tile, columns: sheet.columns };
-      const bankIndices = evenlySpaced(data.train.size, o.bank);
-      const bank = await extractFeatures(loaded.encoder, data.train, { size, indices: bankIndices, label: 'report: neighbour bank' });
-      const queryRows = evenlySpaced(mapIndices.length, o.queries);
-      const queries = noGrad(() => tidy(() => held.features.indexSelect(0, tensor(queryRows, { dtype: 'int64' }))));
-      const lists = nearestNeighbours(queries, bank.features, o.k);
-      queries.dispose();
-      const gallery: Gallery[] = [];
-      for (let q = 0; q < queryRows.length; q++) {
-        const row = queryRows[q]!;
-        const label = held.labels![row]!;
-        const neighbourImages = await data.train.load(Int32Array.from(lists[q]!.index, (i) => bankIndices[i]!));
-        const neighbours = [];
-        for (let j = 0; j < lists[q]!.index.length; j++) {
-          const bankLabel = bank.labels![lists[q]!.index[j]!]!;
-          neighbours.push({ image: await imageUri(tidy(() => neighbourImages.select(0, j))), label: names[bankLabel] ?? String(bankLabel), similarity: lists[q]!.similarity[j]!, correct: bankLabel === label });
-        }
-        neighbourImages.dispose();
-        gallery.push({ query: await imageUri(tidy(() => thumbnails.select(0, row))), label: names[label] ?? String(label), neighbours });
+    const result: { augmentation: string; map: unknown; gallery: Gallery[] | null; heldOut: boolean } = { augmentation: dataUri('image/png', grid), map: null, gallery: null, heldOut: false };
+    // The map and the gallery's queries: the labelled held-out images, or else (unlabelled data, no
+    // test split) the training images themselves, each query's own image left out of its neighbours.
+    const labelled = data.test !== null && data.test.labels !== null && data.train.labels !== null;
+    const mapped: DataSource = labelled ? data.test! : data.train;
+    result.heldOut = labelled;
+    const names = labelled ? (mapped.classNames ?? Array.from({ length: classCount(mapped.labels!, data.train.labels!) }, (_, i) => String(i))) : [];
+    const mapIndices = evenlySpaced(mapped.size, o.mapLimit);
+    const held = await extractFeatures(loaded.encoder, mapped, { size, indices: mapIndices, label: `report: ${labelled ? 'held-out' : 'training'} features` });
+    const task = new Task('report: the feature map', { unit: 'UMAP epochs' });
+    const map = await featureMap(held.features, { umapLimit: o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
+    task.end(`${map.method}, ${mapIndices.length} points`);
+    const thumbnails = await mapped.load(mapIndices);
+    const sheet = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
+    const sprite = { uri: dataUri('image/jpeg', sheet.jpeg), tile: sheet.tile, columns: sheet.columns };
+    const bankIndices = evenlySpaced(data.train.size, o.bank);
+    const bank = await extractFeatures(loaded.encoder, data.train, { size, indices: bankIndices, label: 'report: neighbour bank' });
+    const queryRows = evenlySpaced(mapIndices.length, o.queries);
+    const queries = noGrad(() => tidy(() => held.features.indexSelect(0, tensor(queryRows, { dtype: 'int64' }))));
+    const lists = nearestNeighbours(queries, bank.features, labelled ? o.k : o.k + 1);
+    queries.dispose();
+    const labelOf = (l: number) => names[l] ?? String(l);
+    const gallery: Gallery[] = [];
+    for (let q = 0; q < queryRows.length; q++) {
+      const row = queryRows[q]!;
+      const list = lists[q]!.index.map((j, r) => ({ bankRow: j, similarity: lists[q]!.similarity[r]! })).filter((n) => labelled || bankIndices[n.bankRow] !== mapIndices[row]).slice(0, o.k);
+      const neighbourImages = await data.train.load(Int32Array.from(list, (n) => bankIndices[n.bankRow]!));
+      const neighbours = [];
+      for (let j = 0; j < list.length; j++) {
+        const bankLabel = labelled ? bank.labels![list[j]!.bankRow]! : null;
+        neighbours.push({ image: await imageUri(tidy(() => neighbourImages.select(0, j))), label: bankLabel === null ? '' : labelOf(bankLabel), similarity: list[j]!.similarity, correct: bankLabel === null ? null : bankLabel === held.labels![row] });
       }
-      thumbnails.dispose();
-      result.map = {
-        method: map.method,
-        xy: Array.from(map.xy, (v) => Math.round(v * 1000) / 1000),
-        labels: Array.from(held.labels!),
-        classNames: names,
-        sprite,
-      };
-      result.gallery = gallery;
-      held.features.dispose();
-      bank.features.dispose();
+      neighbourImages.dispose();
+      gallery.push({ query: await imageUri(tidy(() => thumbnails.select(0, row))), label: labelled ? labelOf(held.labels![row]!) : '', neighbours });
     }
+    thumbnails.dispose();
+    result.map = {
+      method: map.method,
+      xy: Array.from(map.xy, (v) => Math.round(v * 1000) / 1000),
+      labels: labelled ? Array.from(held.labels!) : new Array<number>(mapIndices.length).fill(0),
+      classNames: names,
+      heldOut: labelled,
+      sprite,
+    };
+    result.gallery = gallery;
+    held.features.dispose();
+    bank.features.dispose();
     return result;
   } finally {
     data.dispose();
@@ -241,9 +245,9 @@ export async function buildReport(runDirs: readonly string[], options: ReportOpt
   const timings = first.summary?.pretrainSeconds !== undefined ? `<p>Pretraining ${first.summary.pretrainSeconds} s, evaluation ${first.summary.evalSeconds ?? '–'} s.</p>` : '';
   const gallery = views?.gallery
     ? views.gallery
-        .map((g) => `<div class="row"><figure class="query"><img src="${g.query}" alt="query"><figcaption>${escapeHtml(g.label)}</figcaption></figure>${g.neighbours.map((n) => `<figure class="${n.correct ? 'ok' : 'bad'}"><img src="${n.image}" alt="neighbour"><figcaption>${escapeHtml(n.label)} ${n.similarity.toFixed(3)}</figcaption></figure>`).join('')}</div>`)
+        .map((g) => `<div class="row"><figure class="query"><img src="${g.query}" alt="query"><figcaption>${escapeHtml(g.label)}</figcaption></figure>${g.neighbours.map((n) => `<figure class="${n.correct === null ? 'plain' : n.correct ? 'ok' : 'bad'}"><img src="${n.image}" alt="neighbour"><figcaption>${escapeHtml(n.label)} ${n.similarity.toFixed(3)}</figcaption></figure>`).join('')}</div>`)
         .join('')
-    : '<p class="none">No labelled held-out split, or no encoder: no gallery.</p>';
+    : '<p class="none">No encoder: no gallery.</p>';
   const title = `SimCLR report: ${runs.map((r) => r.curves.name).join(', ')}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
@@ -266,8 +270,8 @@ figure.query img{border-color:#333}figure.ok img{border-color:#2a8a3e}figure.bad
 <h2>Evaluation</h2>${evaluationHtml(first.summary)}
 <h2>Training curves</h2><div class="charts" id="charts"></div>
 <h2>Augmentation (T): originals and pairs of views</h2>${views ? `<img src="${views.augmentation}" alt="augmentation grid" style="max-width:100%">` : '<p class="none">No encoder or config: no grid.</p>'}
-<h2>Map of the held-out features h</h2>${views?.map ? `<p id="map-note"></p><canvas id="map" width="900" height="640"></canvas><div class="legend" id="legend"></div><div id="tip"><div></div><span></span></div>` : '<p class="none">No labelled held-out split, or no encoder: no map.</p>'}
-<h2>Nearest neighbours (cosine on h): held-out queries, training images</h2><div class="gallery">${gallery}</div>
+<h2>Map of the ${views?.heldOut === false ? 'training images\' (unlabelled data)' : 'held-out'} features h</h2>${views?.map ? `<p id="map-note"></p><canvas id="map" width="900" height="640"></canvas><div class="legend" id="legend"></div><div id="tip"><div></div><span></span></div>` : '<p class="none">No encoder: no map.</p>'}
+<h2>Nearest neighbours (cosine on h): ${views?.heldOut === false ? 'training images as queries, each one\'s own image left out' : 'held-out queries, training images'}</h2><div class="gallery">${gallery}</div>
 <h2>Config and environment</h2>${configs}${timings}<pre>${escapeHtml(JSON.stringify(environment, null, 2))}</pre>
 <script type="application/json" id="report-data">${JSON.stringify(payload).replace(/</g, '\\u003c')}</script>
 <script>${asset('dist/uPlot.iife.min.js')}</script>
@@ -321,7 +325,7 @@ const GLUE = `
     const py = (i) => pad + ((map.xy[2 * i + 1] - y0) / (y1 - y0 || 1)) * (canvas.height - 2 * pad);
     for (let i = 0; i < n; i++) { ctx.fillStyle = colours[map.labels[i] % colours.length]; ctx.globalAlpha = 0.7; ctx.fillRect(px(i) - 1.5, py(i) - 1.5, 3, 3); }
     report.mapPoints = n;
-    document.getElementById('map-note').textContent = n + ' held-out images, ' + (map.method === 'umap' ? 'UMAP' : 'PCA (first two components)') + ' of h; hover for the image.';
+    document.getElementById('map-note').textContent = n + (map.heldOut ? ' held-out images, ' : ' training images (unlabelled), ') + (map.method === 'umap' ? 'UMAP' : 'PCA (first two components)') + ' of h; hover for the image.';
     document.getElementById('legend').innerHTML = map.classNames.map((c, i) => '<span><i style="background:' + colours[i % colours.length] + '"></i>' + c.replace(/</g, '&lt;') + '</span>').join('');
     const tip = document.getElementById('tip');
     const tile = tip.querySelector('div');

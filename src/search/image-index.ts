@@ -4,7 +4,7 @@
 // nearest-neighbour library (faiss, hnswlib) pays off from a few million vectors on.
 // The index records its encoder's fingerprint: queries embedded by another encoder are refused.
 import { createHash } from 'node:crypto';
-import { decodeImage, toTensor } from '../data/folder.js';
+import { prepareFiles } from '../data/folder.js';
 import { filePaths, type DataSource } from '../data/source.js';
 import { extractFeatures, prepareImages } from '../eval/features.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
@@ -148,9 +148,9 @@ export function nearestNeighbours(queries: Tensor, bank: Tensor, k: number, { no
   );
 }
 
-/** Query images decoded as the folder loader decodes (resized, centre-cropped, converted), uint8 [M, C, size, size]. */
+/** Query images prepared as the folder's images are (centre square of the frame, resampled, converted), uint8 [M, C, size, size]. */
 export async function decodeQueries(files: readonly string[], size: number, channels: 1 | 3): Promise<Tensor> {
-  return toTensor(await Promise.all(files.map((f) => decodeImage(f, size, channels))), size, channels);
+  return prepareFiles(files, size, channels);
 }
 
 /** h of query images, as the index's vectors were made. */

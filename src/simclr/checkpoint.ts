@@ -8,7 +8,7 @@ import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import type { GroupOptions, Optimizer, OptimizerState } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor/tensor.js';
-import type { PretrainConfig } from './config.js';
+import type { ResolvedConfig } from './config.js';
 
 export interface Position {
   /** The next step to run: epoch and step within it. */
@@ -21,7 +21,7 @@ export interface Position {
 
 export interface Checkpoint {
   file: string;
-  config: PretrainConfig;
+  config: ResolvedConfig;
   position: Position;
 }
 
@@ -45,7 +45,7 @@ export function saveCheckpoint(
   runDir: string,
   model: Module,
   optimizer: Optimizer<GroupOptions>,
-  config: PretrainConfig,
+  config: ResolvedConfig,
   position: Position,
   keep: number,
 ): string {
@@ -85,7 +85,7 @@ export function readCheckpoint(file: string): Checkpoint & { load(model: Module,
       throw new Error(`${file}: the checkpoint's ${key} is unreadable (${(e as Error).message})`);
     }
   };
-  const config = field<PretrainConfig>('config');
+  const config = field<ResolvedConfig>('config');
   const position = field<Position>('position');
   field<object>('optimizer');
   return {

@@ -2,6 +2,8 @@
 // README's first command runs). The CLI's flags and config files over it are in cli/pretrain-flags.ts.
 import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import type { ResNetDepth } from '../models/resnet.js';
+import { SOURCE_SCALE } from '../data/folder.js';
+import type { RecipeChoice, RecipeName } from './recipe.js';
 
 /** Arithmetic of a training step (see precision.ts). */
 export type Precision = 'auto' | 'fp32' | 'bf16';
@@ -10,24 +12,30 @@ export interface PretrainConfig {
   data: string;
   /** Use only the first N images (0: all). */
   subset: number;
-  /** View size, and decode size of image folders (0: the data set's own, 32 for folders). */
+  /** The recipe that fills the options left at "from the recipe" (image size 0, stem null, blur and strength −1): auto chooses by the data (recipe.ts). */
+  recipe: RecipeName;
+  /** View size (0: from the recipe). */
   imageSize: number;
+  /** Image folders keep each photo at a shorter side of at most sourceScale × the view (see data/folder.ts). */
+  sourceScale: number;
   batchSize: number;
   epochs: number;
   /** Stop after this many epochs although the schedule spans `epochs` (0: don't). */
   stopEpoch: number;
   depth: ResNetDepth;
-  cifarStem: boolean;
+  /** 3×3 stride-1 stem without max-pool (null: from the recipe). */
+  cifarStem: boolean | null;
   width: number;
   head: 'v1' | 'v2';
   headLayers: number;
   hiddenDim: number;
   projectionDim: number;
   temperature: number;
+  /** Colour distortion strength s (−1: from the recipe). */
   strength: number;
   /** Smallest area fraction of the random resized crop (the paper: 0.08). */
   minScale: number;
-  /** Gaussian blur probability (-1: 0.5 above 32 px, else 0). */
+  /** Gaussian blur probability (-1: from the recipe). */
   blur: number;
   optimizer: 'lars' | 'sgd' | 'adam' | 'adamw';
   lr: number;
@@ -64,25 +72,32 @@ export interface PretrainConfig {
   gather: boolean;
   /** Set by the run from the data (recorded in checkpoints). */
   inChannels?: number;
+  /** Set by the run: the recipe it chose and why, and the time per epoch it expected (recorded in config.json). */
+  recipeChoice?: RecipeChoice & { expectedEpochSeconds: number | null };
 }
+
+/** A config whose recipe the run has applied: what config.json and checkpoints record. */
+export type ResolvedConfig = PretrainConfig & { cifarStem: boolean };
 
 /** The defaults of every option. */
 export const pretrainDefaults: PretrainConfig = {
   data: 'fashion-mnist',
   subset: 0,
+  recipe: 'auto',
   imageSize: 0,
+  sourceScale: SOURCE_SCALE,
   batchSize: 256,
   epochs: 5,
   stopEpoch: 0,
   depth: 18,
-  cifarStem: true,
+  cifarStem: null,
   width: 0.25,
   head: 'v1',
   headLayers: 3,
   hiddenDim: 0,
   projectionDim: 128,
   temperature: 0.2,
-  strength: 1,
+  strength: -1,
   minScale: 0.08,
   blur: -1,
   optimizer: 'adam',
@@ -112,11 +127,11 @@ export const pretrainDefaults: PretrainConfig = {
   gather: true,
 };
 
-/** The config's augmentation T for views of `size` pixels. */
+/** The config's augmentation T for views of `size` pixels (a strength or blur left to the recipe: 1, and p 0.5 above 32 px). */
 export function configAugmentation(c: PretrainConfig, size: number): SimCLRAugmentation {
   return new SimCLRAugmentation({
     ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
-    strength: c.strength,
+    strength: c.strength >= 0 ? c.strength : 1,
     scale: [c.minScale ?? 0.08, 1],
     ...(c.blur >= 0 ? { blurP: c.blur } : {}),
   });

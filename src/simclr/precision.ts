@@ -41,13 +41,14 @@ export function pickPrecision(fp32ViewsPerSecond: number, bf16ViewsPerSecond: nu
 
 /**
  * Times forward and backward steps of a model like the run's (its own throwaway copy, on random
- * views) in float32, then in bf16, and picks the faster. It draws from libtorch's
+ * views) in float32, then in bf16, and picks the faster (`only`: times that one alone, for its rate;
+ * the other's is then 0). It draws from libtorch's
  * generator: reseed afterwards. In a data-parallel job the workers' rates are summed first.
  */
 export function measurePrecision(
   model: ModelConfig,
   views: { count: number; size: number; temperature: number; chunk: number; memoryFormat: MemoryFormat },
-  { group = null, rounds = 2 }: { group?: ProcessGroup | null; rounds?: number } = {},
+  { group = null, rounds = 2, only }: { group?: ProcessGroup | null; rounds?: number; only?: Exclude<Precision, 'auto'> } = {},
 ): PrecisionChoice {
   manualSeed(0);
   const probe = buildModel(model);
@@ -61,7 +62,7 @@ export function measurePrecision(
       // One untimed step first (oneDNN creates its kernels), then the timed ones; one precision
       // after the other, the cache emptied between them, so that the two precisions' blocks are
       // never held at once (the run's peak memory stays that of its own precision).
-      for (const precision of ['fp32', 'bf16'] as const) {
+      for (const precision of only !== undefined ? [only] : (['fp32', 'bf16'] as const)) {
         for (let round = 0; round <= rounds; round++) {
           const t0 = performance.now();
           tidy(() => contrastiveStep(probe, x, views.temperature, views.chunk, precision === 'bf16'));
@@ -82,15 +83,15 @@ export function measurePrecision(
     }
     let [fp32, bf16] = [count / best.fp32, count / best.bf16];
     if (group !== null) [fp32, bf16] = Array.from(noGrad(() => group.allReduce_(tensor([fp32, bf16], { dtype: 'float64' })).toArray() as Float64Array)) as [number, number];
-    return { precision: pickPrecision(fp32, bf16), fp32ViewsPerSecond: fp32, bf16ViewsPerSecond: bf16, views: count };
+    return { precision: only ?? pickPrecision(fp32, bf16), fp32ViewsPerSecond: fp32, bf16ViewsPerSecond: bf16, views: count };
   } finally {
     probe.dispose();
   }
 }
 
-/** What auto picks for the default recipe (Fashion-MNIST, batch 256) at the current thread count: for `simclr info`. */
+/** What auto picks for the default recipe (Fashion-MNIST, batch 256, the CIFAR stem its 28 px get) at the current thread count: for `simclr info`. */
 export function defaultRecipePrecision(): PrecisionChoice {
   const c = pretrainDefaults;
-  const model = { depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: 1, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim };
+  const model = { depth: c.depth, cifarStem: true, width: c.width, inChannels: 1, head: c.head, headLayers: c.headLayers, hiddenDim: c.hiddenDim, projectionDim: c.projectionDim };
   return measurePrecision(model, { count: 2 * c.batchSize, size: 28, temperature: c.temperature, chunk: c.chunk, memoryFormat: 'channels_last' });
 }

@@ -4,7 +4,7 @@
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Loader } from '../data/loader.js';
-import { openSplits, readSplitRecord, type SplitRecord, type Splits } from '../data/open.js';
+import { imageFolderSides, openSplits, readSplitRecord, type SplitRecord, type Splits } from '../data/open.js';
 import { Random } from '../random.js';
 import { SourceView } from '../data/source.js';
 import { scaledLearningRate, warmupCosine } from '../optim/schedule.js';
@@ -12,10 +12,13 @@ import { manualSeed, setNumThreads } from '../tensor/create.js';
 import { allReduceGradients, broadcastModule, convertSyncBatchNorm } from '../distributed/data-parallel.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
 import { emptyCache, tidy, type Tensor } from '../tensor/tensor.js';
+import type { Frames } from '../data/frames.js';
 import { availableParallelism } from 'node:os';
 import { formatDuration, progressOutput } from '../progress.js';
 import { listCheckpoints, readCheckpoint, saveCheckpoint, type Position } from './checkpoint.js';
-import { configAugmentation, type PretrainConfig } from './config.js';
+import { configAugmentation, type PretrainConfig, type ResolvedConfig } from './config.js';
+import { chooseRecipe, describeRecipe, type RecipeChoice } from './recipe.js';
+import { SOURCE_SCALE } from '../data/folder.js';
 import { buildModel, modelConfig, type SimCLRModel } from './model.js';
 import { architectureMetadata } from './encoder-file.js';
 import { ntXentMetrics } from './nt-xent.js';
@@ -56,22 +59,44 @@ export interface PretrainResult {
   split: SplitRecord;
   /** The step's arithmetic (what auto chose, when asked). */
   precision: PrecisionChoice['precision'];
+  /** The run's config as recorded in config.json: the recipe applied, precision chosen. */
+  config: ResolvedConfig;
 }
 
 export class NonFiniteLossError extends Error {}
 
 /**
- * The training split (its first `subset` images when asked) and the test split the kNN monitor
- * queries. A resumed run takes the split it recorded.
+ * The run's data and its recipe: the training split (its first `subset` images when asked) and the
+ * test split the kNN monitor queries. A fresh run chooses its recipe by the images (an image
+ * folder's from a sample of headers, before decoding at the chosen view size); a resumed run keeps
+ * its recorded config and split.
  */
-async function openRunData(c: PretrainConfig, runDir: string, resume: boolean): Promise<Splits> {
-  const recorded = resume ? readSplitRecord(runDir) : null;
-  const splits = await openSplits(c.data, { size: c.imageSize || 32, skipBad: c.skipBad, testFraction: c.testFraction, splitSeed: c.splitSeed, recorded });
-  if (c.subset > 0 && c.subset < splits.train.size) {
-    const train = new SourceView(splits.train, Int32Array.from({ length: c.subset }, (_, i) => i), `${splits.train.description} (first ${c.subset})`);
-    return { ...splits, train, dispose: () => (train.dispose(), splits.test?.dispose?.()) };
+async function openRunData(c: PretrainConfig | ResolvedConfig, runDir: string, resumed: ResolvedConfig | null): Promise<{ splits: Splits; config: ResolvedConfig }> {
+  const recorded = resumed !== null ? readSplitRecord(runDir) : null;
+  const open = (size: number) => openSplits(c.data, { size, sourceScale: c.sourceScale ?? SOURCE_SCALE, skipBad: c.skipBad, testFraction: c.testFraction, splitSeed: c.splitSeed, recorded });
+  let splits: Splits;
+  let config: ResolvedConfig;
+  if (resumed !== null) {
+    splits = await open(resumed.imageSize);
+    config = resumed;
+  } else {
+    const folder = await imageFolderSides(c.data);
+    let recipe: RecipeChoice;
+    if (folder !== null) {
+      recipe = chooseRecipe(c, folder.side, folder.sampled);
+      splits = await open(recipe.imageSize);
+    } else {
+      splits = await open(c.imageSize || 32);
+      const [, h, w] = splits.train.imageShape;
+      recipe = chooseRecipe(c, Math.min(h, w), `${h}×${w} images`);
+    }
+    config = { ...c, imageSize: recipe.imageSize, cifarStem: recipe.cifarStem, blur: recipe.blur, strength: recipe.strength, recipeChoice: { ...recipe, expectedEpochSeconds: null } };
   }
-  return splits;
+  if (config.subset > 0 && config.subset < splits.train.size) {
+    const train = new SourceView(splits.train, Int32Array.from({ length: config.subset }, (_, i) => i), `${splits.train.description} (first ${config.subset})`);
+    splits = { ...splits, train, dispose: () => (train.dispose(), splits.test?.dispose?.()) };
+  }
+  return { splits, config };
 }
 
 export interface PretrainOptions {
@@ -91,8 +116,11 @@ export interface PretrainOptions {
   views?: ViewsOf | null;
 }
 
-/** The two views of each image of the batch at (epoch, step). */
-export type ViewsOf = (images: Tensor, at: { epoch: number; step: number }) => Tensor;
+/**
+ * The two views of each frame of the batch at (epoch, step); `batchSizes`: data-parallel, the
+ * sizes of every frame of the global batch when they differ.
+ */
+export type ViewsOf = (frames: Frames | Tensor, at: { epoch: number; step: number; batchSizes?: { widths: Int32Array; heights: Int32Array } | null }) => Tensor;
 
 /**
  * The run's views: the config's T drawn from a stream that depends only on (seed, epoch, step), for
@@ -101,7 +129,8 @@ export type ViewsOf = (images: Tensor, at: { epoch: number; step: number }) => T
 export function configViews(c: PretrainConfig, size: number, share = { rank: 0, workers: 1 }): ViewsOf {
   const augmentation = configAugmentation(c, size);
   const part = c.batchSize / share.workers;
-  return (images, { epoch, step }) => augmentation.pair(images, new Random(c.seed, epoch, step, 0x5e1f), { offset: share.rank * part, total: c.batchSize });
+  return (frames, { epoch, step, batchSizes }) =>
+    augmentation.pair(frames, new Random(c.seed, epoch, step, 0x5e1f), { offset: share.rank * part, total: c.batchSize, ...(batchSizes ? { sizes: batchSizes } : {}) });
 }
 
 /** Pretrains into the run folder `config.out`, which the run locks (rank 0) while it owns it. */
@@ -118,8 +147,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   const rank = group?.rank ?? 0;
   const workers = group?.size ?? 1;
   const leader = rank === 0;
-  let c = config;
-  const runDir = c.out;
+  const runDir = config.out;
+  let resumed: ResolvedConfig | null = null;
   let start: Position = { epoch: 0, step: 0, globalStep: 0 };
   let checkpoint: ReturnType<typeof readCheckpoint> | null = null;
   if (resume) {
@@ -129,9 +158,9 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
     // The saved run's settings, except what may change on resume: how long, where to stop, and
     // how many workers share the (same) global batch.
     const { epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort } = config;
-    c = { ...checkpoint.config, epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort };
+    resumed = { ...checkpoint.config, epochs, stopEpoch, threads, out, nproc, nnodes, nodeRank, masterAddr, masterPort };
     // (checkpoints from before --precision said bf16 true or false)
-    c.precision ??= (checkpoint.config as { bf16?: boolean }).bf16 ? 'bf16' : 'fp32';
+    resumed.precision ??= (checkpoint.config as { bf16?: boolean }).bf16 ? 'bf16' : 'fp32';
     start = checkpoint.position;
     // The steps after the checkpoint are run again: their records go.
     if (leader) truncateMetrics(join(runDir, 'metrics.jsonl'), start);
@@ -140,22 +169,33 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   const out = !leader ? null : log === undefined ? (stream === null ? null : (line: string, live: boolean) => stream.write(live ? `\r${line}\x1b[K` : `${line}\n`)) : log;
   const isTTY = stream?.live === true;
 
-  setNumThreads(c.threads > 0 ? c.threads : availableParallelism());
-  manualSeed(c.seed);
-  const data = await openRunData(c, runDir, resume);
+  setNumThreads(config.threads > 0 ? config.threads : availableParallelism());
+  manualSeed(config.seed);
+  const opened = await openRunData(config, runDir, resumed);
+  const data = opened.splits;
+  let c = opened.config;
   const source = data.train;
-  const [channels, height, width] = source.imageShape;
-  const size = c.imageSize || Math.min(height, width);
+  const channels = source.imageShape[0];
+  const size = c.imageSize;
   const architecture = modelConfig(c, channels);
   const memoryFormat = (c.channelsLast ?? true) ? 'channels_last' : 'contiguous';
+  const rate = (v: number) => `${Math.round(v)} views/s`;
+  const probeViews = { count: (2 * c.batchSize) / workers, size, temperature: c.temperature, chunk: c.chunk, memoryFormat } as const;
   let precisionChoice: PrecisionChoice | null = null;
   if (c.precision === 'auto') {
-    precisionChoice = measurePrecision(architecture, { count: (2 * c.batchSize) / workers, size, temperature: c.temperature, chunk: c.chunk, memoryFormat }, { group });
+    precisionChoice = measurePrecision(architecture, probeViews, { group });
     c = { ...c, precision: precisionChoice.precision };
-    manualSeed(c.seed); // (the measurement drew from the generator)
-    const rate = (v: number) => `${Math.round(v)} views/s`;
     out?.(`precision: ${c.precision} (auto: ${rate(precisionChoice.fp32ViewsPerSecond)} in fp32, ${rate(precisionChoice.bf16ViewsPerSecond)} in bf16 on this CPU)`, false);
   }
+  if (c.recipeChoice !== undefined && c.recipeChoice.expectedEpochSeconds === null && resumed === null) {
+    // The recipe's line, with the time an epoch of the model's steps takes here (the precision probe's rate).
+    const measured = precisionChoice ?? measurePrecision(architecture, probeViews, { group, rounds: 1, only: c.precision as 'fp32' | 'bf16' });
+    const viewsPerSecond = c.precision === 'bf16' ? measured.bf16ViewsPerSecond : measured.fp32ViewsPerSecond;
+    const epochSeconds = (Math.floor(source.size / c.batchSize) * 2 * c.batchSize) / viewsPerSecond;
+    c = { ...c, recipeChoice: { ...c.recipeChoice, expectedEpochSeconds: Math.round(epochSeconds) } };
+    out?.(`${describeRecipe(c.recipeChoice!)}; an epoch of ${source.size.toLocaleString('en')} images: about ${formatDuration(epochSeconds)} of model steps here (${rate(viewsPerSecond)} measured)`, false);
+  }
+  manualSeed(c.seed); // (the measurements drew from the generator)
   const model = buildModel(architecture);
   model.to({ memoryFormat });
   const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true, shard: { rank, count: workers } });
@@ -175,7 +215,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   if (views !== null && group !== null) throw new Error('pretrain: replacing the views (options.views) works in one process only');
   const viewsOf = views ?? configViews(c, size, { rank, workers });
 
-  c = { ...c, imageSize: size, inChannels: channels };
+  c = { ...c, inChannels: channels };
   if (leader) {
     writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
     writeFileSync(join(runDir, 'split.json'), `${JSON.stringify(data.record)}\n`);
@@ -224,7 +264,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
         const lr = warmupCosine(schedule, globalStep);
         optimizer.setLearningRate(lr);
         const stats = tidy(() => {
-          const views = tidy(() => viewsOf(batch.images, { epoch, step: batch.step }).contiguous(memoryFormat));
+          const views = tidy(() => viewsOf(batch.frames, { epoch, step: batch.step, batchSizes: batch.batchSizes }).contiguous(memoryFormat));
           dataSeconds = (performance.now() - lastStepEnd) / 1000;
           optimizer.zeroGrad();
           let { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.precision === 'bf16', dp);
@@ -241,7 +281,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
           optimizer.step();
           return { loss, metrics: ntXentMetrics(z, { temperature: c.temperature }) };
         });
-        batch.images.dispose();
+        batch.frames.dispose();
         if (stats.metrics === null) {
           const kept = listCheckpoints(runDir)[0];
           throw new NonFiniteLossError(
@@ -299,7 +339,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
       encoderFile = join(runDir, 'encoder.safetensors');
       model.encoder.save(encoderFile, architectureMetadata({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, imageSize: size }));
     }
-    return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model, split: data.record, precision: c.precision as PrecisionChoice['precision'] };
+    return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model, split: data.record, precision: c.precision as PrecisionChoice['precision'], config: c };
   } finally {
     if (handleSignals) {
       process.off('SIGINT', onSignal);
