@@ -6,6 +6,12 @@
 //                          Adam 1e-3, warm-up + cosine, s = 1, no blur
 //   --data colour          the same on a folder of 32×32 colour JPEGs (bench/colour32.ts: 20,000
 //                          training and 10,000 test images) with s = 0.5, the paper's CIFAR recipe
+//   --data photos --folder DIR   the photo recipe on a labelled photo folder (DIR/train and DIR/val or
+//                          DIR/test; scripts/imagenette.sh makes one): 96-px views cut from the whole
+//                          photo, the ImageNet stem, blur p 0.5, s = 1 (ColorJitter(0.8, 0.8, 0.8, 0.2)
+//                          on both sides), τ 0.2, Adam 4e-3, warm-up 0.5 epochs + cosine, 20 epochs;
+//                          PyTorch reads the JPEGs with ImageFolder and cuts RandomResizedCrop(96)
+//                          from each decoded photo, as its users write it
 // Variants: simclr; pytorch (torchvision's ResNet initialisation, as simclr's); pytorch-default-init
 // (nn.Conv2d's default initialisation, which the PyTorch script used by accident until 2026-11-29:
 // the swap that explained the gap); the augmentation swap (bench/swap-views.ts):
@@ -15,7 +21,7 @@
 // (the step's precision forced; simclr itself runs with --precision auto, which picks one of the
 // two by timing, so its runs follow the CPU: the JSON says which). Trainings run two at a time,
 // one thread each, longest first.
-//   node dist/bench/fidelity.js [--data fashion-mnist|colour] [--seeds 1,2,3]
+//   node dist/bench/fidelity.js [--data fashion-mnist|colour|photos] [--folder DIR] [--seeds 1,2,3]
 //        [--variants simclr,simclr-fp32,simclr-bf16,pytorch,pytorch-default-init,simclr-on-torchvision-views,pytorch-on-simclr-views,simclr-contiguous]
 //        [--dir runs/fidelity] [--skip-train]
 import { execFileSync } from 'node:child_process';
@@ -26,24 +32,38 @@ import { colourFolder } from './colour32.js';
 import { option, repoRoot, runToEnd, torchPython, twoAtATime, TUNED_MALLOC } from './common.js';
 
 const dataName = option('--data', 'fashion-mnist');
-if (dataName !== 'fashion-mnist' && dataName !== 'colour') throw new Error(`--data must be fashion-mnist or colour (got ${dataName})`);
+if (dataName !== 'fashion-mnist' && dataName !== 'colour' && dataName !== 'photos') throw new Error(`--data must be fashion-mnist, colour or photos (got ${dataName})`);
+if (dataName === 'photos' && option('--folder', '') === '') throw new Error('--data photos needs --folder DIR (a labelled photo folder: scripts/imagenette.sh makes one)');
 const seeds = option('--seeds', '1,2,3').split(',').map(Number);
-const variants = option('--variants', dataName === 'colour' ? 'simclr,pytorch' : 'simclr,pytorch,pytorch-default-init').split(',');
-const dir = option('--dir', join(repoRoot, 'runs', dataName === 'colour' ? 'fidelity-colour' : 'fidelity'));
+const variants = option('--variants', dataName === 'fashion-mnist' ? 'simclr,pytorch,pytorch-default-init' : 'simclr,pytorch').split(',');
+const dir = option('--dir', join(repoRoot, 'runs', dataName === 'fashion-mnist' ? 'fidelity' : `fidelity-${dataName}`));
 const skipTrain = process.argv.includes('--skip-train');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const py = torchPython();
 if (py === null && variants.some((v) => v.startsWith('pytorch'))) throw new Error('the PyTorch variants need python3-torch and python3-torchvision (apt-get install -y python3-torch python3-torchvision)');
 
-const folder = dataName === 'colour' ? await colourFolder(20_000, { testCount: 10_000 }) : null;
+const folder = dataName === 'colour' ? await colourFolder(20_000, { testCount: 10_000 }) : dataName === 'photos' ? option('--folder', '') : null;
 const data = folder ?? 'fashion-mnist';
-// The recipe, spelled out (simclr's pretrain defaults may move on; the PyTorch script hard-codes it).
-const recipeArgs = ['--epochs', '5', '--batch-size', '256', '--depth', '18', '--width', '0.25', '--temperature', '0.5', '--optimizer', 'adam', '--lr', '1e-3', '--lr-scaling', 'none', '--weight-decay', '1e-6', '--warmup-epochs', '0.5', '--min-scale', '0.08', '--head', 'v1'];
-const oursArgs = [...recipeArgs, ...(folder === null ? ['--strength', '1'] : ['--data', folder, '--image-size', '32', '--strength', '0.5'])];
-const torchArgs = folder === null ? [] : ['--folder', folder, '--strength', '0.5'];
-const recipe =
-  `${dataName === 'colour' ? 'colour 32x32 JPEG folder (20,000 train / 10,000 test), s 0.5' : 'fashion-mnist, s 1'}, 5 epochs, resnet18 cifar-stem width 0.25, ` +
-  'batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, no blur';
+// The recipe, spelled out (simclr's pretrain defaults may move on; the PyTorch script hard-codes the rest).
+const epochs = dataName === 'photos' ? '20' : '5';
+const common = ['--batch-size', '256', '--depth', '18', '--width', '0.25', '--optimizer', 'adam', '--lr-scaling', 'none', '--weight-decay', '1e-6', '--warmup-epochs', '0.5', '--min-scale', '0.08', '--head', 'v1', '--epochs', epochs];
+const oursArgs = [
+  ...common,
+  ...(dataName === 'fashion-mnist' ? ['--temperature', '0.5', '--lr', '1e-3', '--strength', '1'] : []),
+  ...(dataName === 'colour' ? ['--temperature', '0.5', '--lr', '1e-3', '--data', folder!, '--image-size', '32', '--cifar-stem', 'true', '--strength', '0.5'] : []),
+  ...(dataName === 'photos' ? ['--temperature', '0.2', '--lr', '4e-3', '--data', folder!, '--image-size', '96', '--cifar-stem', 'false', '--blur', '0.5', '--strength', '1'] : []),
+];
+const torchArgs = [
+  '--epochs',
+  epochs,
+  ...(dataName === 'colour' ? ['--folder', folder!, '--strength', '0.5'] : []),
+  ...(dataName === 'photos' ? ['--folder', folder!, '--image-size', '96', '--stem', 'imagenet', '--blur', '0.5', '--strength', '1', '--tau', '0.2', '--lr', '4e-3', '--warmup-epochs', '0.5'] : []),
+];
+const recipe = {
+  'fashion-mnist': 'fashion-mnist, s 1, 5 epochs, resnet18 cifar-stem width 0.25, batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, no blur',
+  colour: 'colour 32x32 JPEG folder (20,000 train / 10,000 test), s 0.5, 5 epochs, resnet18 cifar-stem width 0.25, batch 256, tau 0.5, adam 1e-3 wd 1e-6, warmup 10% + cosine, no blur',
+  photos: `photo folder ${folder}, 96-px views from the whole photo, s 1, blur p 0.5, 20 epochs, resnet18 imagenet-stem width 0.25, batch 256, tau 0.2, adam 4e-3 wd 1e-6, warmup 0.5 epochs + cosine`,
+}[dataName];
 
 const evaluate = (encoder: string, protocol: 'linear' | 'knn', extra: string[] = []) =>
   JSON.parse(execFileSync(process.execPath, [cli, 'eval', '--checkpoint', encoder, '--data', data, '--protocol', protocol, '--out', '/dev/null', '--quiet', ...extra], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim().split('\n').at(-1)!).accuracy as number;
@@ -52,7 +72,7 @@ const encoderFile = (variant: string, seed: number) => join(dir, `seed-${seed}`,
 function training(variant: string, seed: number): () => Promise<void> {
   const out = join(dir, `seed-${seed}`, variant);
   const ours = ['--out', out, '--overwrite', '--seed', String(seed), '--threads', '1', '--knn-every', '0', '--quiet', ...oursArgs];
-  const torch = (...extra: string[]) => [join(repoRoot, 'bench', 'torch_simclr.py'), '--epochs', '5', '--workers', '0', '--threads', '1', '--seed', String(seed), ...torchArgs, ...extra];
+  const torch = (...extra: string[]) => [join(repoRoot, 'bench', 'torch_simclr.py'), '--workers', '0', '--threads', '1', '--seed', String(seed), ...torchArgs, ...extra];
   const torchEnv = { ...process.env, ...TUNED_MALLOC };
   const swap = join(repoRoot, 'dist', 'bench', 'swap-views.js');
   const viewsFile = join(out, 'views.u8');

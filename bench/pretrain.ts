@@ -10,9 +10,13 @@
 //     Fashion-MNIST; --images N of them, default steps × 256), 3 channels, s = 0.5, no blur.
 //     PyTorch reads it with ImageFolder (PIL decodes each JPEG per sample); simclr decodes the folder
 //     once into its cache (~/.cache/simclr), which this script fills before the timed run.
+//   --data photos --folder DIR [--image-size 96]: a labelled photo folder (DIR/train; scripts/imagenette.sh
+//     makes one), the photo recipe: views cut from the whole photo (simclr: its frames, shorter side
+//     at most 3.5× the view; PyTorch: RandomResizedCrop on each decoded photo), the ImageNet stem,
+//     s = 1, blur p 0.5.
 // Every views/s is the wall-clock rate over the steps after the first 3 (for simclr from the step
 // records' times in metrics.jsonl), which excludes start-up and the data set's loading or decoding.
-//   node dist/bench/pretrain.js [--data fashion-mnist|colour] [--steps 40] [--images N]
+//   node dist/bench/pretrain.js [--data fashion-mnist|colour|photos] [--folder DIR] [--image-size N] [--steps 40] [--images N]
 //                               [--threads N] [--workers 0,2] [--precision auto] [--no-torch]
 //                               [--torch-precisions fp32,bf16] [--rounds 1]
 // --torch-precisions picks PyTorch's runs; by default bf16 only where the CPU has bf16 instructions:
@@ -28,7 +32,7 @@ import { Adam } from '../src/optim/adam.js';
 import { Random } from '../src/random.js';
 import { fashionMnist } from '../src/data/idx.js';
 import { openSource } from '../src/data/open.js';
-import type { DataSource } from '../src/data/source.js';
+import { loadFrames, type DataSource } from '../src/data/source.js';
 import { SimCLRAugmentation } from '../src/augment/simclr-augmentation.js';
 import { buildModel } from '../src/simclr/model.js';
 import { contrastiveStep } from '../src/simclr/step.js';
@@ -56,6 +60,8 @@ interface BenchData {
   size: number;
   channels: number;
   strength: number;
+  cifarStem: boolean;
+  blur: number;
   /** Extra `simclr pretrain` flags and bench/torch_simclr.py flags. */
   cliArgs: string[];
   torchArgs: string[];
@@ -66,7 +72,16 @@ interface BenchData {
 }
 
 async function benchData(name: string): Promise<BenchData> {
-  if (name === 'fashion-mnist') return { name, size: 28, channels: 1, strength: 1, cliArgs: [], torchArgs: [], source: fashionMnist('train') };
+  if (name === 'fashion-mnist') return { name, size: 28, channels: 1, strength: 1, cifarStem: true, blur: 0, cliArgs: [], torchArgs: [], source: fashionMnist('train') };
+  if (name === 'photos') {
+    const folder = option('--folder', '');
+    if (folder === '') throw new Error('--data photos needs --folder DIR (a labelled photo folder with train/: scripts/imagenette.sh makes one)');
+    const size = Number(option('--image-size', '96'));
+    const source = await openSource(folder, { split: 'train', size });
+    if (source.size < steps * batch) throw new RangeError(`${folder} has ${source.size} training images, fewer than the ${steps} steps × ${batch} need`);
+    const recipe = ['--image-size', String(size), '--strength', '1', '--blur', '0.5'];
+    return { name, size, channels: 3, strength: 1, cifarStem: false, blur: 0.5, cliArgs: ['--data', folder, ...recipe, '--cifar-stem', 'false'], torchArgs: ['--folder', folder, ...recipe, '--stem', 'imagenet'], source, folder, images: source.size };
+  }
   if (name === 'colour') {
     const images = Number(option('--images', String(steps * batch)));
     if (images < steps * batch) throw new RangeError(`--images ${images} is fewer than the ${steps} steps × ${batch} need`);
@@ -77,6 +92,8 @@ async function benchData(name: string): Promise<BenchData> {
       size: 32,
       channels: 3,
       strength,
+      cifarStem: true,
+      blur: 0,
       cliArgs: ['--data', folder, '--image-size', '32', '--strength', String(strength)],
       torchArgs: ['--folder', folder, '--strength', String(strength)],
       source: await openSource(folder, { split: 'train', size: 32 }),
@@ -84,7 +101,7 @@ async function benchData(name: string): Promise<BenchData> {
       images,
     };
   }
-  throw new Error(`--data must be fashion-mnist or colour (got ${name})`);
+  throw new Error(`--data must be fashion-mnist, colour or photos (got ${name})`);
 }
 
 function ours(data: BenchData): { views_per_s: number; data_share: number; peak_rss_mb: number; timed_steps: number; precision: string; precision_choice: unknown } {
@@ -110,10 +127,11 @@ function ours(data: BenchData): { views_per_s: number; data_share: number; peak_
 
 async function computeOnly(data: BenchData, bf16: boolean): Promise<number> {
   manualSeed(0);
-  const model = buildModel({ depth: 18, cifarStem: true, width: 0.25, inChannels: data.channels, head: 'v1', headLayers: 3, hiddenDim: 0, projectionDim: 128 }).to({ memoryFormat: 'channels_last' });
+  const model = buildModel({ depth: 18, cifarStem: data.cifarStem, width: 0.25, inChannels: data.channels, head: 'v1', headLayers: 3, hiddenDim: 0, projectionDim: 128 }).to({ memoryFormat: 'channels_last' });
   const optimizer = new Adam(model.parameters(), { lr: 1e-3, weightDecay: 1e-6 });
-  const images = await data.source.load(Int32Array.from({ length: batch }, (_, i) => i));
-  const views = new SimCLRAugmentation({ size: data.size, strength: data.strength, blurP: 0 }).pair(images, new Random(0)).contiguous('channels_last');
+  const frames = await loadFrames(data.source, Int32Array.from({ length: batch }, (_, i) => i));
+  const views = new SimCLRAugmentation({ size: data.size, strength: data.strength, blurP: data.blur }).pair(frames, new Random(0)).contiguous('channels_last');
+  frames.dispose();
   const step = () =>
     tidy(() => {
       optimizer.zeroGrad();

@@ -7,8 +7,11 @@ then cosine decay to 0, colour strength s = 1, no blur, no mean/std normalisatio
 per-image transforms.
 
 With --folder DIR: torchvision's ImageFolder on DIR/train (JPEGs decoded by PIL in __getitem__, as
-users run it), RGB, RandomResizedCrop(32), 3 input channels; the rest as above (bench/pretrain.ts
---data colour runs it with --strength 0.5, the paper's CIFAR recipe).
+users run it), RGB, RandomResizedCrop(32) cut from the decoded image, 3 input channels; the rest as
+above (bench/pretrain.ts --data colour runs it with --strength 0.5, the paper's CIFAR recipe).
+The photo recipe (bench/fidelity.ts and bench/pretrain.ts --data photos): --image-size 96 --stem
+imagenet --blur 0.5 (GaussianBlur with an odd kernel of about 10% of the side, sigma 0.1-2, as
+simclr's) --tau 0.2 --lr 4e-3 --warmup-epochs 0.5.
 
 For bench/swap-views.ts: --dump-views FILE writes the views the run would train on (uint8
 [steps][2B][C][H][W], rows i and i + B the two views of image i; FILE.json the shape) and stops;
@@ -16,6 +19,7 @@ For bench/swap-views.ts: --dump-views FILE writes the views the run would train 
 
 Usage: torch_simclr.py --epochs 5 --workers 0 --threads 2 [--steps N] [--out encoder.safetensors]
                        [--folder DIR] [--strength S] [--init torchvision|default]
+                       [--image-size N] [--stem cifar|imagenet] [--blur P] [--tau T] [--lr LR] [--warmup-epochs E]
                        [--dump-views FILE | --views FILE]
 Prints one JSON line: views/s, seconds, peak RSS; writes the encoder with simclr's metadata so that
 `simclr eval --checkpoint` evaluates it with the same protocol as simclr's own encoders.
@@ -55,13 +59,19 @@ p.add_argument("--init", choices=["torchvision", "default"], default="torchvisio
 p.add_argument("--dump-views", default="", help="write the run's views to this file and stop")
 p.add_argument("--bf16", action="store_true", help="bfloat16 autocast for the forward pass, as simclr's --precision bf16")
 p.add_argument("--views", default="", help="train on this file's views (bench/swap-views.ts) instead of torchvision's")
+p.add_argument("--image-size", type=int, default=0, help="view size (0: 28 for Fashion-MNIST, 32 for a folder)")
+p.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar", help="cifar: 3x3 stride-1 conv, no max-pool; imagenet: 7x7 stride-2 conv and max-pool")
+p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur probability")
+p.add_argument("--tau", type=float, default=0.5, help="NT-Xent temperature")
+p.add_argument("--lr", type=float, default=1e-3, help="Adam's peak learning rate")
+p.add_argument("--warmup-epochs", type=float, default=-1, help="linear warm-up length in epochs (-1: 10%% of the steps)")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
 torch.manual_seed(args.seed)
 
 if args.folder:
     folder = datasets.ImageFolder(os.path.join(args.folder, "train"))  # PIL loader, converted to RGB
-    size, channels, count = 32, 3, len(folder)
+    size, channels, count = args.image_size or 32, 3, len(folder)
 
     def load(i):
         return folder[i][0]
@@ -69,7 +79,7 @@ else:
     with gzip.open(args.data) as f:
         raw = f.read()
     images = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(-1, 28, 28)
-    size, channels, count = 28, 1, len(images)
+    size, channels, count = args.image_size or 28, 1, len(images)
 
     def load(i):
         return Image.fromarray(images[i], mode="L")
@@ -80,6 +90,8 @@ view = transforms.Compose([
     transforms.RandomHorizontalFlip(),
     transforms.RandomApply([transforms.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
     transforms.RandomGrayscale(p=0.2),
+    # simclr's blur kernel: the odd size nearest 10% of the side, at least 3
+    *([transforms.RandomApply([transforms.GaussianBlur(max(3, round(0.1 * size)) | 1, sigma=(0.1, 2.0))], p=args.blur)] if args.blur > 0 else []),
     transforms.ToTensor(),
 ])
 
@@ -102,7 +114,7 @@ def nt_xent(z, tau):
     return F.cross_entropy(logits, targets)
 
 
-encoder = resnet(18, width=0.25, cifar_stem=True, in_channels=channels)
+encoder = resnet(18, width=0.25, cifar_stem=args.stem == "cifar", in_channels=channels)
 if args.init == "torchvision":
     # narrow_resnet rebuilds conv1 and the stages after torchvision's constructor initialised them, so
     # they carry nn.Conv2d's default initialisation; torchvision's own is redone here.
@@ -111,7 +123,7 @@ if args.init == "torchvision":
             torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 head = torch.nn.Sequential(torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128))
 model = torch.nn.Sequential(encoder, head)
-optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-6)
+optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-6)
 loader = torch.utils.data.DataLoader(Pairs(), batch_size=256, shuffle=True, drop_last=True, num_workers=args.workers,
                                      persistent_workers=args.workers > 0)
 steps_per_epoch = len(loader)
@@ -141,7 +153,7 @@ if args.dump_views:
     sys.exit(0)
 from_file = file_batches(args.views) if args.views else None
 total = args.epochs * steps_per_epoch
-warmup = round(0.1 * total)
+warmup = round(0.1 * total) if args.warmup_epochs < 0 else round(args.warmup_epochs * steps_per_epoch)
 step = 0
 views = 0
 start = time.perf_counter()
@@ -150,12 +162,12 @@ warm_time, warm_views = start, 0
 done = False
 for epoch in range(args.epochs):
     for a, b in (loader if from_file is None else (next(from_file) for _ in range(steps_per_epoch))):
-        lr = 1e-3 * step / warmup if step < warmup else 0.5e-3 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+        lr = args.lr * step / warmup if step < warmup else 0.5 * args.lr * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
         for g in optimizer.param_groups:
             g["lr"] = lr
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
             z = model(torch.cat([a, b]))
-        loss = nt_xent(z.float(), 0.5)
+        loss = nt_xent(z.float(), args.tau)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -173,7 +185,7 @@ for epoch in range(args.epochs):
 end = time.perf_counter()
 seconds = end - start
 if args.out:
-    st.save(args.out, encoder.state_dict(), {"format": "simclr-encoder/1", "depth": "18", "cifarStem": "true", "width": "0.25",
+    st.save(args.out, encoder.state_dict(), {"format": "simclr-encoder/1", "depth": "18", "cifarStem": str(args.stem == "cifar").lower(), "width": "0.25",
                                               "inChannels": str(channels), "imageSize": str(size)})
 if args.workers > 0:
     loader._iterator._shutdown_workers()  # join the DataLoader's workers, so that RUSAGE_CHILDREN counts them

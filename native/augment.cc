@@ -13,6 +13,9 @@
 namespace simclr {
 namespace {
 
+// Hot loops are compiled for AVX-512, AVX2 and the baseline, picked at run time.
+#define SIMCLR_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
+
 // Ternaries rather than std::min/max or fminf/fmaxf: they vectorise (with -fno-trapping-math).
 inline float clamp01(float v) { return v < 0.0f ? 0.0f : (v > 1.0f ? 1.0f : v); }
 inline float max3(float a, float b, float c) { return a > b ? (a > c ? a : c) : (b > c ? b : c); }
@@ -27,6 +30,7 @@ struct Taps {
   int64_t stride = 0;              // taps per output pixel (unused ones weigh 0)
   std::vector<int64_t> index;      // [out * stride]
   std::vector<float> weight;       // [out * stride]
+  std::vector<int64_t> count;      // [out]: the taps that weigh (the first count[o] of each output)
 };
 
 Taps taps(int64_t in, int64_t out) {
@@ -36,6 +40,7 @@ Taps taps(int64_t in, int64_t out) {
     t.stride = 2;
     t.index.resize(2 * out);
     t.weight.resize(2 * out);
+    t.count.assign(out, 2);
     for (int64_t o = 0; o < out; ++o) {
       float src = scale * (o + 0.5f) - 0.5f;
       if (src < 0) src = 0;
@@ -53,6 +58,7 @@ Taps taps(int64_t in, int64_t out) {
   t.stride = static_cast<int64_t>(std::ceil(support)) * 2 + 1;
   t.index.assign(t.stride * out, 0);
   t.weight.assign(t.stride * out, 0.0f);
+  t.count.assign(out, 0);
   for (int64_t o = 0; o < out; ++o) {
     const float centre = scale * (o + 0.5f);
     const int64_t lo = std::max<int64_t>(static_cast<int64_t>(centre - support + 0.5f), 0);
@@ -66,6 +72,7 @@ Taps taps(int64_t in, int64_t out) {
       total += w;
     }
     for (int64_t k = 0; k < count; ++k) t.weight[o * t.stride + k] /= total;
+    t.count[o] = count;
     for (int64_t k = count; k < t.stride; ++k) t.index[o * t.stride + k] = lo;  // weight 0
   }
   return t;
@@ -105,6 +112,58 @@ void cropOne(const T* frame, int64_t channels, int64_t width, int64_t channelStr
         for (int64_t ox = 0; ox < size; ++ox) o[ox] += wk * r[ox];
       }
       for (int64_t ox = 0; ox < size; ++ox) o[ox] *= unit;
+    }
+  }
+}
+
+SIMCLR_VECTOR void scaledRow(const uint8_t* __restrict in, float w, float* __restrict out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = w * static_cast<float>(in[j]);
+}
+SIMCLR_VECTOR void scaledRow(const float* __restrict in, float w, float* __restrict out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] = w * in[j];
+}
+SIMCLR_VECTOR void addScaledRow(const uint8_t* __restrict in, float w, float* __restrict out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] += w * static_cast<float>(in[j]);
+}
+SIMCLR_VECTOR void addScaledRow(const float* __restrict in, float w, float* __restrict out, int64_t n) {
+  for (int64_t j = 0; j < n; ++j) out[j] += w * in[j];
+}
+
+// The same view when the box shrinks along either side: the rows first (each output row a weighted
+// sum of whole source rows across the box: contiguous, vectorised, however many taps), then the
+// taps along each row of the size x w result, fewer than the box's rows. A planar frame's channels
+// are separate lines; an interleaved frame's row is one line of w x C values.
+template <typename T>
+void cropShrinking(const T* frame, int64_t channels, int64_t width, int64_t channelStride, int64_t pixelStride, const int64_t* box,
+                   bool flip, int64_t size, float* dst, std::vector<float>& rows) {
+  const int64_t x0 = box[0], y0 = box[1], w = box[2], h = box[3];
+  const float unit = std::is_same<T, uint8_t>::value ? 1.0f / 255.0f : 1.0f;
+  const Taps xs = taps(w, size), ys = taps(h, size);
+  const bool interleaved = pixelStride != 1;
+  const int64_t lines = interleaved ? 1 : channels, span = interleaved ? w * channels : w;
+  rows.resize(lines * size * span);
+  for (int64_t l = 0; l < lines; ++l) {
+    const T* plane = frame + l * channelStride + x0 * pixelStride;
+    for (int64_t oy = 0; oy < size; ++oy) {
+      const int64_t at = oy * ys.stride;
+      float* o = rows.data() + (l * size + oy) * span;
+      scaledRow(plane + (y0 + ys.index[at]) * width * pixelStride, ys.weight[at], o, span);
+      for (int64_t k = 1; k < ys.count[oy]; ++k) addScaledRow(plane + (y0 + ys.index[at + k]) * width * pixelStride, ys.weight[at + k], o, span);
+    }
+  }
+  for (int64_t c = 0; c < channels; ++c) {
+    const float* plane = rows.data() + (interleaved ? 0 : c * size * span);
+    const int64_t step = interleaved ? channels : 1, first = interleaved ? c : 0;
+    float* out = dst + c * size * size;
+    for (int64_t oy = 0; oy < size; ++oy) {
+      const float* row = plane + oy * span + first;
+      float* o = out + oy * size;
+      for (int64_t ox = 0; ox < size; ++ox) {
+        const int64_t col = flip ? size - 1 - ox : ox, at = col * xs.stride;
+        float v = xs.weight[at] * row[xs.index[at] * step];
+        for (int64_t k = 1; k < xs.count[col]; ++k) v += xs.weight[at + k] * row[xs.index[at + k] * step];
+        o[ox] = v * unit;
+      }
     }
   }
 }
@@ -160,10 +219,17 @@ Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
       const int64_t height = f[1], width = f[2];
       const int64_t channelStride = interleaved ? 1 : height * width, pixelStride = interleaved ? channels : 1;
       float* o = dst + i * channels * size * size;
-      if (data.scalar_type() == at::kByte)
-        cropOne(data.data_ptr<uint8_t>() + f[0], channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
-      else
-        cropOne(data.data_ptr<float>() + f[0], channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
+      // (boxes no larger than the view keep the bilinear pass that matches upsample_bilinear2d bit for bit)
+      const bool shrinks = box[4 * i + 2] > size || box[4 * i + 3] > size;
+      if (data.scalar_type() == at::kByte) {
+        const uint8_t* frameData = data.data_ptr<uint8_t>() + f[0];
+        if (shrinks) cropShrinking(frameData, channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
+        else cropOne(frameData, channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
+      } else {
+        const float* frameData = data.data_ptr<float>() + f[0];
+        if (shrinks) cropShrinking(frameData, channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
+        else cropOne(frameData, channels, width, channelStride, pixelStride, box + 4 * i, flip[i] != 0, size, o, rows);
+      }
     }
   });
   return wrap(env, std::move(out));
@@ -174,8 +240,6 @@ Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
 
 inline float luma(float r, float g, float b) { return 0.299f * r + 0.587f * g + 0.114f * b; }
 
-// Hot loops are compiled for AVX-512, AVX2 and the baseline, picked at run time.
-#define SIMCLR_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
 
 // torchvision's _rgb2hsv, hue rotation with Python's modulo, and _hsv2rgb, written without branches
 // so that the loop vectorises (selects instead of torchvision's masks and einsum).
