@@ -198,6 +198,48 @@ await refused('a batch of one image (NT-Xent needs two)', ['pretrain', '--data',
 await refused('a data set that does not exist', ['pretrain', '--data', join(root, 'missing'), '--out', join(root, 'r-missing'), ...tiny], /missing/, 30);
 await refused('--resume false into a folder holding a run', ['pretrain', '--data', images, '--out', run, ...tiny, '--resume', 'false'], /--resume|--overwrite/);
 
+// --- photos (#28) -------------------------------------------------------------------------------
+
+{
+  // Photos of another size than the view: the recipe chosen from them; an unlabelled folder; a decode
+  // cache that does not add up; flags of the recipe given wrong.
+  const photos = join(root, 'photos');
+  for (const cls of ['red', 'blue']) {
+    mkdirSync(join(photos, cls), { recursive: true });
+    for (let i = 0; i < 8; i++) {
+      const colour = cls === 'red' ? { r: 200, g: 40 + 10 * i, b: 30 } : { r: 30, g: 40 + 10 * i, b: 200 };
+      await sharp({ create: { width: 160 + 8 * i, height: 120, channels: 3, background: colour } }).jpeg().toFile(join(photos, cls, `${i}.jpg`));
+    }
+  }
+  const quick = ['--epochs', '1', '--batch-size', '8', '--width', '0.125', '--threads', '1', '--quiet', '--draws', '2'];
+  await succeeds('quickstart on a labelled photo folder: the photo recipe, the table and its verdict', ['quickstart', '--data', photos, '--out', join(root, 'q-photos'), ...quick], (r) =>
+    /recipe: photo — 96 px views, ImageNet stem/.test(r.stdout) && /verdict|beats|behind/i.test(r.stdout) ? null : `no recipe line or verdict: ${lastLine(r)}`,
+  );
+  const flat = join(root, 'flat-photos');
+  mkdirSync(flat);
+  for (const f of readdirSync(join(photos, 'red'))) writeFileSync(join(flat, f), readFileSync(join(photos, 'red', f)));
+  await succeeds('quickstart on an unlabelled folder: pretraining and the report, and why no table', ['quickstart', '--data', flat, '--out', join(root, 'q-flat'), ...quick], (r) =>
+    /no accuracy table: .*no class subfolders/.test(r.stdout) && existsSync(join(root, 'q-flat', 'report.html')) ? null : `no reason given or no report: ${lastLine(r)}`,
+  );
+  await refused('an unknown --recipe', ['pretrain', '--data', photos, '--recipe', 'mnist'], /--recipe/, 30, 2);
+  await refused('--source-scale below 1', ['pretrain', '--data', photos, '--source-scale', '0.5'], /--source-scale/, 30, 2);
+  // The decode cache of those photos, its frame table cut short: read as unreadable, decoded again.
+  const cacheDir = join(root, 'cache', 'simclr');
+  for (const f of readdirSync(cacheDir).filter((f) => f.endsWith('.safetensors'))) {
+    const cached = splitSafetensors(join(cacheDir, f));
+    const sizes = cached.header.sizes as { shape: number[] } | undefined;
+    if (sizes === undefined) continue;
+    writeFileSync(join(cacheDir, f), safetensorsBytes(JSON.stringify({ ...cached.header, sizes: { ...sizes, shape: [sizes.shape[0]! - 1, 2], data_offsets: (cached.header.sizes as { data_offsets: number[] }).data_offsets } }), cached.data));
+  }
+  await succeeds('a decode cache whose frames do not add up: warned, decoded again', ['pretrain', '--data', photos, '--out', join(root, 'r-cache'), ...tiny], (r) =>
+    /ignoring the unreadable decode cache/.test(r.stderr) ? null : 'no warning about the cache',
+  );
+  const unreadable = join(root, 'unreadable-photos');
+  mkdirSync(unreadable);
+  for (let i = 0; i < 3; i++) writeFileSync(join(unreadable, `${i}.jpg`), Buffer.from('not a jpeg'));
+  await refused('a folder none of whose images can be read', ['pretrain', '--data', unreadable, '--out', join(root, 'r-unreadable'), ...tiny], /unreadable-photos/, 30);
+}
+
 // --- checkpoints and encoder files --------------------------------------------------------------
 
 const encoder = join(run, 'encoder.safetensors');

@@ -13,7 +13,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node
 import { availableParallelism, homedir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import sharp from 'sharp';
-import { tensor } from '../tensor/create.js';
+import { cat, empty, tensor } from '../tensor/create.js';
 import { Tensor, tidy } from '../tensor/tensor.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -146,12 +146,12 @@ function fileSize(file: string): number {
 export async function imageDims(file: string): Promise<{ width: number; height: number }> {
   if (fileSize(file) === 0) throw new DataError(file, 'empty file (0 bytes)');
   try {
-    const m = await sharp(file).metadata();
+    const m = await sharp(file, { limitInputPixels: PIXEL_LIMIT }).metadata();
     const { width, height } = m.autoOrient ?? m;
     if (!(width! > 0 && height! > 0)) throw new Error('no size in the header');
     return { width: width!, height: height! };
   } catch (e) {
-    throw new DataError(file, `cannot read the image's header (${(e as Error).message})`);
+    throw new DataError(file, `cannot decode the image (its header: ${(e as Error).message})`);
   }
 }
 
@@ -176,15 +176,15 @@ export async function decodeFrame(file: string, cap: number, channels: 1 | 3): P
   }
 }
 
-/** Runs `work` on every item with sharp's thread pool kept busy; a DataError leaves null with skipBad (warned). */
-async function decodeAll<T>(files: readonly string[], work: (file: string) => Promise<T>, skipBad: boolean, warn: (m: string) => void, onDecoded?: () => void): Promise<(T | null)[]> {
+/** Runs `work` on every file with sharp's thread pool kept busy; a DataError leaves null with skipBad (warned). */
+async function decodeAll<T>(files: readonly string[], work: (file: string, i: number) => Promise<T>, skipBad: boolean, warn: (m: string) => void, onDecoded?: () => void): Promise<(T | null)[]> {
   const out: (T | null)[] = new Array(files.length).fill(null);
   let next = 0;
   const worker = async () => {
     while (next < files.length) {
       const i = next++;
       try {
-        out[i] = await work(files[i]!);
+        out[i] = await work(files[i]!, i);
       } catch (e) {
         if (!skipBad || !(e instanceof DataError)) throw e;
         warn(`skipping ${(e as Error).message}`);
@@ -358,23 +358,17 @@ export async function imageFolder(root: string, options: FolderOptions): Promise
   }
 
   const task = new Task(`decoding ${root}`, { total: listing.files.length, unit: 'images' });
-  let decoded: (DecodedFrame | null)[];
+  let decoded: { frames: Frames; kept: number[] };
   try {
     let done = 0;
-    decoded = await decodeAll(listing.files, (f) => decodeFrame(f, cap, channels), skipBad, warn, () => task.update(++done));
+    decoded = await decodeFrames(root, listing.files, cap, channels, skipBad, warn, () => task.update(++done));
   } catch (e) {
     task.end('failed');
     throw e;
   }
-  const keep = decoded.map((b, i) => (b === null ? -1 : i)).filter((i) => i >= 0);
-  const skipped = decoded.length - keep.length;
-  if (keep.length === 0) {
-    task.end('failed');
-    throw new DataError(root, `none of the ${decoded.length} images could be decoded`);
-  }
-  if (skipped > 0) warn(`${root}: skipped ${skipped} unreadable file(s) of ${decoded.length}`);
-  const frames = packFrames(keep.map((i) => decoded[i]!), channels);
-  decoded = [];
+  const { frames, kept: keep } = decoded;
+  const skipped = listing.files.length - keep.length;
+  if (skipped > 0) warn(`${root}: skipped ${skipped} unreadable file(s) of ${listing.files.length}`);
   const labels = listing.labels === null ? null : Int32Array.from(keep, (i) => listing.labels![i]!);
   if (cacheFile !== null) {
     mkdirSync(cacheDir!, { recursive: true });
@@ -385,6 +379,52 @@ export async function imageFolder(root: string, options: FolderOptions): Promise
   }
   task.end(`${keep.length} images${skipped > 0 ? `, ${skipped} skipped` : ''}${cacheFile !== null ? ', cached' : ''}`);
   return new FrameSource(frames, size, labels, listing.classNames, root, skipped, relativeFiles(keep));
+}
+
+/**
+ * Decodes files into one tensor of frames allocated once from their headers' sizes: decoding takes
+ * the frames' memory and a few images more (not a second copy of every decoded image). The frames
+ * of the files that decode, and which those are (files that do not: skipped with skipBad).
+ */
+async function decodeFrames(root: string, files: readonly string[], cap: number, channels: 1 | 3, skipBad: boolean, warn: (m: string) => void, onDecoded: () => void): Promise<{ frames: Frames; kept: number[] }> {
+  const dims = (await decodeAll(files, imageDims, skipBad, warn)).map((d) => d && frameDims(d.width, d.height, cap));
+  const offsets = new Float64Array(files.length);
+  let total = 0;
+  dims.forEach((d, i) => {
+    offsets[i] = total;
+    total += d === null ? 0 : channels * d.width * d.height;
+  });
+  const store = empty([total], { dtype: 'uint8' });
+  try {
+    const decoded = await decodeAll(
+      files,
+      async (file, i) => {
+        if (dims[i] === null) return null;
+        const frame = await decodeFrame(file, cap, channels);
+        if (frame.width !== dims[i]!.width || frame.height !== dims[i]!.height) throw new DataError(file, `decoded to ${frame.width}×${frame.height}, its header said ${dims[i]!.width}×${dims[i]!.height}`);
+        tidy(() => void store.narrow(0, offsets[i]!, frame.data.length).copy_(tensor(frame.data)));
+        return true;
+      },
+      skipBad,
+      warn,
+      onDecoded,
+    );
+    const kept = decoded.flatMap((ok, i) => (ok ? [i] : []));
+    if (kept.length === 0) throw new DataError(root, `none of the ${files.length} images could be decoded`);
+    const heights = Int32Array.from(kept, (i) => dims[i]!.height);
+    const widths = Int32Array.from(kept, (i) => dims[i]!.width);
+    const size = (i: number) => channels * dims[i]!.width * dims[i]!.height;
+    if (kept.length === dims.filter((d) => d !== null).length) return { frames: new Frames(store, channels, 'interleaved', Float64Array.from(kept, (i) => offsets[i]!), heights, widths), kept };
+    // A file whose header read but whose pixels did not left a hole: the kept frames, end to end.
+    const packed = tidy(() => cat(kept.map((i) => store.narrow(0, offsets[i]!, size(i))), 0));
+    store.dispose();
+    const packedOffsets = new Float64Array(kept.length);
+    for (let k = 1; k < kept.length; k++) packedOffsets[k] = packedOffsets[k - 1]! + size(kept[k - 1]!);
+    return { frames: new Frames(packed, channels, 'interleaved', packedOffsets, heights, widths), kept };
+  } catch (e) {
+    store.dispose();
+    throw e;
+  }
 }
 
 /** Interleaved frames of the given (height, width) pairs, end to end in `data`. */

@@ -192,7 +192,9 @@ function asset(relative: string): string {
 }
 
 interface Summary {
-  accuracy?: Record<string, Record<string, number | { mean: number; std: number }>>;
+  accuracy?: Record<string, Record<string, number | { mean: number; std: number }>> | null;
+  /** Why a run that was not scored has no accuracies (unlabelled data). */
+  noAccuracy?: string;
   verdict?: { lines?: string[] };
   confusion?: { classNames: string[]; counts: number[][] };
   pretrainSeconds?: number;
@@ -201,7 +203,8 @@ interface Summary {
 }
 
 function evaluationHtml(summary: Summary | null): string {
-  if (summary?.accuracy === undefined) return '<p class="none">No evaluation in this run folder (simclr quickstart writes one; simclr eval adds eval-*.json).</p>';
+  if (summary?.noAccuracy !== undefined) return `<p class="none">No accuracy table: ${escapeHtml(summary.noAccuracy)}.</p>`;
+  if (summary?.accuracy === undefined || summary.accuracy === null) return '<p class="none">No evaluation in this run folder (simclr quickstart writes one; simclr eval adds eval-*.json).</p>';
   const cell = (v: number | { mean: number; std: number } | undefined) =>
     v === undefined ? '–' : typeof v === 'number' ? `${(100 * v).toFixed(2)}%` : `${(100 * v.mean).toFixed(2)} ± ${(100 * v.std).toFixed(2)}%`;
   const fraction = `${100 * (summary.labelFraction ?? 0.01)}%`;
@@ -270,7 +273,7 @@ figure.query img{border-color:#333}figure.ok img{border-color:#2a8a3e}figure.bad
 <h2>Evaluation</h2>${evaluationHtml(first.summary)}
 <h2>Training curves</h2><div class="charts" id="charts"></div>
 <h2>Augmentation (T): originals and pairs of views</h2>${views ? `<img src="${views.augmentation}" alt="augmentation grid" style="max-width:100%">` : '<p class="none">No encoder or config: no grid.</p>'}
-<h2>Map of the ${views?.heldOut === false ? 'training images\' (unlabelled data)' : 'held-out'} features h</h2>${views?.map ? `<p id="map-note"></p><canvas id="map" width="900" height="640"></canvas><div class="legend" id="legend"></div><div id="tip"><div></div><span></span></div>` : '<p class="none">No encoder: no map.</p>'}
+<h2>Map of the ${views?.heldOut === false ? 'training images\' features h (unlabelled data)' : 'held-out features h'}</h2>${views?.map ? `<p id="map-note"></p><canvas id="map" width="900" height="640"></canvas><div class="legend" id="legend"></div><div id="tip"><div></div><span></span></div>` : '<p class="none">No encoder: no map.</p>'}
 <h2>Nearest neighbours (cosine on h): ${views?.heldOut === false ? 'training images as queries, each one\'s own image left out' : 'held-out queries, training images'}</h2><div class="gallery">${gallery}</div>
 <h2>Config and environment</h2>${configs}${timings}<pre>${escapeHtml(JSON.stringify(environment, null, 2))}</pre>
 <script type="application/json" id="report-data">${JSON.stringify(payload).replace(/</g, '\\u003c')}</script>
