@@ -5,7 +5,9 @@
 // the pretraining. Prints JSON with, per column, the first length at which SimCLR passes raw pixels
 // (null when it does not within the lengths tried), and a Markdown table for the README. The
 // trainings run two at a time with one thread each, the longest first.
-//   node dist/bench/curve.js [--epochs 1,2,5,10,20] [--dir runs/curve] [--seed 0] [--skip-train]
+// --data trains on another data source with the recipe pretrain chooses for it (a photo folder: the
+// photo recipe).
+//   node dist/bench/curve.js [--epochs 1,2,5,10,20] [--data fashion-mnist] [--dir runs/curve] [--seed 0] [--skip-train]
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { openEvalData } from '../src/eval/evaluate.js';
@@ -16,6 +18,7 @@ import { setProgressOutput, streamOutput } from '../src/progress.js';
 import { option, repoRoot, runToEnd, twoAtATime } from './common.js';
 
 const lengths = option('--epochs', '1,2,5,10,20').split(',').map(Number);
+const data = option('--data', 'fashion-mnist');
 const dir = option('--dir', join(repoRoot, 'runs', 'curve'));
 const seed = Number(option('--seed', '0'));
 const skipTrain = process.argv.includes('--skip-train');
@@ -27,23 +30,23 @@ setProgressOutput(streamOutput(process.stderr), { plainIntervalSeconds: 30 });
 const runDir = (epochs: number) => join(dir, `epochs-${epochs}`);
 const untrained = [...lengths].sort((a, b) => b - a).filter((epochs) => !skipTrain || !existsSync(join(runDir(epochs), 'encoder.safetensors')));
 await twoAtATime(
-  untrained.map((epochs) => () => runToEnd(process.execPath, [cli, 'pretrain', '--epochs', String(epochs), '--seed', String(seed), '--precision', 'fp32', '--threads', '1', '--knn-every', '0', '--quiet', '--overwrite', '--out', runDir(epochs)])),
+  untrained.map((epochs) => () => runToEnd(process.execPath, [cli, 'pretrain', '--data', data, '--epochs', String(epochs), '--seed', String(seed), '--precision', 'fp32', '--threads', '1', '--knn-every', '0', '--quiet', '--overwrite', '--out', runDir(epochs)])),
 );
 
 const first = loadEncoder(runDir(lengths[0]!));
-const data = await openEvalData(first.config!.data, first.architecture.imageSize, { recorded: first.split });
+const split = await openEvalData(first.config!.data, first.architecture.imageSize, { recorded: first.split });
 const options = { size: first.architecture.imageSize, fraction, draws, seed };
 const random = randomEncoder(first.architecture, seed);
-const baselines = await baselineScores(random, data, options);
+const baselines = await baselineScores(random, split, options);
 random.dispose();
 first.encoder.dispose();
 const points: { epochs: number; scores: Scores }[] = [];
 for (const epochs of lengths) {
   const loaded = loadEncoder(runDir(epochs));
-  points.push({ epochs, scores: { simclr: await scoreFeatures(`simclr, ${epochs} epochs`, encoderFeatures(loaded.encoder, `simclr, ${epochs} epochs`, data, options.size), options), ...baselines } });
+  points.push({ epochs, scores: { simclr: await scoreFeatures(`simclr, ${epochs} epochs`, encoderFeatures(loaded.encoder, `simclr, ${epochs} epochs`, split, options.size), options), ...baselines } });
   loaded.encoder.dispose();
 }
-data.dispose();
+split.dispose();
 
 const columns: Column[] = ['knn', 'linear', 'fewKnn', 'fewLinear'];
 const passes = Object.fromEntries(columns.map((c) => [c, points.find((p) => pairedGain(p.scores.simclr[c], baselines['raw pixels'][c]).wins)?.epochs ?? null]));

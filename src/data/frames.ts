@@ -10,7 +10,7 @@ export type FrameLayout = 'planar' | 'interleaved';
 
 export class Frames {
   constructor(
-    /** The pixels (uint8, or float), owned by the frames. */
+    /** The pixels (uint8, or float), owned by the frames unless `owned` is false. */
     readonly data: Tensor,
     readonly channels: number,
     readonly layout: FrameLayout,
@@ -18,6 +18,8 @@ export class Frames {
     readonly offsets: Float64Array,
     readonly heights: Int32Array,
     readonly widths: Int32Array,
+    /** false: `data` is borrowed (another owner's, e.g. a source's store of every frame) and outlives these frames. */
+    readonly owned = true,
   ) {
     if (offsets.length !== heights.length || offsets.length !== widths.length) throw new RangeError('frames: one offset, height and width per frame');
   }
@@ -43,12 +45,12 @@ export class Frames {
 
   /** Keeps the frames' tensor beyond the enclosing tidy() scope. */
   keep(): this {
-    keep(this.data);
+    if (this.owned) keep(this.data);
     return this;
   }
 
   dispose(): void {
-    this.data.dispose();
+    if (this.owned) this.data.dispose();
   }
 }
 

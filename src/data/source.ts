@@ -108,11 +108,14 @@ export class FrameSource implements DataSource {
     return { widths: Int32Array.from(indices, (i) => this.frames.widths[i]!), heights: Int32Array.from(indices, (i) => this.frames.heights[i]!) };
   }
 
-  /** The chosen frames: a table over the same pixels (the returned tensor is a new handle to them). */
+  /**
+   * The chosen frames: a table over the same pixels, which it borrows (no copy, and no second
+   * handle whose bytes V8 would count again each batch): valid while the source is.
+   */
   framesAt(indices: ArrayLike<number>): Frames {
     this.#check(indices);
     const f = this.frames;
-    return new Frames(f.data.view([-1]), f.channels, f.layout, Float64Array.from(indices, (i) => f.offsets[i]!), Int32Array.from(indices, (i) => f.heights[i]!), Int32Array.from(indices, (i) => f.widths[i]!));
+    return new Frames(f.data, f.channels, f.layout, Float64Array.from(indices, (i) => f.offsets[i]!), Int32Array.from(indices, (i) => f.heights[i]!), Int32Array.from(indices, (i) => f.widths[i]!), false);
   }
 
   async loadFrames(indices: ArrayLike<number>): Promise<Frames> {
