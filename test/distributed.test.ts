@@ -10,7 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSafetensors, randn, tensor, tidy, noGrad, ntXentLoss, grad, type Tensor } from '../src/index.js';
 import { Loader } from '../src/data/loader.js';
-import { MemorySource } from '../src/data/source.js';
+import { FrameSource, MemorySource } from '../src/data/source.js';
+import { packFrames } from '../src/data/folder.js';
 import { Random } from '../src/random.js';
 import { SimCLRAugmentation } from '../src/augment/simclr-augmentation.js';
 import { listCheckpoints } from '../src/simclr/checkpoint.js';
@@ -163,6 +164,31 @@ test('augmentation shares: a worker\'s views of its images are the single-worker
     const expected = [2, 3, 8, 9].map((i) => whole.narrow(0, i, 1));
     for (let i = 0; i < 4; i++) assert.equal(part.narrow(0, i, 1).sub(expected[i]!).abs().amax().item(), 0);
   });
+});
+
+test('frames of different sizes: a worker\'s views are the single-worker views, its loader giving the global batch\'s sizes', async () => {
+  const dims = [[20, 30], [40, 12], [16, 16], [33, 21], [25, 40], [18, 27], [30, 30], [12, 44]] as const;
+  const decoded = dims.map(([width, height], i) => ({ data: Buffer.from(Uint8Array.from({ length: width * height * 3 }, (_, k) => (k * 31 + i * 17) % 256)), width, height }));
+  const source = new FrameSource(packFrames(decoded, 3), 16, null, null, 'frames');
+  const augmentation = new SimCLRAugmentation({ size: 16 });
+  const first = async (loader: Loader) => {
+    for await (const batch of loader.epoch(1)) return batch;
+    throw new Error('no batch');
+  };
+  const whole = await first(new Loader(source, { batchSize: 8, seed: 2 }));
+  const views = augmentation.pair(whole.frames, new Random(5));
+  for (const rank of [0, 1]) {
+    const batch = await first(new Loader(source, { batchSize: 8, seed: 2, shard: { rank, count: 2 } }));
+    assert.deepEqual(batch.batchSizes, { widths: whole.frames.widths, heights: whole.frames.heights });
+    const part = augmentation.pair(batch.frames, new Random(5), { offset: 4 * rank, total: 8, sizes: batch.batchSizes! });
+    for (let i = 0; i < 4; i++) {
+      for (const [row, wholeRow] of [[i, 4 * rank + i], [4 + i, 8 + 4 * rank + i]]) tidy(() => assert.equal(part.narrow(0, row!, 1).sub(views.narrow(0, wholeRow!, 1)).abs().amax().item(), 0, `rank ${rank} row ${row}`));
+    }
+    assert.throws(() => augmentation.pair(batch.frames, new Random(5), { offset: 4 * rank, total: 8 }), /sizes of the whole global batch/);
+    part.dispose();
+  }
+  views.dispose();
+  source.dispose();
 });
 
 test('NT-Xent anchor shares: the losses of disjoint anchor sets, and their gradients, add up to the full loss\'s', () => {
