@@ -129,6 +129,33 @@ SIMCLR_VECTOR void addScaledRow(const float* __restrict in, float w, float* __re
   for (int64_t j = 0; j < n; ++j) out[j] += w * in[j];
 }
 
+// The taps along the rows of an interleaved RGB crop (size rows of span values): the three channels of
+// a pixel from one set of taps, into planar output.
+void rowTaps3(const float* rows, const Taps& xs, bool flip, int64_t size, int64_t span, float unit, float* dst) {
+  float* out0 = dst;
+  float* out1 = dst + size * size;
+  float* out2 = dst + 2 * size * size;
+  for (int64_t oy = 0; oy < size; ++oy) {
+    const float* row = rows + oy * span;
+    for (int64_t ox = 0; ox < size; ++ox) {
+      const int64_t col = flip ? size - 1 - ox : ox, at = col * xs.stride, count = xs.count[col];
+      const float* p = row + 3 * xs.index[at];
+      const float w0 = xs.weight[at];
+      float r = w0 * p[0], g = w0 * p[1], b = w0 * p[2];
+      for (int64_t k = 1; k < count; ++k) {
+        const float w = xs.weight[at + k];
+        const float* q = row + 3 * xs.index[at + k];
+        r += w * q[0];
+        g += w * q[1];
+        b += w * q[2];
+      }
+      out0[oy * size + ox] = r * unit;
+      out1[oy * size + ox] = g * unit;
+      out2[oy * size + ox] = b * unit;
+    }
+  }
+}
+
 // The same view when the box shrinks along either side: the rows first (each output row a weighted
 // sum of whole source rows across the box: contiguous, vectorised, however many taps), then the
 // taps along each row of the size x w result, fewer than the box's rows. A planar frame's channels
@@ -150,6 +177,10 @@ void cropShrinking(const T* frame, int64_t channels, int64_t width, int64_t chan
       scaledRow(plane + (y0 + ys.index[at]) * width * pixelStride, ys.weight[at], o, span);
       for (int64_t k = 1; k < ys.count[oy]; ++k) addScaledRow(plane + (y0 + ys.index[at + k]) * width * pixelStride, ys.weight[at + k], o, span);
     }
+  }
+  if (interleaved && channels == 3) {
+    rowTaps3(rows.data(), xs, flip, size, span, unit, dst);
+    return;
   }
   for (int64_t c = 0; c < channels; ++c) {
     const float* plane = rows.data() + (interleaved ? 0 : c * size * span);
@@ -366,11 +397,16 @@ SIMCLR_VECTOR void correlate(const float* __restrict in, const float* __restrict
     for (int64_t x = 0; x < n; ++x) out[x] += w[k] * in[x + k];
 }
 
+SIMCLR_VECTOR void clampRow(float* __restrict x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) x[i] = clamp01(x[i]);
+}
+
 SIMCLR_VECTOR void accumulateRow(const float* __restrict in, float w, float* __restrict out, int64_t n) {
   for (int64_t x = 0; x < n; ++x) out[x] += w * in[x];
 }
 
-// Separable Gaussian blur of one image [C, H, W] in place, reflect padding (torchvision's GaussianBlur).
+// Separable Gaussian blur of one image [C, H, W] in place, reflect padding (torchvision's GaussianBlur),
+// clamped to [0, 1].
 void blurOne(float* x, int64_t channels, int64_t height, int64_t width, float sigma, int64_t taps) {
   const int64_t half = taps / 2;
   std::vector<float> w(taps);
@@ -389,6 +425,7 @@ void blurOne(float* x, int64_t channels, int64_t height, int64_t width, float si
       float* out = plane + y * width;
       for (int64_t i = 0; i < width; ++i) out[i] = 0.0f;
       for (int64_t k = 0; k < taps; ++k) accumulateRow(tmp.data() + reflect(y + k - half, height) * width, w[k], out, width);
+      clampRow(out, width);  // float rounding can push a blurred 1 to 1 + 1e-7
     }
   }
 }

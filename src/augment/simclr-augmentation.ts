@@ -151,7 +151,6 @@ export class SimCLRAugmentation {
         const rows = p.blur.flatMap((on, i) => (on ? [i] : []));
         if (rows.length > 0) {
           gaussianBlur_(x, rows, Float32Array.from(rows, (i) => p.sigma[i]!), o.blurKernel);
-          x.clamp_(0, 1); // float rounding can push a blurred 1 to 1 + 1e-7
         }
         if (p.solarize.some((on) => on)) {
           colorOps_(x, Int32Array.from(p.solarize, (on) => (on ? ColorOp.solarize : ColorOp.skip)), new Float32Array(m).fill(o.solarizeThreshold));
