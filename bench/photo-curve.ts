@@ -7,12 +7,16 @@
 // run, its steps after the third timed, data pipeline included; kept in calibration.json), so the
 // trainings themselves can run on a busy machine. Each training is a full warm-up + cosine schedule
 // of that many epochs, one at a time with the machine's threads, --precision auto.
-//   node dist/bench/photo-curve.js --data <folder> [--recipes cifar32,in64,in96,in128] [--budgets 10,30]
+// --epochs N trains every recipe for N epochs instead (no calibration): with --source-scale, what the
+// frames' resolution gives at equal training.
+//   node dist/bench/photo-curve.js --data <folder> [--recipes cifar32,in64,in96,in128] [--budgets 10,30 | --epochs N]
 //        [--dir runs/photo-curve] [--seed 0] [--source-scale 3.5] [--skip-train]
 // Prints JSON (every run's settings and scores, the baselines per recipe) and a Markdown table.
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { openEvalData } from '../src/eval/evaluate.js';
+import { openSource } from '../src/data/open.js';
+import { FrameSource } from '../src/data/source.js';
 import { baselineScores, encoderFeatures, scoreFeatures } from '../src/eval/compare.js';
 import { extractFeatures } from '../src/eval/features.js';
 import type { Column, Scores } from '../src/eval/verdict.js';
@@ -33,7 +37,9 @@ const data = option('--data', '');
 if (!data) throw new Error('photo-curve: --data <a labelled photo folder> is required');
 const recipes = option('--recipes', 'cifar32,in64,in96,in128').split(',');
 for (const r of recipes) if (!(r in RECIPES)) throw new Error(`photo-curve: unknown recipe ${r} (${Object.keys(RECIPES).join(', ')})`);
-const budgets = option('--budgets', '10,30').split(',').map(Number);
+const fixedEpochs = Number(option('--epochs', '0'));
+// (with --epochs, one "budget" that is no budget: the runs are named by their epochs)
+const budgets = fixedEpochs > 0 ? [0] : option('--budgets', '10,30').split(',').map(Number);
 const dir = option('--dir', join(repoRoot, 'runs', 'photo-curve'));
 const seed = Number(option('--seed', '0'));
 const sourceScale = option('--source-scale', '3.5');
@@ -63,7 +69,7 @@ const wallSeconds = (runDir: string) => {
 const calibrationFile = join(dir, `calibration${suffix}.json`);
 const calibration: Record<string, { secondsPerEpoch: number; stepsPerEpoch: number }> = existsSync(calibrationFile) ? JSON.parse(readFileSync(calibrationFile, 'utf8')) : {};
 for (const recipe of recipes) {
-  if (calibration[recipe] || skipTrain) continue;
+  if (calibration[recipe] || skipTrain || fixedEpochs > 0) continue;
   const out = join(dir, `calibrate-${recipe}${suffix}`);
   await pretrain(recipe, 2, out);
   const s = steps(out);
@@ -74,8 +80,8 @@ for (const recipe of recipes) {
 }
 
 // 2. The budgets' trainings, shortest first.
-const runDir = (recipe: string, budget: number) => join(dir, `${recipe}-${budget}min${suffix}`);
-const epochsFor = (recipe: string, budget: number) => Math.max(1, Math.round((budget * 60) / calibration[recipe]!.secondsPerEpoch));
+const runDir = (recipe: string, budget: number) => join(dir, fixedEpochs > 0 ? `${recipe}-e${fixedEpochs}${suffix}` : `${recipe}-${budget}min${suffix}`);
+const epochsFor = (recipe: string, budget: number) => (fixedEpochs > 0 ? fixedEpochs : Math.max(1, Math.round((budget * 60) / calibration[recipe]!.secondsPerEpoch)));
 for (const budget of [...budgets].sort((a, b) => a - b)) {
   for (const recipe of recipes) {
     if (skipTrain || existsSync(join(runDir(recipe, budget), 'encoder.safetensors'))) continue;
@@ -96,7 +102,7 @@ async function neighbourPrecision(encoder: Module, split: Awaited<ReturnType<typ
   return same / (K * lists.length);
 }
 
-type Row = { recipe: string; budget: number | null; epochs: number | null; wallMinutes: number | null; scores: Record<Column, { mean: number; std: number }>; neighbourPrecision: number };
+type Row = { recipe: string; budget: number | null; epochs: number | null; wallMinutes: number | null; scores: Record<Column, { mean: number; std: number }>; neighbourPrecision: number; framesMb?: number };
 const rows: Row[] = [];
 const columns: Column[] = ['knn', 'linear', 'fewKnn', 'fewLinear'];
 const summarise = (s: Scores[keyof Scores]) => Object.fromEntries(columns.map((c) => [c, { mean: s[c].accuracy, std: s[c].std }])) as Row['scores'];
@@ -111,10 +117,14 @@ for (const recipe of recipes) {
   if (recipe === recipes[0]) rows.push({ recipe: 'raw pixels (32 px)', budget: null, epochs: null, wallMinutes: null, scores: summarise(baselines['raw pixels']), neighbourPrecision: NaN });
   random.dispose();
   first.encoder.dispose();
+  // the training frames' memory at the runs' source scale (what the decode cache holds)
+  const frames = await openSource(data, { split: 'train', size, sourceScale: Number(sourceScale) });
+  const framesMb = frames instanceof FrameSource ? frames.frames.data.numel / 2 ** 20 : NaN;
+  frames.dispose?.();
   for (const budget of budgets) {
     const loaded = loadEncoder(runDir(recipe, budget));
     const scores = await scoreFeatures(`${recipe}, ${budget} min`, encoderFeatures(loaded.encoder, `${recipe}, ${budget} min`, split, size), options);
-    rows.push({ recipe, budget, epochs: loaded.config!.epochs, wallMinutes: wallSeconds(runDir(recipe, budget)) / 60, scores: summarise(scores), neighbourPrecision: await neighbourPrecision(loaded.encoder, split, size) });
+    rows.push({ recipe, budget: fixedEpochs > 0 ? null : budget, epochs: loaded.config!.epochs, wallMinutes: wallSeconds(runDir(recipe, budget)) / 60, scores: summarise(scores), neighbourPrecision: await neighbourPrecision(loaded.encoder, split, size), framesMb });
     loaded.encoder.dispose();
   }
   split.dispose();
@@ -122,10 +132,10 @@ for (const recipe of recipes) {
 
 const pct = (v: { mean: number; std: number }) => `${(100 * v.mean).toFixed(2)}${v.std > 0 ? ` ± ${(100 * v.std).toFixed(2)}` : ''}`;
 const table = [
-  `| recipe | budget | epochs | minutes | kNN | linear | kNN, ${100 * fraction}% | linear, ${100 * fraction}% | neighbours of the class (8 nearest) |`,
-  '|---|---|---|---|---|---|---|---|---|',
-  ...rows.map((r) => `| ${r.recipe} | ${r.budget ?? ''} | ${r.epochs ?? ''} | ${r.wallMinutes === null ? '' : r.wallMinutes.toFixed(1)} | ${columns.map((c) => pct(r.scores[c])).join(' | ')} | ${Number.isNaN(r.neighbourPrecision) ? '' : (100 * r.neighbourPrecision).toFixed(2)} |`),
+  `| recipe | budget | epochs | minutes | kNN | linear | kNN, ${100 * fraction}% | linear, ${100 * fraction}% | neighbours of the class (8 nearest) | frames, MB |`,
+  '|---|---|---|---|---|---|---|---|---|---|',
+  ...rows.map((r) => `| ${r.recipe} | ${r.budget ?? ''} | ${r.epochs ?? ''} | ${r.wallMinutes === null ? '' : r.wallMinutes.toFixed(1)} | ${columns.map((c) => pct(r.scores[c])).join(' | ')} | ${Number.isNaN(r.neighbourPrecision) ? '' : (100 * r.neighbourPrecision).toFixed(2)} | ${r.framesMb === undefined ? '' : r.framesMb.toFixed(0)} |`),
 ].join('\n');
 const result = { bench: 'photo-curve', data, cpu: cpuFlags(), sourceScale: Number(sourceScale), seed, calibration, rows, table };
-writeFileSync(join(dir, `result${suffix}.json`), `${JSON.stringify(result, null, 2)}\n`);
+writeFileSync(join(dir, `result${fixedEpochs > 0 ? `-e${fixedEpochs}` : ''}${suffix}.json`), `${JSON.stringify(result, null, 2)}\n`);
 console.log(JSON.stringify(result, null, 2));

@@ -2,7 +2,7 @@
 // built from ATen ops, the crop resampling (grid_sample), the colour jitter (HSV round trip) and
 // the per-image blur (grouped convolutions) made a dozen full-batch temporaries and ran 5-10x
 // slower than these single passes.
-// Both parallelise over the views with at::parallel_for.
+// They parallelise over the views with at::parallel_for; augmentAsync runs them all in a worker thread.
 #include "common.h"
 
 #include <ATen/Parallel.h>
@@ -204,17 +204,21 @@ void cropShrinking(const T* frame, int64_t channels, int64_t width, int64_t chan
 //   -> float [M, C, size, size], in [0, 1] for uint8 input.
 // Frame j holds channels x height x width values of `data` from `offset` on, planar (CHW) or interleaved
 // (HWC); frames may differ in size. View i is box i of frame source[i].
-Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  SIMCLR_TRY
-  auto data = unwrap(env, info[0], "data").contiguous();
-  auto frames = unwrap(env, info[1], "frames").to(at::kLong).contiguous();
-  const int64_t channels = info[2].As<Napi::Number>().Int64Value();
-  const bool interleaved = info[3].As<Napi::Boolean>().Value();
-  auto source = unwrap(env, info[4], "source").to(at::kLong).contiguous();
-  auto boxes = unwrap(env, info[5], "boxes").to(at::kLong).contiguous();
-  auto flips = unwrap(env, info[6], "flips").to(at::kByte).contiguous();
-  int64_t size = info[7].As<Napi::Number>().Int64Value();
+// Runs body(begin, end) over [0, n): split among ATen's threads, or in the calling thread (the
+// asynchronous augmentation runs beside a training step, which has the threads).
+template <typename F>
+void forViews(int64_t n, bool parallel, const F& body) {
+  if (parallel) at::parallel_for(0, n, 1, body);
+  else if (n > 0) body(0, n);
+}
+
+at::Tensor cropViews(const at::Tensor& dataIn, const at::Tensor& framesIn, int64_t channels, bool interleaved, const at::Tensor& sourceIn,
+                     const at::Tensor& boxesIn, const at::Tensor& flipsIn, int64_t size, bool parallel) {
+  auto data = dataIn.contiguous();
+  auto frames = framesIn.to(at::kLong).contiguous();
+  auto source = sourceIn.to(at::kLong).contiguous();
+  auto boxes = boxesIn.to(at::kLong).contiguous();
+  auto flips = flipsIn.to(at::kByte).contiguous();
   TORCH_CHECK(data.device().is_cpu(), "resizedCrops: the frames must be on the CPU");
   TORCH_CHECK(data.scalar_type() == at::kByte || data.scalar_type() == at::kFloat, "resizedCrops: frames must be uint8 or float32");
   TORCH_CHECK(frames.dim() == 2 && frames.size(1) == 3, "resizedCrops: need one [offset, height, width] row per frame");
@@ -243,7 +247,7 @@ Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
   auto out = at::empty({m, channels, size, size}, at::TensorOptions().dtype(at::kFloat));
   const uint8_t* flip = flips.data_ptr<uint8_t>();
   float* dst = out.data_ptr<float>();
-  at::parallel_for(0, m, 1, [&](int64_t begin, int64_t end) {
+  forViews(m, parallel, [&](int64_t begin, int64_t end) {
     std::vector<float> rows;
     for (int64_t i = begin; i < end; ++i) {
       const int64_t* f = frame + 3 * src[i];
@@ -263,7 +267,15 @@ Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
       }
     }
   });
-  return wrap(env, std::move(out));
+  return out;
+}
+
+Napi::Value ResizedCrops(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  return wrap(env, cropViews(unwrap(env, info[0], "data"), unwrap(env, info[1], "frames"), info[2].As<Napi::Number>().Int64Value(),
+                             info[3].As<Napi::Boolean>().Value(), unwrap(env, info[4], "source"), unwrap(env, info[5], "boxes"),
+                             unwrap(env, info[6], "flips"), info[7].As<Napi::Number>().Int64Value(), true));
   SIMCLR_CATCH(env)
 }
 
@@ -362,12 +374,9 @@ void applyOp(float* x, int64_t channels, int64_t pixels, int64_t op, float f) {
 // colorOps_(x float [M, C, H, W] (C = 1 or 3), ops int64 [M, K], factors float [M, K]): for each image,
 // runs its K ops in order (0 brightness, 1 contrast, 2 saturation, 3 hue, 4 grayscale, 5 solarize
 // with the factor as threshold; -1 skips), in place, as torchvision defines them.
-Napi::Value ColorOps(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  SIMCLR_TRY
-  auto& x = unwrap(env, info[0], "images");
-  auto ops = unwrap(env, info[1], "ops").to(at::kLong).contiguous();
-  auto factors = unwrap(env, info[2], "factors").to(at::kFloat).contiguous();
+void colorOpsInPlace(at::Tensor& x, const at::Tensor& opsIn, const at::Tensor& factorsIn, bool parallel) {
+  auto ops = opsIn.to(at::kLong).contiguous();
+  auto factors = factorsIn.to(at::kFloat).contiguous();
   checkImagesInPlace(x, "colorOps_");
   TORCH_CHECK(x.size(1) == 1 || x.size(1) == 3, "colorOps_: images must have 1 or 3 channels");
   const int64_t m = x.size(0), channels = x.size(1), pixels = x.size(2) * x.size(3);
@@ -378,10 +387,16 @@ Napi::Value ColorOps(const Napi::CallbackInfo& info) {
   const float* factor = factors.data_ptr<float>();
   for (int64_t i = 0; i < m * k; ++i) TORCH_CHECK_INDEX(op[i] >= -1 && op[i] <= kSolarize, "colorOps_: unknown op ", op[i]);
   float* data = x.data_ptr<float>();
-  at::parallel_for(0, m, 1, [&](int64_t begin, int64_t end) {
+  forViews(m, parallel, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i)
       for (int64_t j = 0; j < k; ++j) applyOp(data + i * channels * pixels, channels, pixels, op[i * k + j], factor[i * k + j]);
   });
+}
+
+Napi::Value ColorOps(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  colorOpsInPlace(unwrap(env, info[0], "images"), unwrap(env, info[1], "ops"), unwrap(env, info[2], "factors"), true);
   return info[0];
   SIMCLR_CATCH(env)
 }
@@ -432,13 +447,9 @@ void blurOne(float* x, int64_t channels, int64_t height, int64_t width, float si
 
 // gaussianBlur_(x float [M, C, H, W], rows int64 [R], sigma float [R], taps): blurs image rows[i] with
 // σ = sigma[i] and an odd kernel of `taps`, in place.
-Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
-  auto env = info.Env();
-  SIMCLR_TRY
-  auto& x = unwrap(env, info[0], "images");
-  auto rows = unwrap(env, info[1], "rows").to(at::kLong).contiguous();
-  auto sigma = unwrap(env, info[2], "sigma").to(at::kFloat).contiguous();
-  int64_t taps = info[3].As<Napi::Number>().Int64Value();
+void blurInPlace(at::Tensor& x, const at::Tensor& rowsIn, const at::Tensor& sigmaIn, int64_t taps, bool parallel) {
+  auto rows = rowsIn.to(at::kLong).contiguous();
+  auto sigma = sigmaIn.to(at::kFloat).contiguous();
   checkImagesInPlace(x, "gaussianBlur_");
   TORCH_CHECK(taps % 2 == 1 && taps / 2 < std::min(x.size(2), x.size(3)), "gaussianBlur_: the kernel size must be odd and its half smaller than the image");
   TORCH_CHECK(rows.numel() == sigma.numel(), "gaussianBlur_: one sigma per row");
@@ -450,10 +461,74 @@ Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
   }
   const int64_t channels = x.size(1), height = x.size(2), width = x.size(3);
   float* data = x.data_ptr<float>();
-  at::parallel_for(0, rows.numel(), 1, [&](int64_t begin, int64_t end) {
+  forViews(rows.numel(), parallel, [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) blurOne(data + row[i] * channels * height * width, channels, height, width, s[i], taps);
   });
+}
+
+Napi::Value GaussianBlur(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  blurInPlace(unwrap(env, info[0], "images"), unwrap(env, info[1], "rows"), unwrap(env, info[2], "sigma"), info[3].As<Napi::Number>().Int64Value(), true);
   return info[0];
+  SIMCLR_CATCH(env)
+}
+
+// ---- the whole of T, off the main thread ---------------------------------------------------------
+
+// augmentAsync({ data, frames, channels, interleaved, source, boxes, flips, size, ops, factors,
+//                blurRows, blurSigma, blurTaps, finalOps, finalFactors, channelsLast }) -> Promise<views>
+// The views a training step will need, computed in a libuv worker thread while the main thread runs
+// the previous step: the crops, the colour programs, the blur (when blurRows is not empty), the
+// final ops (solarize; null: none), and channels-last when asked. One view after another in that
+// thread: the step has ATen's threads. The same kernels as the synchronous ops, so the same views.
+class AugmentWorker : public Napi::AsyncWorker {
+ public:
+  AugmentWorker(Napi::Env env, std::vector<at::Tensor> inputs, int64_t channels, bool interleaved, int64_t size, int64_t blurTaps,
+                bool channelsLast)
+      : Napi::AsyncWorker(env), deferred_(Napi::Promise::Deferred::New(env)), in_(std::move(inputs)), channels_(channels),
+        interleaved_(interleaved), size_(size), blurTaps_(blurTaps), channelsLast_(channelsLast) {}
+
+  Napi::Promise promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    try {
+      // in_: data, frames, source, boxes, flips, ops, factors, blurRows, blurSigma, finalOps, finalFactors
+      out_ = cropViews(in_[0], in_[1], channels_, interleaved_, in_[2], in_[3], in_[4], size_, false);
+      colorOpsInPlace(out_, in_[5], in_[6], false);
+      if (in_[7].numel() > 0) blurInPlace(out_, in_[7], in_[8], blurTaps_, false);
+      if (in_[9].defined()) colorOpsInPlace(out_, in_[9], in_[10], false);
+      if (channelsLast_) out_ = out_.contiguous(at::MemoryFormat::ChannelsLast);
+    } catch (const std::exception& e) {
+      SetError(e.what());
+    }
+  }
+  void OnOK() override { deferred_.Resolve(wrap(Env(), std::move(out_))); }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::vector<at::Tensor> in_;
+  int64_t channels_;
+  bool interleaved_;
+  int64_t size_, blurTaps_;
+  bool channelsLast_;
+  at::Tensor out_;
+};
+
+Napi::Value AugmentAsync(const Napi::CallbackInfo& info) {
+  auto env = info.Env();
+  SIMCLR_TRY
+  auto o = info[0].As<Napi::Object>();
+  std::vector<at::Tensor> inputs;
+  for (const char* name : {"data", "frames", "source", "boxes", "flips", "ops", "factors", "blurRows", "blurSigma"}) inputs.push_back(unwrap(env, o.Get(name), name));
+  for (const char* name : {"finalOps", "finalFactors"}) inputs.push_back(o.Get(name).IsNull() ? at::Tensor() : unwrap(env, o.Get(name), name));
+  auto* worker = new AugmentWorker(env, std::move(inputs), o.Get("channels").As<Napi::Number>().Int64Value(), o.Get("interleaved").As<Napi::Boolean>().Value(),
+                                   o.Get("size").As<Napi::Number>().Int64Value(), o.Get("blurTaps").As<Napi::Number>().Int64Value(),
+                                   o.Get("channelsLast").As<Napi::Boolean>().Value());
+  auto promise = worker->promise();
+  worker->Queue();
+  return promise;
   SIMCLR_CATCH(env)
 }
 
@@ -463,6 +538,7 @@ void initAugment(Napi::Env env, Napi::Object exports) {
   exports.Set("resizedCrops", Napi::Function::New(env, ResizedCrops));
   exports.Set("colorOps_", Napi::Function::New(env, ColorOps));
   exports.Set("gaussianBlur_", Napi::Function::New(env, GaussianBlur));
+  exports.Set("augmentAsync", Napi::Function::New(env, AugmentAsync));
 }
 
 }  // namespace simclr

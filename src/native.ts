@@ -62,6 +62,25 @@ export interface Native {
   resizedCrops(data: Handle, frames: Handle, channels: number, interleaved: boolean, source: Handle, boxes: Handle, flips: Handle, size: number): Handle;
   /** Fused per-image colour programs, in place (native/augment.cc). */
   colorOps_(images: Handle, ops: Handle, factors: Handle): Handle;
+  /** The crops, colour programs, blur and final ops of a batch of views in a worker thread (native/augment.cc). */
+  augmentAsync(o: {
+    data: Handle;
+    frames: Handle;
+    channels: number;
+    interleaved: boolean;
+    source: Handle;
+    boxes: Handle;
+    flips: Handle;
+    size: number;
+    ops: Handle;
+    factors: Handle;
+    blurRows: Handle;
+    blurSigma: Handle;
+    blurTaps: number;
+    finalOps: Handle | null;
+    finalFactors: Handle | null;
+    channelsLast: boolean;
+  }): Promise<Handle>;
   /** Separable Gaussian blur of chosen images, in place (native/augment.cc). */
   gaussianBlur_(images: Handle, rows: Handle, sigma: Handle, taps: number): Handle;
   /** relu(batch_norm(x) [+ residual]) in training mode, one autograd function (native/batch_norm_relu.cc); null for input it does not take. */

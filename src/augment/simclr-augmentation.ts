@@ -5,7 +5,8 @@
 // Parameters are drawn per image from a seeded PRNG; the pixels are computed for the whole batch
 // at once in libtorch (no per-pixel JavaScript).
 import { tensor } from '../tensor/create.js';
-import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
+import { fromHandle, noGrad, Tensor, tidy, type MemoryFormat } from '../tensor/tensor.js';
+import { native, type Handle } from '../native.js';
 import type { Random } from '../random.js';
 import { gaussianBlur_, blurKernelSize } from './blur.js';
 import { ColorOp, colorOps_ } from './color.js';
@@ -131,38 +132,64 @@ export class SimCLRAugmentation {
    */
   apply(images: Tensor | Frames, p: ViewParams, source?: ArrayLike<number>): Tensor {
     const o = this.options;
-    const m = p.boxes.length;
+    const plan = colourPlan(p, o.solarizeThreshold);
     return noGrad(() =>
       tidy(() => {
         const x = resizedCrops(images, p.boxes, p.flips, o.size, source);
-        // One colour program per view: the jitter ops in its order (when jittered), then grayscale.
-        const program = new Int32Array(m * 5).fill(ColorOp.skip);
-        const factors = new Float32Array(m * 5);
-        for (let i = 0; i < m; i++) {
-          if (p.jitter[i]) {
-            p.order[i]!.forEach((op, k) => {
-              program[i * 5 + k] = ColorOp[op];
-              factors[i * 5 + k] = p.factors[op][i]!;
-            });
-          }
-          if (p.gray[i]) program[i * 5 + 4] = ColorOp.grayscale;
-        }
-        colorOps_(x, program, factors);
-        const rows = p.blur.flatMap((on, i) => (on ? [i] : []));
-        if (rows.length > 0) {
-          gaussianBlur_(x, rows, Float32Array.from(rows, (i) => p.sigma[i]!), o.blurKernel);
-        }
-        if (p.solarize.some((on) => on)) {
-          colorOps_(x, Int32Array.from(p.solarize, (on) => (on ? ColorOp.solarize : ColorOp.skip)), new Float32Array(m).fill(o.solarizeThreshold));
-        }
-        if (o.mean !== null && o.std !== null) {
-          const mean = tensor(o.mean).reshape([1, -1, 1, 1]);
-          const std = tensor(o.std).reshape([1, -1, 1, 1]);
-          return x.sub(mean).div(std);
-        }
-        return x;
+        colorOps_(x, plan.program, plan.factors);
+        if (plan.blurRows.length > 0) gaussianBlur_(x, plan.blurRows, plan.blurSigma, o.blurKernel);
+        if (plan.solarize !== null) colorOps_(x, plan.solarize.program, plan.solarize.factors);
+        return this.#normalise(x);
       }),
     );
+  }
+
+  /**
+   * apply() off the main thread: the views computed in a worker thread (one view after another),
+   * resolved once ready — a training loop asks for the next batch's views before its step and so
+   * overlaps them. The same views as apply(), bit for bit; `memoryFormat` lays them out for the model.
+   */
+  async applyAsync(images: Tensor | Frames, p: ViewParams, source?: ArrayLike<number>, memoryFormat: MemoryFormat = 'contiguous'): Promise<Tensor> {
+    const o = this.options;
+    const m = p.boxes.length;
+    const plan = colourPlan(p, o.solarizeThreshold);
+    const frames = images instanceof Frames ? images : Frames.of(images);
+    const flat = new Int32Array(m * 4);
+    p.boxes.forEach((b, i) => flat.set([b.x, b.y, b.width, b.height], i * 4));
+    const normalising = o.mean !== null && o.std !== null;
+    // (the worker holds its own references to these tensors: the scope may free its handles at once)
+    let pending!: Promise<Handle>;
+    tidy(() => {
+      pending = native.augmentAsync({
+        data: frames.data.handle,
+        frames: frames.table().handle,
+        channels: frames.channels,
+        interleaved: frames.layout === 'interleaved',
+        source: tensor(Int32Array.from(source ?? Int32Array.from({ length: m }, (_, i) => i)), { dtype: 'int64' }).handle,
+        boxes: tensor(flat, { shape: [m, 4], dtype: 'int64' }).handle,
+        flips: tensor(Uint8Array.from(p.flips, (f) => (f ? 1 : 0))).handle,
+        size: o.size,
+        ops: tensor(plan.program, { shape: [m, 5] }).handle,
+        factors: tensor(plan.factors, { shape: [m, 5] }).handle,
+        blurRows: tensor(Int32Array.from(plan.blurRows), { dtype: 'int64' }).handle,
+        blurSigma: tensor(plan.blurSigma).handle,
+        blurTaps: o.blurKernel,
+        finalOps: plan.solarize === null ? null : tensor(plan.solarize.program, { shape: [m, 1] }).handle,
+        finalFactors: plan.solarize === null ? null : tensor(plan.solarize.factors, { shape: [m, 1] }).handle,
+        channelsLast: memoryFormat === 'channels_last' && !normalising,
+      });
+    });
+    const x = fromHandle(await pending);
+    if (!normalising) return x;
+    const normalised = noGrad(() => tidy(() => this.#normalise(x).contiguous(memoryFormat)));
+    x.dispose();
+    return normalised;
+  }
+
+  #normalise(x: Tensor): Tensor {
+    const o = this.options;
+    if (o.mean === null || o.std === null) return x;
+    return tidy(() => x.sub(tensor(o.mean!).reshape([1, -1, 1, 1])).div(tensor(o.std!).reshape([1, -1, 1, 1])));
   }
 
   /** One random view of each image. */
@@ -178,7 +205,18 @@ export class SimCLRAugmentation {
    * global batch) `part.sizes` gives when they differ: the views are drawn for the whole global
    * batch and this part's kept, so that they do not depend on how the batch is split.
    */
-  pair(images: Tensor | Frames, rng: Random, part?: { offset: number; total: number; sizes?: { widths: ArrayLike<number>; heights: ArrayLike<number> } }): Tensor {
+  pair(images: Tensor | Frames, rng: Random, part?: PairPart): Tensor {
+    const { frames, params, source } = this.#drawPair(images, rng, part);
+    return this.apply(frames, params, source);
+  }
+
+  /** pair() computed off the main thread (see applyAsync): the same views. */
+  pairAsync(images: Tensor | Frames, rng: Random, part?: PairPart, memoryFormat: MemoryFormat = 'contiguous'): Promise<Tensor> {
+    const { frames, params, source } = this.#drawPair(images, rng, part);
+    return this.applyAsync(frames, params, source, memoryFormat);
+  }
+
+  #drawPair(images: Tensor | Frames, rng: Random, part?: PairPart): { frames: Frames; params: ViewParams; source: Int32Array } {
     const frames = images instanceof Frames ? images : Frames.of(images);
     const n = frames.count;
     const { offset, total } = part ?? { offset: 0, total: n };
@@ -188,8 +226,34 @@ export class SimCLRAugmentation {
     const twice = (a: ArrayLike<number>) => Int32Array.from({ length: 2 * total }, (_, i) => a[i % total]!);
     const all = this.sample(rng, 2 * total, twice(sizes.widths), twice(sizes.heights));
     const params = total === n ? all : selectViews(all, [...Array.from({ length: n }, (_, i) => offset + i), ...Array.from({ length: n }, (_, i) => total + offset + i)]);
-    return this.apply(frames, params, Int32Array.from({ length: 2 * n }, (_, i) => i % n));
+    return { frames, params, source: Int32Array.from({ length: 2 * n }, (_, i) => i % n) };
   }
+}
+
+/** A data-parallel worker's part of a global batch: its offset, the batch's size, and (frames of different sizes) every frame's size. */
+export interface PairPart {
+  offset: number;
+  total: number;
+  sizes?: { widths: ArrayLike<number>; heights: ArrayLike<number> };
+}
+
+/** The native colour programs of drawn parameters: one per view (the jitter ops in its order when jittered, then grayscale), the blurred views, and solarize's (null when no view is solarized). */
+function colourPlan(p: ViewParams, solarizeThreshold: number) {
+  const m = p.boxes.length;
+  const program = new Int32Array(m * 5).fill(ColorOp.skip);
+  const factors = new Float32Array(m * 5);
+  for (let i = 0; i < m; i++) {
+    if (p.jitter[i]) {
+      p.order[i]!.forEach((op, k) => {
+        program[i * 5 + k] = ColorOp[op];
+        factors[i * 5 + k] = p.factors[op][i]!;
+      });
+    }
+    if (p.gray[i]) program[i * 5 + 4] = ColorOp.grayscale;
+  }
+  const blurRows = p.blur.flatMap((on, i) => (on ? [i] : []));
+  const solarize = p.solarize.some((on) => on) ? { program: Int32Array.from(p.solarize, (on) => (on ? ColorOp.solarize : ColorOp.skip)), factors: new Float32Array(m).fill(solarizeThreshold) } : null;
+  return { program, factors, blurRows, blurSigma: Float32Array.from(blurRows, (i) => p.sigma[i]!), solarize };
 }
 
 /** The sizes of a global batch whose frames are all of this part's one size (without it, the batch's sizes must be given). */

@@ -3,7 +3,8 @@
 // checkpoints atomically (and on SIGINT / SIGTERM), resumes exactly, stops on a NaN loss.
 import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Loader } from '../data/loader.js';
+import { Loader, type Batch } from '../data/loader.js';
+import type { PairPart } from '../augment/simclr-augmentation.js';
 import { imageFolderSides, openSplits, readSplitRecord, type SplitRecord, type Splits } from '../data/open.js';
 import { Random } from '../random.js';
 import { SourceView } from '../data/source.js';
@@ -11,7 +12,7 @@ import { scaledLearningRate, warmupCosine } from '../optim/schedule.js';
 import { manualSeed, setNumThreads } from '../tensor/create.js';
 import { allReduceGradients, broadcastModule, convertSyncBatchNorm } from '../distributed/data-parallel.js';
 import type { ProcessGroup } from '../distributed/process-group.js';
-import { emptyCache, tidy, type Tensor } from '../tensor/tensor.js';
+import { emptyCache, tidy, type MemoryFormat, type Tensor } from '../tensor/tensor.js';
 import type { Frames } from '../data/frames.js';
 import { availableParallelism } from 'node:os';
 import { formatDuration, progressOutput } from '../progress.js';
@@ -120,17 +121,55 @@ export interface PretrainOptions {
  * The two views of each frame of the batch at (epoch, step); `batchSizes`: data-parallel, the
  * sizes of every frame of the global batch when they differ.
  */
-export type ViewsOf = (frames: Frames | Tensor, at: { epoch: number; step: number; batchSizes?: { widths: Int32Array; heights: Int32Array } | null }) => Tensor;
+export type ViewsOf = (frames: Frames | Tensor, at: { epoch: number; step: number; batchSizes?: { widths: Int32Array; heights: Int32Array } | null }) => Tensor | Promise<Tensor>;
 
 /**
  * The run's views: the config's T drawn from a stream that depends only on (seed, epoch, step), for
  * this worker's share of the global batch.
  */
-export function configViews(c: PretrainConfig, size: number, share = { rank: 0, workers: 1 }): ViewsOf {
+export function configViews(c: PretrainConfig, size: number, share = { rank: 0, workers: 1 }): (frames: Frames | Tensor, at: Parameters<ViewsOf>[1]) => Tensor {
   const augmentation = configAugmentation(c, size);
-  const part = c.batchSize / share.workers;
-  return (frames, { epoch, step, batchSizes }) =>
-    augmentation.pair(frames, new Random(c.seed, epoch, step, 0x5e1f), { offset: share.rank * part, total: c.batchSize, ...(batchSizes ? { sizes: batchSizes } : {}) });
+  return (frames, at) => augmentation.pair(frames, viewStream(c, at), viewPart(c, share, at));
+}
+
+/** configViews computed off the main thread (pairAsync), laid out for the model: what a run trains on. */
+function configViewsAsync(c: PretrainConfig, size: number, share: { rank: number; workers: number }, memoryFormat: MemoryFormat): ViewsOf {
+  const augmentation = configAugmentation(c, size);
+  return (frames, at) => augmentation.pairAsync(frames, viewStream(c, at), viewPart(c, share, at), memoryFormat);
+}
+
+/** The random stream of the views at (epoch, step): the same whatever computes them and in whatever order. */
+const viewStream = (c: PretrainConfig, { epoch, step }: { epoch: number; step: number }) => new Random(c.seed, epoch, step, 0x5e1f);
+
+/** This worker's part of the global batch. */
+function viewPart(c: PretrainConfig, share: { rank: number; workers: number }, { batchSizes }: Parameters<ViewsOf>[1]): PairPart {
+  return { offset: (share.rank * c.batchSize) / share.workers, total: c.batchSize, ...(batchSizes ? { sizes: batchSizes } : {}) };
+}
+
+/**
+ * The batches, each with its views asked for as it arrives: one batch ahead of the step that uses
+ * them, so that views computed off the main thread overlap the step before. Views asked for but
+ * never handed out (a signal, an error) are freed with their frames.
+ */
+async function* withViewsAhead(batches: AsyncGenerator<Batch>, viewsOf: (batch: Batch) => Tensor | Promise<Tensor>): AsyncGenerator<{ batch: Batch; views: Promise<Tensor> }> {
+  let ahead: { batch: Batch; views: Promise<Tensor> } | null = null;
+  try {
+    for await (const batch of batches) {
+      const next = { batch, views: Promise.resolve().then(() => viewsOf(batch)) };
+      const ready = ahead;
+      ahead = next;
+      if (ready !== null) yield ready;
+    }
+    const last = ahead;
+    ahead = null;
+    if (last !== null) yield last;
+  } finally {
+    if (ahead !== null) {
+      const { batch, views } = ahead;
+      views.then((v) => v.dispose(), () => {});
+      batch.frames.dispose();
+    }
+  }
 }
 
 /** Pretrains into the run folder `config.out`, which the run locks (rank 0) while it owns it. */
@@ -213,7 +252,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   // Reading and decoding the data left freed buffers in the C heap, which the allocator policy keeps.
   emptyCache();
   if (views !== null && group !== null) throw new Error('pretrain: replacing the views (options.views) works in one process only');
-  const viewsOf = views ?? configViews(c, size, { rank, workers });
+  const viewsOf = views ?? configViewsAsync(c, size, { rank, workers }, memoryFormat);
 
   c = { ...c, inChannels: channels };
   if (leader) {
@@ -256,16 +295,17 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
       let epochSteps = carried?.steps ?? 0;
       const fromStep = epoch === start.epoch ? start.step : 0;
       let lastStepEnd = performance.now();
-      for await (const batch of loader.epoch(epoch, fromStep)) {
+      const batches = withViewsAhead(loader.epoch(epoch, fromStep), (b) => viewsOf(b.frames, { epoch, step: b.step, batchSizes: b.batchSizes }));
+      for await (const { batch, views: ready } of batches) {
         const t0 = performance.now();
-        let dataSeconds = 0;
+        const computed = await ready;
+        const dataSeconds = (performance.now() - lastStepEnd) / 1000;
         const comm0 = group?.stats().commSeconds ?? 0;
         const globalStep = epoch * stepsPerEpoch + batch.step;
         const lr = warmupCosine(schedule, globalStep);
         optimizer.setLearningRate(lr);
         const stats = tidy(() => {
-          const views = tidy(() => viewsOf(batch.frames, { epoch, step: batch.step, batchSizes: batch.batchSizes }).contiguous(memoryFormat));
-          dataSeconds = (performance.now() - lastStepEnd) / 1000;
+          const views = computed.contiguous(memoryFormat);
           optimizer.zeroGrad();
           let { loss, z } = contrastiveStep(model, views, c.temperature, c.chunk, c.precision === 'bf16', dp);
           if (dp !== null) {
@@ -281,6 +321,7 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
           optimizer.step();
           return { loss, metrics: ntXentMetrics(z, { temperature: c.temperature }) };
         });
+        computed.dispose();
         batch.frames.dispose();
         if (stats.metrics === null) {
           const kept = listCheckpoints(runDir)[0];
