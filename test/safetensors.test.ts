@@ -151,6 +151,28 @@ test('a file above 2 GiB loads (read by offsets, not as one buffer)', () => {
   unlinkSync(file);
 });
 
+test('a tensor above the 64 MiB piece is written and read in pieces, byte for byte (a hand-written file reads the same)', () => {
+  // 18M float32 values (72 MB: two pieces and a part), a pattern that differs in every piece
+  const n = 18 * 2 ** 20;
+  const values = Float32Array.from({ length: n }, (_, i) => (i % 1009) * 0.5 - (i >> 20));
+  const file = join(dir, 'pieces.safetensors');
+  const t = tensor(values, { shape: [n / 4, 4] });
+  saveSafetensors(file, { small: tensor([7], { dtype: 'int32' }), big: t, after: tensor([1, 2, 3], { dtype: 'uint8' }) });
+  // the data section as the format defines it: small, big, after, end to end
+  const bytes = readFileSync(file);
+  const dataStart = 8 + Number(bytes.readBigUInt64LE(0));
+  const bigBytes = Buffer.from(values.buffer);
+  assert.equal(bytes.length, dataStart + 4 + bigBytes.length + 3);
+  assert.ok(bytes.subarray(dataStart + 4, dataStart + 4 + bigBytes.length).equals(bigBytes));
+  const loaded = loadSafetensors(file).tensors;
+  assert.deepEqual(loaded.get('big')!.shape, [n / 4, 4]);
+  assert.equal(loaded.get('big')!.dtype, 'float32');
+  assert.ok(Buffer.from((loaded.get('big')!.toArray() as Float32Array).buffer).equals(bigBytes));
+  assert.deepEqual(Array.from(loaded.get('after')!.toArray() as Uint8Array), [1, 2, 3]);
+  for (const x of [t, ...loaded.values()]) x.dispose();
+  unlinkSync(file);
+});
+
 test('an encoder file whose architecture is implausible or disagrees with its weights, and a checkpoint with an unreadable config, name the file', () => {
   const encoder = join(dir, 'encoder.safetensors');
   const weights = (width: number) => tidy(() => resnet(18, { cifarStem: true, widthMultiplier: width, inChannels: 1 }).stateDict());

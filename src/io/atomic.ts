@@ -2,8 +2,8 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-/** Writes `chunks` to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the folder. */
-export function writeFileAtomic(path: string, chunks: readonly Uint8Array[]): void {
+/** Writes `chunks` (made as they are written, when an iterator) to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the folder. */
+export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const fd = openSync(temp, 'w', 0o644);

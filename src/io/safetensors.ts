@@ -3,7 +3,9 @@
 // padded to 8 bytes, then the tensors' bytes. Files may come from anywhere, so every field is checked.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { native } from '../native.js';
-import { Tensor } from '../tensor/tensor.js';
+import { Tensor, tidy } from '../tensor/tensor.js';
+import { empty } from '../tensor/create.js';
+import * as ops from '../tensor/generated/ops.js';
 import type { DType } from '../tensor/types.js';
 import { writeFileAtomic } from './atomic.js';
 
@@ -147,11 +149,30 @@ function parseHeader(head: Uint8Array, fileBytes: number, file: string): { entri
   return { entries, metadata, dataStart };
 }
 
-/** Tensors from their entries, each one's bytes supplied by `bytesOf`; all or none. */
-function materialise(entries: Entry[], bytesOf: (e: Entry) => Uint8Array): Map<string, Tensor> {
+/** Tensors of more bytes than this are read and written in pieces of this size: never a second copy of a whole decode cache in memory. */
+const PIECE = 64 * 2 ** 20;
+
+/** Tensors from their entries, each one's bytes supplied by `bytesOf` (in pieces, for large ones); all or none. */
+function materialise(entries: Entry[], bytesOf: (e: Entry, begin: number, length: number) => Uint8Array): Map<string, Tensor> {
   const tensors = new Map<string, Tensor>();
   try {
-    for (const e of entries) tensors.set(e.name, new Tensor(native.fromArray(bytesOf(e), e.shape, e.dtype)));
+    for (const e of entries) {
+      const length = e.end - e.begin;
+      if (length <= PIECE) {
+        tensors.set(e.name, new Tensor(native.fromArray(bytesOf(e, 0, length), e.shape, e.dtype)));
+        continue;
+      }
+      const bytes = empty([length], { dtype: 'uint8' });
+      try {
+        for (let at = 0; at < length; at += PIECE) {
+          const n = Math.min(PIECE, length - at);
+          tidy(() => void bytes.narrow(0, at, n).copy_(new Tensor(native.fromArray(bytesOf(e, at, n), [n], 'uint8'))));
+        }
+        tensors.set(e.name, tidy(() => ops.view$dtype(bytes, e.dtype).view(e.shape)));
+      } finally {
+        bytes.dispose();
+      }
+    }
   } catch (err) {
     for (const t of tensors.values()) t.dispose();
     throw err;
@@ -162,7 +183,7 @@ function materialise(entries: Entry[], bytesOf: (e: Entry) => Uint8Array): Map<s
 /** Reads safetensors from bytes already in memory; `file` names the source in errors. */
 export function parseSafetensors(bytes: Uint8Array, file = '<buffer>'): Safetensors {
   const { entries, metadata, dataStart } = parseHeader(bytes, bytes.byteLength, file);
-  return { tensors: materialise(entries, (e) => bytes.subarray(dataStart + e.begin, dataStart + e.end)), metadata };
+  return { tensors: materialise(entries, (e, at, n) => bytes.subarray(dataStart + e.begin + at, dataStart + e.begin + at + n)), metadata };
 }
 
 /** Reads `length` bytes at `position` (in pieces: one read returns at most 2 GiB). */
@@ -203,7 +224,7 @@ export function readSafetensorsHeader(path: string): { metadata: Record<string, 
 export function loadSafetensors(path: string, select: (name: string) => boolean = () => true): Safetensors {
   return withFile(path, (fd, bytes) => {
     const { entries, metadata, dataStart } = readHead(fd, bytes, path);
-    return { tensors: materialise(entries.filter((e) => select(e.name)), (e) => readAt(fd, dataStart + e.begin, e.end - e.begin, path)), metadata };
+    return { tensors: materialise(entries.filter((e) => select(e.name)), (e, at, n) => readAt(fd, dataStart + e.begin + at, n, path)), metadata };
   });
 }
 
@@ -212,27 +233,43 @@ export function serializeSafetensors(
   tensors: Iterable<[string, Tensor]> | Record<string, Tensor>,
   metadata: Record<string, string> = {},
 ): Uint8Array[] {
+  return [...safetensorsPieces(tensors, metadata)];
+}
+
+/** The header, then each tensor's bytes as they are asked for: a large tensor in pieces (see PIECE). */
+function* safetensorsPieces(tensors: Iterable<[string, Tensor]> | Record<string, Tensor>, metadata: Record<string, string>): Generator<Uint8Array> {
   const list: [string, Tensor][] = Symbol.iterator in tensors ? [...(tensors as Iterable<[string, Tensor]>)] : Object.entries(tensors);
   const header: Record<string, unknown> = {};
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
-  const chunks: Uint8Array[] = [];
   let offset = 0;
   for (const [name, t] of list) {
     if (name === '__metadata__') throw new TypeError("a tensor cannot be named '__metadata__'");
     const code = dtypeCodes[t.dtype];
     if (code === undefined) throw new TypeError(`safetensors cannot store dtype ${t.dtype} (tensor '${name}')`);
-    const data = t.toArray();
-    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-    header[name] = { dtype: code, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
-    offset += bytes.byteLength;
-    chunks.push(bytes);
+    const byteLength = t.numel * fileDtypes[code]!.bytes;
+    header[name] = { dtype: code, shape: t.shape, data_offsets: [offset, offset + byteLength] };
+    offset += byteLength;
   }
   let json = JSON.stringify(header);
   json += ' '.repeat((8 - (Buffer.byteLength(json) % 8)) % 8);
   const head = Buffer.alloc(8 + Buffer.byteLength(json));
   head.writeBigUInt64LE(BigInt(Buffer.byteLength(json)), 0);
   head.write(json, 8, 'utf8');
-  return [head, ...chunks];
+  yield head;
+  const asBytes = (data: ArrayBufferView) => new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  for (const [, t] of list) {
+    const byteLength = t.numel * fileDtypes[dtypeCodes[t.dtype]]!.bytes;
+    if (byteLength <= PIECE) {
+      yield asBytes(t.toArray());
+      continue;
+    }
+    const bytes = tidy(() => ops.view$dtype(t.contiguous().flatten(), 'uint8'));
+    try {
+      for (let at = 0; at < byteLength; at += PIECE) yield asBytes(tidy(() => bytes.narrow(0, at, Math.min(PIECE, byteLength - at)).toArray()));
+    } finally {
+      bytes.dispose();
+    }
+  }
 }
 
 /** Writes a safetensors file atomically. */
@@ -241,5 +278,5 @@ export function saveSafetensors(
   tensors: Iterable<[string, Tensor]> | Record<string, Tensor>,
   metadata: Record<string, string> = {},
 ): void {
-  writeFileAtomic(path, serializeSafetensors(tensors, metadata));
+  writeFileAtomic(path, safetensorsPieces(tensors, metadata));
 }
