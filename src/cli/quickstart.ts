@@ -76,7 +76,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
   const encoder = run.model.encoder as ResNet;
   const architecture = { depth: trained.depth, cifarStem: trained.cifarStem, width: trained.width, inChannels: encoder.options.inChannels, imageSize: size };
   note(`evaluating the encoder, a random-init encoder and raw pixels: kNN and linear probe, all labels and ${100 * fraction}% of them (${draws} draws)`);
-  const data = await openEvalData(config.data, size, { recorded: run.split });
+  const data = await openEvalData(config.data, size, { recorded: run.split, skipBad: trained.skipBad });
   const options = { size, fraction, draws, seed: config.seed };
   const simclr = await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, options.size), options);
   const random = randomEncoder(architecture, config.seed);
