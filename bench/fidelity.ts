@@ -51,7 +51,8 @@ const oursArgs = [
   ...common,
   ...(dataName === 'fashion-mnist' ? ['--temperature', '0.5', '--lr', '1e-3', '--strength', '1'] : []),
   ...(dataName === 'colour' ? ['--temperature', '0.5', '--lr', '1e-3', '--data', folder!, '--image-size', '32', '--cifar-stem', 'true', '--strength', '0.5'] : []),
-  ...(dataName === 'photos' ? ['--temperature', '0.2', '--lr', '4e-3', '--data', folder!, '--image-size', '96', '--cifar-stem', 'false', '--blur', '0.5', '--strength', '1'] : []),
+  // (crops cut from the photo at its full 224 px, as torchvision's RandomResizedCrop cuts them: --source-scale 3.5 keeps up to 336)
+  ...(dataName === 'photos' ? ['--temperature', '0.2', '--lr', '4e-3', '--data', folder!, '--image-size', '96', '--cifar-stem', 'false', '--blur', '0.5', '--strength', '1', '--source-scale', '3.5'] : []),
 ];
 const torchArgs = [
   '--epochs',
