@@ -229,7 +229,7 @@ test('pretrain chooses the recipe from the images and says so: photos get the Im
     return { stderr: r.stderr, config: JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')) };
   };
   const photo = run(photos, 'run-photos');
-  assert.match(photo.stderr, /recipe: photo — 96 px views, ImageNet stem, blur p 0\.5, colour strength 1 \(photos \(18 images: shorter side 150 px/);
+  assert.match(photo.stderr, /recipe: photo — 96 px views, ImageNet stem, blur p 0\.5, colour strength 1 \(photos: 18 images, shorter side 150 px \(at least 64\); crops cut from the whole photo\)/);
   assert.match(photo.stderr, /an epoch of 18 images: about .* of model steps here \(\d+ views\/s measured\)/);
   assert.deepEqual([photo.config.imageSize, photo.config.cifarStem, photo.config.blur, photo.config.strength], [96, false, 0.5, 1]);
   assert.equal(photo.config.recipeChoice.kind, 'photo');

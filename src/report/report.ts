@@ -15,7 +15,9 @@ import { cpuFlags, info } from '../info.js';
 import { Random } from '../random.js';
 import { loadEncoder } from '../simclr/encoder-file.js';
 import { configAugmentation, pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
-import { tensor } from '../tensor/create.js';
+import { cat, tensor } from '../tensor/create.js';
+import { centreSquares } from '../augment/geometry.js';
+import { Frames } from '../data/frames.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Task } from '../progress.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -116,6 +118,26 @@ interface Gallery {
   neighbours: { image: string; label: string; similarity: number; correct: boolean | null }[];
 }
 
+/** The map's hover tiles are at most this many pixels (the tooltip draws them at 84): a sheet of 10,000 224-px images would not fit in a string. */
+const MAP_TILE = 64;
+
+/** The mapped images as hover tiles, loaded and shrunk a chunk at a time (uint8 [N, C, tile, tile]). */
+async function mapTiles(source: DataSource, indices: Int32Array, size: number): Promise<Tensor> {
+  const tile = Math.min(size, MAP_TILE);
+  const parts: Tensor[] = [];
+  for (let i = 0; i < indices.length; i += 500) {
+    const images = await source.load(indices.subarray(i, i + 500));
+    if (tile === size) parts.push(images);
+    else {
+      parts.push(centreSquares(Frames.of(images), tile));
+      images.dispose();
+    }
+  }
+  const tiles = cat(parts, 0);
+  for (const p of parts) p.dispose();
+  return tiles;
+}
+
 /** The map, the gallery and the augmentation grid of the first run (what needs its encoder and data). */
 async function encoderViews(runDir: string, o: Required<ReportOptions>) {
   const loaded = loadEncoder(runDir);
@@ -144,12 +166,14 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
     const task = new Task('report: the feature map', { unit: 'UMAP epochs' });
     const map = await featureMap(held.features, { umapLimit: o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
     task.end(`${map.method}, ${mapIndices.length} points`);
-    const thumbnails = await mapped.load(mapIndices);
+    const thumbnails = await mapTiles(mapped, mapIndices, size);
     const sheet = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
+    thumbnails.dispose();
+    const queryRows = evenlySpaced(mapIndices.length, o.queries);
+    const queryImages = await mapped.load(Int32Array.from(queryRows, (r) => mapIndices[r]!));
     const sprite = { uri: dataUri('image/jpeg', sheet.jpeg), tile: sheet.tile, columns: sheet.columns };
     const bankIndices = evenlySpaced(data.train.size, o.bank);
     const bank = await extractFeatures(loaded.encoder, data.train, { size, indices: bankIndices, label: 'report: neighbour bank' });
-    const queryRows = evenlySpaced(mapIndices.length, o.queries);
     const queries = noGrad(() => tidy(() => held.features.indexSelect(0, tensor(queryRows, { dtype: 'int64' }))));
     const lists = nearestNeighbours(queries, bank.features, labelled ? o.k : o.k + 1);
     queries.dispose();
@@ -165,9 +189,9 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
         neighbours.push({ image: await imageUri(tidy(() => neighbourImages.select(0, j))), label: bankLabel === null ? '' : labelOf(bankLabel), similarity: list[j]!.similarity, correct: bankLabel === null ? null : bankLabel === held.labels![row] });
       }
       neighbourImages.dispose();
-      gallery.push({ query: await imageUri(tidy(() => thumbnails.select(0, row))), label: labelled ? labelOf(held.labels![row]!) : '', neighbours });
+      gallery.push({ query: await imageUri(tidy(() => queryImages.select(0, q))), label: labelled ? labelOf(held.labels![row]!) : '', neighbours });
     }
-    thumbnails.dispose();
+    queryImages.dispose();
     result.map = {
       method: map.method,
       xy: Array.from(map.xy, (v) => Math.round(v * 1000) / 1000),

@@ -44,10 +44,10 @@ export function chooseRecipe(c: Pick<PretrainConfig, 'recipe' | 'imageSize' | 'c
     why = `--recipe ${c.recipe}`;
   } else if (side >= PHOTO_MIN_SIDE) {
     base = { kind: 'photo', imageSize: Math.min(PHOTO_VIEW, side), cifarStem: false, blur: 0.5, strength: 1 };
-    why = `photos (${sampled}: shorter side ${side} px, at least ${PHOTO_MIN_SIDE}): views of ${Math.min(PHOTO_VIEW, side)} px cut from the whole photo, the ImageNet stem, blur p 0.5`;
+    why = `photos: ${sampled}, shorter side ${side} px (at least ${PHOTO_MIN_SIDE}); crops cut from the whole photo`;
   } else {
     base = { kind: 'small images', imageSize: side, cifarStem: true, blur: side > 32 ? 0.5 : 0, strength: 1 };
-    why = `small images (${sampled}: ${side} px, under ${PHOTO_MIN_SIDE}): views at their own size, the CIFAR stem, ${side > 32 ? 'blur p 0.5' : 'no blur'}`;
+    why = `small images: ${sampled}, ${side} px (under ${PHOTO_MIN_SIDE}); views at their own size`;
   }
   const chosen = {
     imageSize: c.imageSize > 0 ? c.imageSize : base.imageSize,
