@@ -235,6 +235,11 @@ test('pretrain chooses the recipe from the images and says so: photos get the Im
   assert.equal(photo.config.recipeChoice.kind, 'photo');
   assert.equal(photo.config.recipeChoice.imageSide, 150);
   assert.ok(photo.config.recipeChoice.expectedEpochSeconds >= 0);
+  // the report of a photo run: the map's hover tiles shrunk to 64 px (full 96-px views for the gallery)
+  const report = spawnSync(process.execPath, [cli, 'report', join(base, 'run-photos')], { encoding: 'utf8', env: { ...process.env, XDG_CACHE_HOME: join(base, 'xdg') } });
+  assert.equal(report.status, 0, report.stderr);
+  const html = readFileSync(join(base, 'run-photos', 'report.html'), 'utf8');
+  assert.match(html, /"tile":64,"columns":5\b/);
   const thumbs = run(small, 'run-small');
   assert.match(thumbs.stderr, /recipe: small images — 32 px views, CIFAR stem, blur p 0/);
   assert.deepEqual([thumbs.config.imageSize, thumbs.config.cifarStem, thumbs.config.blur, thumbs.config.strength], [32, true, 0, 1]);
