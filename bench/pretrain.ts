@@ -77,11 +77,12 @@ async function benchData(name: string): Promise<BenchData> {
     const folder = option('--folder', '');
     if (folder === '') throw new Error('--data photos needs --folder DIR (a labelled photo folder with train/: scripts/imagenette.sh makes one)');
     const size = Number(option('--image-size', '96'));
-    const source = await openSource(folder, { split: 'train', size, sourceScale: 3.5 });
+    // simclr cuts its crops from frames of up to 3.5× the view, the whole photo here, as PyTorch cuts them from the decoded photo
+    const sourceScale = 3.5;
+    const source = await openSource(folder, { split: 'train', size, sourceScale });
     if (source.size < steps * batch) throw new RangeError(`${folder} has ${source.size} training images, fewer than the ${steps} steps × ${batch} need`);
     const recipe = ['--image-size', String(size), '--strength', '1', '--blur', '0.5'];
-    // (simclr cuts its crops from frames of up to 3.5× the view, the whole photo here, as PyTorch cuts them from the decoded photo)
-    return { name, size, channels: 3, strength: 1, cifarStem: false, blur: 0.5, cliArgs: ['--data', folder, ...recipe, '--cifar-stem', 'false', '--source-scale', '3.5'], torchArgs: ['--folder', folder, ...recipe, '--stem', 'imagenet'], source, folder, images: source.size };
+    return { name, size, channels: 3, strength: 1, cifarStem: false, blur: 0.5, cliArgs: ['--data', folder, ...recipe, '--cifar-stem', 'false', '--source-scale', String(sourceScale)], torchArgs: ['--folder', folder, ...recipe, '--stem', 'imagenet'], source, folder, images: source.size };
   }
   if (name === 'colour') {
     const images = Number(option('--images', String(steps * batch)));
