@@ -62,7 +62,24 @@ fi
 say "compiling TypeScript"
 npx --no-install tsc -p .
 
-# 5. The main job: SimCLR on Fashion-MNIST, evaluated against baselines.
+# 5. The `simclr` command on the PATH: a link to the built CLI in npm's global bin folder, as `npm link` makes (without
+#    npm link's reinstall). A file of that name that is not a link is left alone; `npx simclr` works from here either way.
+cli="$PWD/dist/src/cli/main.js"
+chmod +x "$cli"
+bindir="$(npm prefix -g)/bin"
+if [ "$(readlink -f "$bindir/simclr" 2>/dev/null)" != "$cli" ]; then
+  if [ -e "$bindir/simclr" ] && [ ! -L "$bindir/simclr" ]; then
+    say "$bindir/simclr exists and is not a link: left alone (use npx simclr from this folder)"
+  elif [ -w "$bindir" ]; then
+    ln -sfn "$cli" "$bindir/simclr" && say "simclr -> $cli (in $bindir)"
+  elif command -v sudo >/dev/null; then
+    sudo ln -sfn "$cli" "$bindir/simclr" && say "simclr -> $cli (in $bindir)"
+  else
+    say "$bindir is not writable: use npx simclr from this folder"
+  fi
+fi
+
+# 6. The main job: SimCLR on Fashion-MNIST, evaluated against baselines.
 if [ "$run_main" -eq 1 ]; then
-  node dist/src/cli/main.js quickstart
+  node "$cli" quickstart
 fi

@@ -35,7 +35,9 @@ export {
   setNumThreads,
   getNumThreads,
   type CreateOptions,
+  type Nested,
 } from './tensor/create.js';
+export type { Handle } from './native.js';
 export type { DType, Device, MemoryFormat, Scalar } from './tensor/types.js';
 export * as F from './tensor/functional.js';
 export * as ops from './tensor/generated/ops.js';
@@ -57,24 +59,41 @@ export { ProjectionHead, type ProjectionHeadOptions } from './models/projection-
 export { openSource, openSplits, readSplitRecord, type OpenOptions, type Splits, type SplitRecord } from './data/open.js';
 export { heldOutSplit, labelFraction } from './data/split.js';
 export { imageFolder, type FolderOptions } from './data/folder.js';
-export { fashionMnist, idxSource, readIdx } from './data/idx.js';
-export { cifarFolder, cifarSource } from './data/cifar.js';
+export { fashionMnist, idxSource, readIdx, type IdxArray } from './data/idx.js';
+export { cifarFolder, cifarSource, type CifarKind } from './data/cifar.js';
 export { MemorySource, SourceView, DataError, type DataSource } from './data/source.js';
+export type { Frames, FrameLayout } from './data/frames.js';
 export { Loader, type Batch, type LoaderOptions } from './data/loader.js';
 export { Random, type RandomState } from './random.js';
-export { SimCLRAugmentation, augmentationPresets, type AugmentationOptions, type ViewParams } from './augment/simclr-augmentation.js';
+export { SimCLRAugmentation, augmentationPresets, type AugmentationOptions, type ViewParams, type JitterOp, type PairPart } from './augment/simclr-augmentation.js';
+export type { Box } from './augment/geometry.js';
 export { ntXentLoss, ntXentMetrics, type NTXentOptions, type NTXentMetrics } from './simclr/nt-xent.js';
 export { pretrain, configViews, NonFiniteLossError, type PretrainResult, type PretrainOptions, type ViewsOf } from './simclr/pretrain.js';
 export { contrastiveStep, type DataParallel } from './simclr/step.js';
+export type { ProcessGroup } from './distributed/process-group.js';
 export { knnMonitor } from './simclr/monitor.js';
-export { SimCLRModel, buildModel } from './simclr/model.js';
-export { pretrainDefaults, configAugmentation, type PretrainConfig } from './simclr/config.js';
-export { knnPredict, knnAccuracy } from './eval/knn.js';
-export { linearProbe, lbfgs, lbfgsRuns, autogradObjective } from './eval/linear.js';
-export { extractFeatures } from './eval/features.js';
-export { runProtocol, openEvalData, type EvalResult, type ProtocolOptions } from './eval/evaluate.js';
-export { verdict, type Verdict } from './eval/verdict.js';
+export { SimCLRModel, buildModel, type ModelConfig } from './simclr/model.js';
+export { pretrainDefaults, configAugmentation, type PretrainConfig, type Precision, type ResolvedConfig } from './simclr/config.js';
+export type { RecipeName, RecipeChoice } from './simclr/recipe.js';
+export type { Position } from './simclr/checkpoint.js';
+export { knnPredict, knnAccuracy, type KnnOptions } from './eval/knn.js';
+export {
+  linearProbe,
+  lbfgs,
+  lbfgsRuns,
+  autogradObjective,
+  type LinearProbeOptions,
+  type LinearProbeResult,
+  type LbfgsOptions,
+  type LbfgsResult,
+  type Objective,
+  type Evaluation,
+} from './eval/linear.js';
+export { extractFeatures, type Features } from './eval/features.js';
+export { runProtocol, openEvalData, type EvalResult, type ProtocolOptions, type Protocol, type EvalData } from './eval/evaluate.js';
+export { verdict, type Verdict, type ColumnVerdict, type Scores, type FeatureSet, type Column } from './eval/verdict.js';
 export { buildIndex, saveIndex, loadIndex, nearestNeighbours, encoderFingerprint, decodeQueries, embedQueries, type ImageIndex, type Neighbours } from './search/image-index.js';
 export { exportOnnx, type OnnxExportOptions } from './export/onnx.js';
 export { writeWebDemo, serveStatic } from './export/web.js';
 export { setProgressOutput, streamOutput, Task, type ProgressOutput } from './progress.js';
+export { loadEncoder, type LoadedEncoder, type Architecture } from './simclr/encoder-file.js';

@@ -3,16 +3,21 @@ import { readFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { native } from './native.js';
 
+/** Facts about the native runtime, from {@link info}. */
 export interface RuntimeInfo {
+  /** The libtorch version, e.g. '2.5.1'. */
   torchVersion: string;
   /** Where the loaded libtorch lives. */
   libtorch: string | null;
   /** The BLAS library the process actually loaded (Debian resolves libblas.so.3 through alternatives). */
   blas: string | null;
+  /** Threads libtorch uses for intra-op parallelism. */
   threads: number;
+  /** Hardware threads of the machine. */
   hardwareThreads: number;
   /** Whether freed memory stays in the heap instead of going back to the OS (see native/addon.cc). */
   allocatorTuned: boolean;
+  /** The devices tensors can live on: 'cpu', then 'cuda:0', 'cuda:1', … when CUDA is available. */
   devices: string[];
 }
 
@@ -29,6 +34,7 @@ function loadedLibrary(pattern: RegExp): string | null {
   return null;
 }
 
+/** The libtorch version and location, BLAS, threads and devices of this process. */
 export function info(): RuntimeInfo {
   const n = native.info();
   const devices = ['cpu', ...Array.from({ length: n.cudaDevices }, (_, i) => `cuda:${i}`)];

@@ -4,7 +4,10 @@ import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 
 /** An opaque reference to one native tensor (a Node-API External). */
-export type Handle = object & { readonly __handle: unique symbol };
+export type Handle = object & {
+  /** A type-only brand: no such property exists at run time. */
+  readonly __handle: unique symbol;
+};
 
 export interface NativeInfo {
   torchVersion: string;

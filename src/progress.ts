@@ -3,9 +3,11 @@
 // Library code reports through this module; nothing is printed until an output is set, which
 // the simclr command does (stderr, or nothing with --quiet).
 
+/** Where progress lines are written, set by {@link setProgressOutput}. */
 export interface ProgressOutput {
   /** Whether lines may be redrawn in place (a terminal). */
   live: boolean;
+  /** Writes text as it is (with its own newlines and carriage returns). */
   write(text: string): void;
 }
 
@@ -43,6 +45,7 @@ export function note(line: string): void {
   output.write(output.live ? `\r${line}\x1b[K\n` : `${line}\n`);
 }
 
+/** A long phase's progress: a live line with rate and ETA on a terminal, a plain line every few seconds otherwise. */
 export class Task {
   readonly #label: string;
   readonly #total: number;

@@ -1,6 +1,7 @@
 // A small, fast, seedable PRNG (xoshiro128**) for data order and augmentation parameters. Its state
 // is four 32-bit words, saved in checkpoints so that a resumed run draws exactly the same numbers.
 
+/** A {@link Random}'s state: four 32-bit words. */
 export type RandomState = [number, number, number, number];
 
 function splitmix32(seed: number): () => number {
@@ -14,6 +15,7 @@ function splitmix32(seed: number): () => number {
   };
 }
 
+/** A small, fast, seedable PRNG (xoshiro128**) whose state can be saved and restored exactly. */
 export class Random {
   #s: Uint32Array;
 
@@ -26,12 +28,14 @@ export class Random {
     if (this.#s.every((v) => v === 0)) this.#s[0] = 1;
   }
 
+  /** A generator that continues from a saved {@link Random.state}. */
   static fromState(state: RandomState): Random {
     const r = new Random(0);
     r.#s = Uint32Array.from(state);
     return r;
   }
 
+  /** A copy of the current state, to restore with {@link Random.fromState}. */
   get state(): RandomState {
     return [this.#s[0]!, this.#s[1]!, this.#s[2]!, this.#s[3]!];
   }
@@ -67,6 +71,7 @@ export class Random {
     return low + Math.floor(this.next() * span);
   }
 
+  /** true with probability `p` (0–1). */
   bernoulli(p: number): boolean {
     return this.next() < p;
   }

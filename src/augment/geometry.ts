@@ -9,9 +9,13 @@ import { centreSquare, Frames } from '../data/frames.js';
 
 /** A crop box in pixels: top-left corner (x, y), width and height. */
 export interface Box {
+  /** Left edge, in pixels from the frame's left. */
   x: number;
+  /** Top edge, in pixels from the frame's top. */
   y: number;
+  /** Width in pixels. */
   width: number;
+  /** Height in pixels. */
   height: number;
 }
 

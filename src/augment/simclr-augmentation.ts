@@ -13,56 +13,92 @@ import { ColorOp, colorOps_ } from './color.js';
 import { resizedCrops, sampleCropBox, type Box } from './geometry.js';
 import { Frames } from '../data/frames.js';
 
+/** Options of {@link SimCLRAugmentation}; each probability is 0–1, and omitted options take SimCLR's defaults. */
 export interface AugmentationOptions {
   /** Output side in pixels. */
   size: number;
+  /** Range of the crop's area as a fraction of the image (default [0.08, 1]). */
   scale?: [number, number];
+  /** Range of the crop's aspect ratio, width / height, drawn log-uniformly (default [3/4, 4/3]). */
   ratio?: [number, number];
+  /** Probability of a horizontal flip (default 0.5). */
   flipP?: number;
   /** Colour distortion strength s: brightness, contrast, saturation 0.8·s; hue 0.2·s. */
   strength?: number;
+  /** Probability of colour jitter (default 0.8). */
   jitterP?: number;
+  /** Brightness jitter b: factor uniform in [max(0, 1 − b), 1 + b] (default 0.8·s). */
   brightness?: number;
+  /** Contrast jitter c: factor uniform in [max(0, 1 − c), 1 + c] (default 0.8·s). */
   contrast?: number;
+  /** Saturation jitter: factor uniform in [max(0, 1 − v), 1 + v] (default 0.8·s). */
   saturation?: number;
+  /** Hue jitter h in [0, 0.5]: shift uniform in [−h, h] of a full turn (default 0.2·s). */
   hue?: number;
+  /** Probability of converting to grayscale (default 0.2). */
   grayscaleP?: number;
+  /** Probability of Gaussian blur (default 0.5 for sizes above 32, else 0). */
   blurP?: number;
+  /** Range of the blur's σ, in pixels (default [0.1, 2]). */
   blurSigma?: [number, number];
   /** Odd blur kernel size (default ≈ 10% of `size`). */
   blurKernel?: number;
+  /** Probability of solarization (default 0, as SimCLR; BYOL-style recipes use it). */
   solarizeP?: number;
+  /** Pixels at or above this value (0–1) are inverted by solarization (default 0.5). */
   solarizeThreshold?: number;
   /** Per-channel normalisation after T (none by default). */
   mean?: number[] | null;
+  /** Per-channel standard deviations to divide by after subtracting `mean` (none by default). */
   std?: number[] | null;
 }
 
 /** The paper's recipes: ImageNet (s = 1, blur) and CIFAR (s = 0.5, no blur). */
 export const augmentationPresets = {
+  /** ImageNet's: colour strength 1, blur p 0.5 (default size 224). */
   imagenet: (size = 224): AugmentationOptions => ({ size, strength: 1, blurP: 0.5 }),
+  /** CIFAR's: colour strength 0.5, no blur (default size 32). */
   cifar: (size = 32): AugmentationOptions => ({ size, strength: 0.5, blurP: 0 }),
 };
 
+/** One of the colour-jitter operations. */
 export type JitterOp = 'brightness' | 'contrast' | 'saturation' | 'hue';
 const JITTER_OPS: readonly JitterOp[] = ['brightness', 'contrast', 'saturation', 'hue'];
 
 /** Everything random about one batch of views, drawn on the CPU in JavaScript. */
 export interface ViewParams {
+  /** Per view: the crop box in its frame. */
   boxes: Box[];
+  /** Per view: whether it is flipped horizontally. */
   flips: boolean[];
+  /** Per view: whether colour jitter applies. */
   jitter: boolean[];
   /** Per image: the four jitter ops in the order applied. */
   order: JitterOp[][];
+  /** Per jitter op, per view: the drawn factor (a hue shift for hue). */
   factors: Record<JitterOp, Float32Array>;
+  /** Per view: whether it is converted to grayscale. */
   gray: boolean[];
+  /** Per view: whether it is blurred. */
   blur: boolean[];
+  /** Per view: the blur's σ in pixels (used only where blurred). */
   sigma: Float32Array;
+  /** Per view: whether it is solarized. */
   solarize: boolean[];
 }
 
+/**
+ * T, SimCLR's data augmentation: random resized crop, flip, colour jitter, grayscale, Gaussian blur
+ * (and optionally solarize), drawn per image from a seeded PRNG and computed per batch natively.
+ */
 export class SimCLRAugmentation {
-  readonly options: Required<Omit<AugmentationOptions, 'mean' | 'std'>> & { mean: number[] | null; std: number[] | null };
+  /** The options with every default filled in. */
+  readonly options: Required<Omit<AugmentationOptions, 'mean' | 'std'>> & {
+    /** Per-channel means subtracted after T, or null. */
+    mean: number[] | null;
+    /** Per-channel standard deviations divided by after T, or null. */
+    std: number[] | null;
+  };
 
   constructor(options: AugmentationOptions) {
     const s = options.strength ?? 1;
@@ -232,9 +268,17 @@ export class SimCLRAugmentation {
 
 /** A data-parallel worker's part of a global batch: its offset, the batch's size, and (frames of different sizes) every frame's size. */
 export interface PairPart {
+  /** Index of this part's first frame in the global batch. */
   offset: number;
+  /** The number of frames in the global batch. */
   total: number;
-  sizes?: { widths: ArrayLike<number>; heights: ArrayLike<number> };
+  /** Every frame's size in the global batch, in pixels (needed when the frames' sizes differ). */
+  sizes?: {
+    /** Frame widths. */
+    widths: ArrayLike<number>;
+    /** Frame heights. */
+    heights: ArrayLike<number>;
+  };
 }
 
 /** The native colour programs of drawn parameters: one per view (the jitter ops in its order when jittered, then grayscale), the blurred views, and solarize's (null when no view is solarized). */

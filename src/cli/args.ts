@@ -77,15 +77,24 @@ export function parseFlags<F extends Flags>(argv: readonly string[], flags: F, c
   return out as Parsed<F>;
 }
 
-/** The --help text: every flag with its type, default and help. */
-export function helpText(command: string, summary: string, flags: Flags): string {
-  const lines = [`usage: simclr ${command} [flags]`, '', summary, '', 'flags:'];
-  for (const [name, flag] of Object.entries(flags)) {
-    const kind = flag.choices ? flag.choices.join('|') : flag.type;
-    const def = flag.default === undefined ? 'required' : `default: ${flag.defaultText ?? (flag.default === null ? 'none' : String(flag.default))}`;
-    lines.push(`  --${name} <${kind}>`.padEnd(34) + `${flag.help} (${def})`);
-  }
-  return `${lines.join('\n')}\n`;
+/** How a flag's values and default read in --help and docs/cli.md. */
+export function describeFlag(name: string, flag: Flag): { usage: string; default: string } {
+  const kind = flag.choices ? flag.choices.join('|') : flag.type;
+  const value = flag.defaultText ?? (flag.default === null || flag.default === '' ? 'none' : String(flag.default));
+  return { usage: `--${name} <${kind}>`, default: flag.default === undefined ? 'required' : value };
+}
+
+/** The --help text: the usage line, the summary, then every flag with its type, help and default, in aligned columns. */
+export function helpText(command: string, spec: { summary: string; flags: Flags; positional?: string }, common: Flags): string {
+  const rows = Object.entries({ ...spec.flags, ...common }).map(([name, flag]) => {
+    const d = describeFlag(name, flag);
+    return [`  ${d.usage}`, `${flag.help} (${d.default === 'required' ? 'required' : `default: ${d.default}`})`] as const;
+  });
+  // One column for the help; a flag too long for it (a long list of choices) puts its help on the next line.
+  const column = Math.min(Math.max(...rows.map(([left]) => left.length)), 36) + 2;
+  const lines = rows.map(([left, help]) => (left.length + 2 <= column ? left.padEnd(column) + help : `${left}\n${' '.repeat(column)}${help}`));
+  const args = spec.positional ? ` ${spec.positional}` : '';
+  return `usage: simclr ${command}${args} [flags]\n\n${spec.summary}\n\nflags:\n${lines.join('\n')}\n`;
 }
 
 /** The flags named on the command line (not defaulted), for layering over a config file. */

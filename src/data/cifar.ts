@@ -6,6 +6,7 @@ import { DataError, MemorySource } from './source.js';
 
 const PIXELS = 3 * 32 * 32;
 
+/** Which CIFAR binary format: CIFAR-10 (one label byte per record) or CIFAR-100 (coarse and fine label bytes). */
 export type CifarKind = 'cifar10' | 'cifar100';
 
 /** Which files make a split, and whether the folder is CIFAR-10 or CIFAR-100 (null if neither). */

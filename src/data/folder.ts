@@ -45,11 +45,13 @@ export function frameDims(width: number, height: number, cap: number): { width: 
   return width <= height ? { width: cap, height: Math.max(cap, Math.round(height * f)) } : { width: Math.max(cap, Math.round(width * f)), height: cap };
 }
 
+/** Options of {@link imageFolder}. */
 export interface FolderOptions {
   /** The view size: each image is prepared as its centre square resampled to size × size. */
   size: number;
   /** Frames keep a shorter side of at most sourceScale × size (default SOURCE_SCALE; 1: thumbnails of the whole frame). */
   sourceScale?: number;
+  /** Channels to decode to: 1 (grey) or 3 (RGB). */
   channels?: 1 | 3;
   /** Skip unreadable files with a warning (counted in `skipped`) instead of failing. */
   skipBad?: boolean;
@@ -57,6 +59,7 @@ export interface FolderOptions {
   cacheDir?: string | null;
   /** Data sets whose frames take more than this (bytes, decoded) are decoded batch by batch instead (default 4 GiB). */
   memoryLimit?: number;
+  /** Receives warnings (such as skipped files). */
   warn?: (message: string) => void;
 }
 

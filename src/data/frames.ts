@@ -6,17 +6,26 @@
 import { tensor } from '../tensor/create.js';
 import { keep, type Tensor } from '../tensor/tensor.js';
 
+/** How a frame's pixels lie: planar C×H×W, or interleaved H×W×C (as images decode). */
 export type FrameLayout = 'planar' | 'interleaved';
 
+/**
+ * A batch of images that may differ in size (the input of the random resized crop): the pixels of
+ * all frames end to end in one tensor, each frame found by its offset, height and width.
+ */
 export class Frames {
   constructor(
     /** The pixels (uint8, or float), owned by the frames unless `owned` is false. */
     readonly data: Tensor,
+    /** Channels per pixel, C. */
     readonly channels: number,
+    /** Planar or interleaved pixels. */
     readonly layout: FrameLayout,
     /** Where each frame starts in `data` (elements). */
     readonly offsets: Float64Array,
+    /** Each frame's height, in pixels. */
     readonly heights: Int32Array,
+    /** Each frame's width, in pixels. */
     readonly widths: Int32Array,
     /** false: `data` is borrowed (another owner's, e.g. a source's store of every frame) and outlives these frames. */
     readonly owned = true,
@@ -32,6 +41,7 @@ export class Frames {
     return new Frames(images, c, 'planar', Float64Array.from({ length: n }, (_, i) => i * c * h * w), new Int32Array(n).fill(h), new Int32Array(n).fill(w));
   }
 
+  /** The number of frames. */
   get count(): number {
     return this.offsets.length;
   }
@@ -49,6 +59,7 @@ export class Frames {
     return this;
   }
 
+  /** Frees the pixels when the frames own them. */
   dispose(): void {
     if (this.owned) this.data.dispose();
   }

@@ -9,8 +9,11 @@ import { DataError, MemorySource } from './source.js';
 export const FASHION_MNIST_DIR = '/usr/share/datasets/fashion-mnist';
 export const FASHION_MNIST_CLASSES = ['T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot'];
 
+/** The contents of an IDX file. */
 export interface IdxArray {
+  /** The size of each dimension (e.g. [N, H, W] for images). */
   dims: number[];
+  /** The elements, row-major (a view of the file's bytes). */
   data: Uint8Array;
 }
 

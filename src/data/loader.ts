@@ -7,36 +7,68 @@ import type { Frames } from './frames.js';
 import { Random } from '../random.js';
 import { loadFrames, type DataSource } from './source.js';
 
+/** Options of {@link Loader}. */
 export interface LoaderOptions {
+  /** Images per (global) batch. */
   batchSize: number;
+  /** Shuffle the order every epoch (default true). */
   shuffle?: boolean;
+  /** Drop the last partial batch (default true; required when sharded). */
   dropLast?: boolean;
+  /** Seed of the shuffling; each epoch's order depends only on (seed, epoch) (default 0). */
   seed?: number;
   /** This worker's share of each batch of `batchSize` (the global batch) when data-parallel. */
-  shard?: { rank: number; count: number };
+  shard?: {
+    /** This worker's index, 0 … count - 1. */
+    rank: number;
+    /** The number of workers. */
+    count: number;
+  };
 }
 
+/** One batch from {@link Loader.epoch}. */
 export interface Batch {
   /** The images' frames (an image folder's whole photos; other sources' images as they are), owned by the receiver. */
   frames: Frames;
   /** Data-parallel, with frames of differing sizes: every frame's size in the global batch (the crops are drawn for all of it). */
-  batchSizes: { widths: Int32Array; heights: Int32Array } | null;
+  batchSizes: {
+    /** Frame widths, in pixels. */
+    widths: Int32Array;
+    /** Frame heights, in pixels. */
+    heights: Int32Array;
+  } | null;
   /** Labels of the images (null for unlabelled data). */
   labels: Int32Array | null;
   /** Indices into the source. */
   indices: Int32Array;
+  /** The epoch (0-based). */
   epoch: number;
   /** The step within the epoch (0-based). */
   step: number;
 }
 
+/**
+ * Batches from a data source: seeded per-epoch shuffling, dropLast, the next batch prefetched while
+ * the current one is used, resumable at any (epoch, step), and sharding among data-parallel workers.
+ */
 export class Loader {
+  /** Images per global batch (all workers together). */
   readonly batchSize: number;
+  /** Whether each epoch's order is shuffled. */
   readonly shuffle: boolean;
+  /** Whether the last partial batch is dropped. */
   readonly dropLast: boolean;
+  /** Seed of the shuffling. */
   readonly seed: number;
-  readonly shard: { rank: number; count: number };
+  /** This worker's share of each global batch ({ rank: 0, count: 1 } when alone). */
+  readonly shard: {
+    /** This worker's index, 0 … count - 1. */
+    rank: number;
+    /** The number of workers. */
+    count: number;
+  };
 
+  /** @param source The data the batches come from. */
   constructor(
     readonly source: DataSource,
     { batchSize, shuffle = true, dropLast = true, seed = 0, shard = { rank: 0, count: 1 } }: LoaderOptions,
@@ -55,6 +87,7 @@ export class Loader {
     this.shard = shard;
   }
 
+  /** The number of batches in an epoch. */
   get stepsPerEpoch(): number {
     return this.dropLast ? Math.floor(this.source.size / this.batchSize) : Math.ceil(this.source.size / this.batchSize);
   }

@@ -16,6 +16,7 @@ import { fashionMnist, idxSource } from './idx.js';
 import { classCount, DataError, SourceView, type DataSource } from './source.js';
 import { heldOutSplit } from './split.js';
 
+/** Options of {@link openSplits} and {@link openSource}: an image folder's options, and how to split data without a test split. */
 export interface OpenOptions extends Partial<FolderOptions> {
   /** Share of labelled data without a test split held out as its test split (default 0.1; 0: none). */
   testFraction?: number;
@@ -27,22 +28,33 @@ export interface OpenOptions extends Partial<FolderOptions> {
 
 /** How a data set was split: what a run writes to split.json and an evaluation reports. */
 export interface SplitRecord {
+  /** The record's format tag. */
   format: 'simclr-split/1';
+  /** The data-source spec that was opened. */
   data: string;
   /** given: the data's own test split; held-out: drawn from data without one; none: no test split. */
   kind: 'given' | 'held-out' | 'none';
+  /** The share (0–1) of the images held out as the test split (0 unless held-out). */
   testFraction: number;
+  /** Seed of the held-out split. */
   seed: number;
+  /** The number of training images. */
   trainImages: number;
+  /** The number of test images. */
   testImages: number;
   /** held-out: the test images' names (files relative to the data's root, or record numbers). */
   test?: string[];
 }
 
+/** A data set's training and test splits, as {@link openSplits} opens them. */
 export interface Splits {
+  /** The training split. */
   train: DataSource;
+  /** The test split (the data's own, or held out of it), or null when there is none. */
   test: DataSource | null;
+  /** How the data was split (what a run writes to split.json). */
   record: SplitRecord;
+  /** Frees both splits. */
   dispose(): void;
 }
 
@@ -131,6 +143,10 @@ function idxWithLabels(file: string): DataSource {
   return idxSource(file, labels !== file && existsSync(labels) ? labels : null);
 }
 
+/**
+ * Opens a data-source spec (fashion-mnist, a CIFAR folder, an image folder or an IDX file) as training
+ * and test splits; labelled data without a test split gets a seeded, class-stratified held-out one.
+ */
 export async function openSplits(spec: string, o: OpenOptions = {}): Promise<Splits> {
   if (spec === 'fashion-mnist') return given(spec, fashionMnist('train'), fashionMnist('test'), spec);
   if (!existsSync(spec)) throw new DataError(spec, 'no such file or folder (expected fashion-mnist, a folder of images, a CIFAR folder or an IDX file)');

@@ -5,12 +5,15 @@ import { keep, Tensor, tidy } from '../tensor/tensor.js';
 import { Frames } from './frames.js';
 import { centreSquares } from '../augment/geometry.js';
 
+/** A data set behind one interface: a size, uint8 images [N, C, H, W], optional labels and class names. */
 export interface DataSource {
   /** What the data is, for logs and errors (a path or a name). */
   readonly description: string;
+  /** The number of images. */
   readonly size: number;
   /** [C, H, W] of every image. */
   readonly imageShape: readonly [number, number, number];
+  /** The name of each class, indexed by label (null when unknown or unlabelled). */
   readonly classNames: readonly string[] | null;
   /** The label of each image, or null for unlabelled data. */
   readonly labels: Int32Array | null;
@@ -26,7 +29,12 @@ export interface DataSource {
    */
   loadFrames?(indices: ArrayLike<number>): Promise<Frames>;
   /** The sizes of those frames, without their pixels (data-parallel workers draw the crops of a whole global batch). */
-  frameSizes?(indices: ArrayLike<number>): Promise<{ widths: Int32Array; heights: Int32Array }>;
+  frameSizes?(indices: ArrayLike<number>): Promise<{
+    /** Frame widths, in pixels. */
+    widths: Int32Array;
+    /** Frame heights, in pixels. */
+    heights: Int32Array;
+  }>;
   /** The same, synchronously, for sources held in memory. */
   loadSync?(indices: ArrayLike<number>): Tensor;
   /** Frees what the source holds (its images, when in memory). */
@@ -35,9 +43,16 @@ export interface DataSource {
 
 /** A data set held in memory as one uint8 tensor [N, C, H, W]. */
 export class MemorySource implements DataSource {
+  /** The number of images, N. */
   readonly size: number;
   readonly imageShape: readonly [number, number, number];
 
+  /**
+   * @param images All the images, uint8 [N, C, H, W]; the source keeps them (dispose() frees them).
+   * @param labels The label of each image, or null.
+   * @param classNames The name of each class, indexed by label, or null.
+   * @param description What the data is, for logs and errors.
+   */
   constructor(
     readonly images: Tensor,
     readonly labels: Int32Array | null,
@@ -145,14 +160,20 @@ export class FrameSource implements DataSource {
  * copy. The views of one base share it: the last one disposed disposes the base.
  */
 export class SourceView implements DataSource {
+  /** The number of images in the view. */
   readonly size: number;
   readonly labels: Int32Array | null;
+  /** The name of each class, indexed by (possibly renumbered) label. */
   readonly classNames: readonly string[] | null;
   readonly files?: readonly string[];
   readonly loadSync?: (indices: ArrayLike<number>) => Tensor;
   readonly #owner: { refs: number; base: DataSource };
   #disposed = false;
 
+  /**
+   * @param base The source the images come from.
+   * @param indices The base's index of each image of the view.
+   */
   constructor(
     readonly base: DataSource,
     readonly indices: Int32Array,
@@ -201,7 +222,12 @@ export class SourceView implements DataSource {
     return base.loadFrames && ((indices) => base.loadFrames!(this.#map(indices)));
   }
 
-  get frameSizes(): ((indices: ArrayLike<number>) => Promise<{ widths: Int32Array; heights: Int32Array }>) | undefined {
+  get frameSizes(): ((indices: ArrayLike<number>) => Promise<{
+    /** Frame widths, in pixels. */
+    widths: Int32Array;
+    /** Frame heights, in pixels. */
+    heights: Int32Array;
+  }>) | undefined {
     const base = this.base;
     return base.frameSizes && ((indices) => base.frameSizes!(this.#map(indices)));
   }
@@ -213,7 +239,6 @@ export class SourceView implements DataSource {
   }
 }
 
-/** An error about a specific input file, with its path in the message. */
 /** The number of classes the labels imply (the largest label + 1), by a loop: spreading a large label array into Math.max overflows the call stack. */
 export function classCount(...labelSets: ArrayLike<number>[]): number {
   let top = -1;
@@ -221,7 +246,9 @@ export function classCount(...labelSets: ArrayLike<number>[]): number {
   return top + 1;
 }
 
+/** An error about a specific input file, with its path in the message. */
 export class DataError extends Error {
+  /** @param file The file at fault. */
   constructor(
     readonly file: string,
     problem: string,

@@ -28,18 +28,23 @@ function byClass(labels: Int32Array | null, size: number): number[][] {
   return [...groups.keys()].sort((a, b) => a - b).map((c) => groups.get(c)!);
 }
 
-/**
- * Splits images into train and test parts: round(fraction · n_c) images of each class c are held
- * out (none of a class with a single image), those whose name ranks first by a seeded hash. `names`
- * identify the images (file paths relative to the data root, or record numbers). Sorted indices.
- */
 /** Up to `limit` indices of 0…n−1, evenly spaced (all of them when n ≤ limit): a deterministic subset that spans the data. */
 export function evenlySpaced(n: number, limit: number): Int32Array {
   const count = Math.min(n, limit);
   return Int32Array.from({ length: count }, (_, i) => Math.floor((i * n) / count));
 }
 
-export function heldOutSplit(names: readonly string[], labels: Int32Array | null, fraction: number, seed: number): { train: Int32Array; test: Int32Array } {
+/**
+ * Splits images into train and test parts: round(fraction · n_c) images of each class c are held
+ * out (none of a class with a single image), those whose name ranks first by a seeded hash. `names`
+ * identify the images (file paths relative to the data root, or record numbers). Sorted indices.
+ */
+export function heldOutSplit(names: readonly string[], labels: Int32Array | null, fraction: number, seed: number): {
+  /** Indices of the training images, ascending. */
+  train: Int32Array;
+  /** Indices of the held-out test images, ascending. */
+  test: Int32Array;
+} {
   if (!(fraction >= 0 && fraction < 1)) throw new RangeError(`the test fraction must be in [0, 1) (got ${fraction})`);
   if (labels !== null && labels.length !== names.length) throw new RangeError(`${labels.length} labels for ${names.length} images`);
   const isTest = new Uint8Array(names.length);

@@ -5,11 +5,15 @@
 import { native } from '../native.js';
 import { fromHandle, type Tensor } from '../tensor/tensor.js';
 
+/** How to join a process group (`ProcessGroup.init`), as torch.distributed's MASTER_ADDR, MASTER_PORT, RANK, WORLD_SIZE. */
 export interface ProcessGroupOptions {
   /** Address of rank 0, which hosts the rendezvous store. */
   masterAddr: string;
+  /** TCP port of the rendezvous store on rank 0. */
   masterPort: number;
+  /** This worker's index, 0 … worldSize − 1. */
   rank: number;
+  /** The number of workers in the job. */
   worldSize: number;
   /** Rendezvous and collective timeout (default 30 min, as torch.distributed). */
   timeoutMs?: number;
@@ -19,8 +23,14 @@ export interface ProcessGroupOptions {
 
 const loopback = new Set(['127.0.0.1', 'localhost', '::1']);
 
+/**
+ * The workers of one data-parallel job, joined through libtorch's c10d (TCPStore rendezvous, gloo
+ * collectives), as torch.distributed's process group. Collectives block until every worker calls them, in the same order.
+ */
 export class ProcessGroup {
+  /** This worker's index, 0 … size − 1 (0 is the leader). */
   readonly rank: number;
+  /** The number of workers. */
   readonly size: number;
   #id: number | null;
 
@@ -85,12 +95,18 @@ export class ProcessGroup {
     return fromHandle(native.distAllGatherGrad(this.#group, t.handle));
   }
 
+  /** Blocks until every worker has reached it. */
   barrier(): void {
     native.distBarrier(this.#group);
   }
 
   /** Collectives run so far and the seconds spent waiting in them. */
-  stats(): { collectives: number; commSeconds: number } {
+  stats(): {
+    /** Collectives run so far. */
+    collectives: number;
+    /** Seconds spent in them. */
+    commSeconds: number;
+  } {
     const { collectives, commSeconds } = native.distStats(this.#group);
     return { collectives, commSeconds };
   }

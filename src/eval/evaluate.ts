@@ -11,12 +11,18 @@ import { prepareImages, type Features } from './features.js';
 import { knnAccuracy } from './knn.js';
 import { linearProbe } from './linear.js';
 
+/** An evaluation protocol: weighted kNN or the linear probe. */
 export type Protocol = 'knn' | 'linear';
 
+/** A labelled train/test pair for evaluation, from {@link openEvalData}. */
 export interface EvalData {
+  /** The labelled training split (the kNN bank, the probe's training rows). */
   train: DataSource;
+  /** The labelled test split that is scored. */
   test: DataSource;
+  /** How the data was split. */
   split: SplitRecord;
+  /** Frees both splits. */
   dispose(): void;
 }
 
@@ -70,9 +76,13 @@ export async function pixelFeatures(source: DataSource, size: number): Promise<F
   }
 }
 
+/** Options of {@link runProtocol}. */
 export interface ProtocolOptions {
+  /** kNN: neighbours that vote (default 200). */
   k?: number;
+  /** kNN: temperature of the similarity weights (default 0.1). */
   temperature?: number;
+  /** Seed of the label draws and of the linear probe (default 0). */
   seed?: number;
   /** Share of the training labels used (class-balanced; 1: all). */
   fraction?: number;
@@ -84,13 +94,17 @@ export interface ProtocolOptions {
   label?: string | null;
 }
 
+/** An evaluation's scores, with protocol-specific details (k, λ, confusion matrix…) as extra keys. */
 export interface EvalResult {
+  /** The protocol that was run. */
   protocol: Protocol;
   /** The mean over the label draws. */
   accuracy: number;
   /** Sample standard deviation over the draws (0 for one). */
   std: number;
+  /** Test accuracy (0–1) of each label draw. */
   accuracies: number[];
+  /** Share of the training labels used (1: all). */
   fraction: number;
   /** Labelled training images per draw. */
   trainImages: number;
@@ -115,6 +129,10 @@ export function meanStd(xs: readonly number[]): { mean: number; std: number } {
   return { mean, std };
 }
 
+/**
+ * Scores features by kNN or a linear probe trained on `train` and tested on `test`, with all the
+ * training labels or a class-balanced fraction of them (averaged over several label draws).
+ */
 export function runProtocol(protocol: Protocol, train: Features, test: Features, { k = 200, temperature = 0.1, seed = 0, fraction = 1, draws = 3, maxIterations, label }: ProtocolOptions = {}): EvalResult {
   if (train.labels === null || test.labels === null) throw new Error('evaluation needs labels');
   const trainLabels = train.labels;

@@ -7,10 +7,13 @@ import { withBatchNormsFolded } from '../nn/fold.js';
 import type { DataSource } from '../data/source.js';
 import { Task } from '../progress.js';
 
+/** Features of a data set, from {@link extractFeatures}. */
 export interface Features {
   /** [N, D] float32. */
   features: Tensor;
+  /** The label of each row (null for unlabelled data). */
   labels: Int32Array | null;
+  /** The source's index of each row. */
   indices: Int32Array;
 }
 
@@ -22,6 +25,7 @@ export function prepareImages(images: Tensor, size: number): Tensor {
   });
 }
 
+/** The encoder's features h [N, D] (float32, owned by the caller) of a source's images (or those at `indices`), in eval mode without gradients, at view size `size`. */
 export async function extractFeatures(
   encoder: Module,
   source: DataSource,

@@ -8,8 +8,11 @@ import { tensor, zeros } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Task } from '../progress.js';
 
+/** Options of {@link knnPredict} and {@link knnAccuracy}. */
 export interface KnnOptions {
+  /** Neighbours that vote (default 200). */
   k?: number;
+  /** Temperature τ of the votes' weights exp(similarity / τ) (default 0.1). */
   temperature?: number;
   /** Queries per chunk (bounds memory: chunk × bank similarities). */
   chunk?: number;
@@ -17,6 +20,10 @@ export interface KnnOptions {
   label?: string | null;
 }
 
+/**
+ * Weighted kNN classification: each query [Q, D] takes the class with the most weight among its k
+ * most cosine-similar bank features [N, D]. Returns the predicted class of every query.
+ */
 export function knnPredict(
   bank: Tensor,
   bankLabels: Int32Array,

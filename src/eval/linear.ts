@@ -16,6 +16,7 @@ import { classCount } from '../data/source.js';
 import { Task } from '../progress.js';
 import * as ops from '../tensor/generated/ops.js';
 
+/** Options of {@link linearProbe}. */
 export interface LinearProbeOptions {
   /** Candidate L2 strengths λ (loss + λ/2 ‖W‖²). */
   l2Grid?: number[];
@@ -23,24 +24,33 @@ export interface LinearProbeOptions {
   heldOut?: number;
   /** Smaller training sets choose λ by this many folds of cross-validation instead (default 5). */
   folds?: number;
+  /** Training sets smaller than this choose λ by cross-validation, larger ones on a held-out share (default 10,000). */
   crossValidateBelow?: number;
   /** L-BFGS iterations in all, half to choose λ and half for the final fit (default 100; 200 for the cheap cross-validated fits of a small training set, whose held-out accuracies of neighbouring λ are often a few images apart). */
   maxIterations?: number;
+  /** Seed of the held-out share or folds (default 0). */
   seed?: number;
   /** Progress label (null: no progress). */
   label?: string | null;
 }
 
+/** What {@link linearProbe} found. */
 export interface LinearProbeResult {
+  /** Test accuracy, 0–1. */
   accuracy: number;
+  /** The L2 strength λ chosen. */
   l2: number;
+  /** Validation accuracy (0–1) of each candidate λ, keyed by λ as a string. */
   heldOutAccuracy: Record<string, number>;
+  /** L-BFGS iterations of the final fit. */
   iterations: number;
   /** The predicted class of every test row. */
   predictions: Int32Array;
 }
 
+/** Options of {@link lbfgs} and {@link lbfgsRuns}. */
 export interface LbfgsOptions {
+  /** Iteration limit (default 200). */
   maxIterations?: number;
   /** A run stops when its gradient's largest entry falls below this. */
   tolerance?: number;
@@ -48,8 +58,9 @@ export interface LbfgsOptions {
   onIteration?: (iteration: number, values: readonly number[]) => void;
 }
 
+/** The solutions of {@link lbfgsRuns}. */
 export interface LbfgsResult {
-  /** [runs, P]: each run's solution. */
+  /** Each run's solution, [runs, P]. */
   theta: Tensor;
   /** The iterations each run took. */
   iterations: number[];
@@ -60,9 +71,12 @@ const rows = (v: Tensor) => v.unsqueeze(1);
 
 /** Every run's objective value at a point θ [runs, P] and their gradient [runs, P] (kept: the caller owns it). */
 export interface Evaluation {
+  /** Each run's objective value. */
   values: number[];
+  /** Each run's gradient, [runs, P]. */
   gradient: Tensor;
 }
+/** An objective for {@link lbfgsRuns}: every run's value and gradient at θ [runs, P]. */
 export type Objective = (theta: Tensor) => Evaluation;
 
 /** The objective of f (θ [runs, P] → each run's value [runs], run r's from row r alone), differentiated by autograd. */
@@ -174,7 +188,12 @@ export function lbfgsRuns(evaluate: Objective, theta0: Tensor, { maxIterations =
 }
 
 /** Minimises f (a scalar function of one tensor, differentiated by autograd) by L-BFGS: lbfgsRuns with one run. */
-export function lbfgs(f: (theta: Tensor) => Tensor, theta0: Tensor, options: LbfgsOptions = {}): { theta: Tensor; iterations: number } {
+export function lbfgs(f: (theta: Tensor) => Tensor, theta0: Tensor, options: LbfgsOptions = {}): {
+  /** The solution, shaped as theta0 (owned by the caller). */
+  theta: Tensor;
+  /** The iterations taken. */
+  iterations: number;
+} {
   const { theta, iterations } = lbfgsRuns(autogradObjective((t) => f(t.select(0, 0)).view([1])), tidy(() => theta0.unsqueeze(0)), options);
   const solution = keep(tidy(() => theta.select(0, 0).clone()));
   theta.dispose();
@@ -280,6 +299,10 @@ function weightedAccuracy(theta: Tensor, rows: Rows, weights: Tensor, classes: n
 
 const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 
+/**
+ * Linear evaluation: multinomial logistic regression on frozen, standardised features [N, D] with
+ * int labels, the L2 strength chosen on held-out training rows (or by cross-validation), scored on `test`.
+ */
 export function linearProbe(
   train: { features: Tensor; labels: Int32Array },
   test: { features: Tensor; labels: Int32Array },

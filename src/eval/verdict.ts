@@ -4,11 +4,16 @@
 // draws), and a gain counts only when it exceeds the spread of the paired differences.
 import { meanStd, type EvalResult } from './evaluate.js';
 
+/** The features an evaluation compares: SimCLR's encoder and the two baselines. */
 export type FeatureSet = 'simclr' | 'random-init encoder' | 'raw pixels';
+/** A column of the evaluation table: kNN or linear probe, with all labels or the label fraction (few). */
 export type Column = 'knn' | 'linear' | 'fewKnn' | 'fewLinear';
+/** Every result of an evaluation table, by feature set and column. */
 export type Scores = Record<FeatureSet, Record<Column, EvalResult>>;
 
+/** The verdict on one column of the table. */
 export interface ColumnVerdict {
+  /** The column. */
   column: Column;
   /** The stronger baseline in this column. */
   baseline: FeatureSet;
@@ -20,10 +25,13 @@ export interface ColumnVerdict {
   wins: boolean;
 }
 
+/** What an evaluation table says, from {@link verdict}. */
 export interface Verdict {
+  /** The verdict on each column. */
   columns: ColumnVerdict[];
   /** SimCLR ahead of both baselines in every column. */
   helps: boolean;
+  /** The verdict in words: a headline, then a line per column. */
   lines: string[];
 }
 
@@ -35,6 +43,7 @@ export function pairedGain(ours: EvalResult, theirs: EvalResult): { gain: number
   return { gain: mean, spread: std, wins: mean > 0 && mean > std };
 }
 
+/** Compares SimCLR's encoder with the stronger baseline in each column (paired over the label draws); `epochs` of pretraining, `fraction` of the labels in the few-label columns. */
 export function verdict(scores: Scores, { fraction, epochs }: { fraction: number; epochs: number }): Verdict {
   const names: Record<Column, string> = { knn: 'kNN, all labels', linear: 'linear, all labels', fewKnn: `kNN, ${100 * fraction}% of the labels`, fewLinear: `linear, ${100 * fraction}% of the labels` };
   const columns = (['fewLinear', 'fewKnn', 'linear', 'knn'] as Column[]).map((column): ColumnVerdict => {

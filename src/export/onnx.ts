@@ -15,6 +15,7 @@ import { frameCap } from '../data/folder.js';
 const { onnx } = onnxProto;
 const { AttributeType } = onnx.AttributeProto;
 
+/** Options of {@link exportOnnx}. */
 export interface OnnxExportOptions {
   /** The projection head after the encoder (the output is then z). */
   head?: ProjectionHead | null;

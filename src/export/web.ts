@@ -65,7 +65,12 @@ const MIME: Record<string, string> = {
 };
 
 /** Serves `dir` on 127.0.0.1 (port 0: a free one); resolves once listening. */
-export function serveStatic(dir: string, port = 0): Promise<{ url: string; server: Server }> {
+export function serveStatic(dir: string, port = 0): Promise<{
+  /** The address the folder is served at. */
+  url: string;
+  /** The HTTP server (close it to stop serving). */
+  server: Server;
+}> {
   const root = resolve(dir);
   const server = createServer((req, res) => {
     let path: string;

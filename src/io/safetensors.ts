@@ -26,6 +26,7 @@ const dtypeCodes = Object.fromEntries(Object.entries(fileDtypes).map(([code, d])
 /** Headers larger than this are refused (the reference implementation's limit). */
 const MAX_HEADER_BYTES = 100_000_000;
 
+/** Thrown for a file that is not valid safetensors (bad header, truncated data…); the message names the file. */
 export class SafetensorsError extends Error {
   constructor(file: string, problem: string) {
     super(`${file}: not a valid safetensors file: ${problem}`);
@@ -33,8 +34,11 @@ export class SafetensorsError extends Error {
   }
 }
 
+/** The contents of a safetensors file. */
 export interface Safetensors {
+  /** The tensors by name, in the file's order (owned by the caller). */
   tensors: Map<string, Tensor>;
+  /** The header's `__metadata__` string pairs. */
   metadata: Record<string, string>;
 }
 
@@ -215,7 +219,17 @@ function readHead(fd: number, bytes: number, path: string): ReturnType<typeof pa
 }
 
 /** A file's metadata and its tensors' names, dtypes and shapes, without reading the tensors. */
-export function readSafetensorsHeader(path: string): { metadata: Record<string, string>; tensors: Map<string, { dtype: DType; shape: number[] }> } {
+export function readSafetensorsHeader(path: string): {
+  /** The header's `__metadata__` string pairs. */
+  metadata: Record<string, string>;
+  /** Each tensor's dtype and shape by name, without its data. */
+  tensors: Map<string, {
+    /** Element type. */
+    dtype: DType;
+    /** Size of each dimension. */
+    shape: number[];
+  }>;
+} {
   const { entries, metadata } = withFile(path, (fd, bytes) => readHead(fd, bytes, path));
   return { metadata, tensors: new Map(entries.map((e) => [e.name, { dtype: e.dtype, shape: e.shape }])) };
 }

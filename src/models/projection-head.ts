@@ -7,20 +7,29 @@ import { Module } from '../nn/module.js';
 import { BatchNorm1d, Linear, ReLU, Sequential } from '../nn/layers.js';
 import type { Tensor } from '../tensor/tensor.js';
 
+/** Options of {@link ProjectionHead}. */
 export interface ProjectionHeadOptions {
+  /** 1: SimCLR's two-layer MLP (default); 2: SimCLRv2's deeper head with BatchNorm. */
   version?: 1 | 2;
+  /** Dimension of the input h (the encoder's featureDim). */
   inputDim: number;
   /** Width of the hidden layers (default: inputDim, as in the paper). */
   hiddenDim?: number;
+  /** Dimension of z, where the loss applies (default 128). */
   outputDim?: number;
   /** v2 only: the number of Linear layers (default 3). */
   layers?: number;
 }
 
+/** The projection head g that maps the encoder's h [N, inputDim] to z [N, outputDim], where the contrastive loss applies. */
 export class ProjectionHead extends Module {
+  /** 1 (SimCLR) or 2 (SimCLRv2). */
   readonly version: 1 | 2;
+  /** Dimension of the input h. */
   readonly inputDim: number;
+  /** Dimension of the output z. */
   readonly outputDim: number;
+  /** Width of the hidden layers. */
   readonly hiddenDim: number;
   /** One Sequential per Linear layer: [Linear, (BatchNorm), (ReLU)]. */
   readonly blocks: Sequential[];

@@ -7,14 +7,18 @@ import { Module } from '../nn/module.js';
 import { AdaptiveAvgPool2d, BatchNorm2d, Conv2d, Identity, Linear, MaxPool2d, ReLU, Sequential } from '../nn/layers.js';
 import { kaimingNormalFanOut } from '../nn/init.js';
 
+/** The standard ResNet depths (number of weighted layers). */
 export type ResNetDepth = 18 | 34 | 50 | 101 | 152;
 
+/** Options of {@link ResNet}. */
 export interface ResNetOptions {
+  /** The number of layers (default 50). */
   depth?: ResNetDepth;
   /** 3×3 stride-1 first conv and no max-pool, for 32×32-like images. */
   cifarStem?: boolean;
   /** Multiplies every layer's channels (0.25 gives 16/32/64/128 for ResNet-18). */
   widthMultiplier?: number;
+  /** Channels of the input images (default 3). */
   inChannels?: number;
   /** Attach a classifier `fc` with this many classes; null (default) outputs the features h. */
   numClasses?: number | null;
@@ -39,7 +43,9 @@ function conv1x1(inPlanes: number, outPlanes: number, stride = 1): Conv2d {
 }
 
 abstract class Block extends Module {
+  /** The BatchNorm before the residual addition (zero-initialised by zeroInitResidual). */
   abstract readonly lastBn: BatchNorm2d;
+  /** Every convolution with the BatchNorm right after it, shortcut included. */
   abstract convBatchNormPairs(): [Conv2d, BatchNorm2d][];
 
   /** The shortcut's pair, when it has a projection. */
@@ -48,14 +54,21 @@ abstract class Block extends Module {
   }
 }
 
+/** ResNet-18/34's residual block: two 3×3 convolutions (the first carrying the stride) plus the shortcut. */
 export class BasicBlock extends Block {
+  /** Output channels per `planes` (1: the block outputs `planes` channels). */
   static readonly expansion = 1;
+  /** First 3×3 convolution (carries the stride). */
   readonly conv1: Conv2d;
+  /** BatchNorm after conv1. */
   readonly bn1: BatchNorm2d;
   /** torchvision's module, and the Relu nodes' name in ONNX; the forward runs it fused with the BatchNorm before it (BatchNorm.forwardRelu). */
   readonly relu: ReLU;
+  /** Second 3×3 convolution. */
   readonly conv2: Conv2d;
+  /** BatchNorm after conv2, before the residual addition. */
   readonly bn2: BatchNorm2d;
+  /** The shortcut's 1×1 projection and BatchNorm when the shape changes; null for the identity. */
   readonly downsample: Sequential | null;
 
   constructor(inPlanes: number, planes: number, stride: number, downsample: Sequential | null) {
@@ -67,9 +80,11 @@ export class BasicBlock extends Block {
     this.bn2 = this.registerModule('bn2', new BatchNorm2d(planes));
     this.downsample = downsample && this.registerModule('downsample', downsample);
   }
+  /** The BatchNorm before the residual addition: bn2. */
   get lastBn(): BatchNorm2d {
     return this.bn2;
   }
+  /** Every convolution with the BatchNorm right after it, shortcut included. */
   convBatchNormPairs(): [Conv2d, BatchNorm2d][] {
     return [[this.conv1, this.bn1], [this.conv2, this.bn2], ...this.downsamplePairs(this.downsample)];
   }
@@ -81,15 +96,23 @@ export class BasicBlock extends Block {
 
 /** 1×1 → 3×3 (carrying the stride, as torchvision's "ResNet v1.5") → 1×1 with 4× expansion. */
 export class Bottleneck extends Block {
+  /** Output channels per `planes` (4: the block outputs 4·planes channels). */
   static readonly expansion = 4;
+  /** 1×1 convolution reducing to `planes` channels. */
   readonly conv1: Conv2d;
+  /** BatchNorm after conv1. */
   readonly bn1: BatchNorm2d;
+  /** 3×3 convolution (carries the stride). */
   readonly conv2: Conv2d;
+  /** BatchNorm after conv2. */
   readonly bn2: BatchNorm2d;
+  /** 1×1 convolution expanding to 4·planes channels. */
   readonly conv3: Conv2d;
+  /** BatchNorm after conv3, before the residual addition. */
   readonly bn3: BatchNorm2d;
   /** torchvision's module, and the Relu nodes' name in ONNX; the forward runs it fused with the BatchNorm before it (BatchNorm.forwardRelu). */
   readonly relu: ReLU;
+  /** The shortcut's 1×1 projection and BatchNorm when the shape changes; null for the identity. */
   readonly downsample: Sequential | null;
 
   constructor(inPlanes: number, planes: number, stride: number, downsample: Sequential | null) {
@@ -103,9 +126,11 @@ export class Bottleneck extends Block {
     this.relu = this.registerModule('relu', new ReLU(true));
     this.downsample = downsample && this.registerModule('downsample', downsample);
   }
+  /** The BatchNorm before the residual addition: bn3. */
   get lastBn(): BatchNorm2d {
     return this.bn3;
   }
+  /** Every convolution with the BatchNorm right after it, shortcut included. */
   convBatchNormPairs(): [Conv2d, BatchNorm2d][] {
     return [[this.conv1, this.bn1], [this.conv2, this.bn2], [this.conv3, this.bn3], ...this.downsamplePairs(this.downsample)];
   }
@@ -125,17 +150,25 @@ export function resnetStemChannels(width: number): number {
   return scaledChannels(64, width);
 }
 
+/** A ResNet encoder with torchvision's structure and parameter names; outputs the pooled features h, [N, featureDim]. */
 export class ResNet extends Module {
+  /** The stem convolution: 7×7 stride 2, or 3×3 stride 1 with the CIFAR stem. */
   readonly conv1: Conv2d;
+  /** BatchNorm after the stem convolution. */
   readonly bn1: BatchNorm2d;
   /** torchvision's module, and the Relu nodes' name in ONNX; the forward runs it fused with the BatchNorm before it (BatchNorm.forwardRelu). */
   readonly relu: ReLU;
+  /** 3×3 stride-2 max-pool after the stem (Identity with the CIFAR stem). */
   readonly maxpool: Module;
+  /** The four stages layer1…layer4 of residual blocks. */
   readonly layers: Sequential[];
+  /** Global average pooling to 1×1. */
   readonly avgpool: AdaptiveAvgPool2d;
+  /** The classifier, when numClasses was given; otherwise null. */
   readonly fc: Linear | null;
   /** Dimension of h, the pooled features (2048 for ResNet-50). */
   readonly featureDim: number;
+  /** The options with their defaults filled in. */
   readonly options: Required<ResNetOptions>;
 
   constructor(options: ResNetOptions = {}) {

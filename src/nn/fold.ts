@@ -10,6 +10,7 @@ import type { Module } from './module.js';
 
 /** A model that names its (convolution, the BatchNorm applied right after it) pairs. */
 export interface ConvBatchNormPairs {
+  /** Each convolution with the BatchNorm that directly follows it. */
   convBatchNormPairs(): [Conv2d, BatchNorm][];
 }
 

@@ -12,6 +12,8 @@ export {
   AdaptiveAvgPool2d,
   Dropout,
   Sequential,
+  type BatchNorm,
+  type Pair,
 } from './layers.js';
 export * as init from './init.js';
 export { withBatchNormsFolded, type ConvBatchNormPairs } from './fold.js';

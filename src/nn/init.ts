@@ -2,7 +2,12 @@
 import { noGrad, Tensor } from '../tensor/tensor.js';
 
 /** fan_in and fan_out of a weight [out, in, k...] as torch.nn.init._calculate_fan_in_and_fan_out. */
-export function fans(t: Tensor): { fanIn: number; fanOut: number } {
+export function fans(t: Tensor): {
+  /** in × the kernel's elements. */
+  fanIn: number;
+  /** out × the kernel's elements. */
+  fanOut: number;
+} {
   const [out, inp, ...kernel] = t.shape;
   if (out === undefined || inp === undefined) throw new RangeError('fans need a tensor with at least 2 dims');
   const receptive = kernel.reduce((a, b) => a * b, 1);

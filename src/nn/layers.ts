@@ -6,7 +6,8 @@ import { isGradEnabled, noGrad, Tensor } from '../tensor/tensor.js';
 import { Module } from './module.js';
 import { kaimingUniform, uniform } from './init.js';
 
-type Pair = number | readonly [number, number];
+/** A 2-d size, stride or padding: one number for both dims, or [height, width]. */
+export type Pair = number | readonly [number, number];
 
 function pair(v: Pair): [number, number] {
   return typeof v === 'number' ? [v, v] : [v[0], v[1]];
@@ -15,7 +16,9 @@ function pair(v: Pair): [number, number] {
 /** y = x Wᵀ + b. Initialised as torch.nn.Linear: U(-1/√in, 1/√in) for both. */
 export class Linear extends Module {
   constructor(
+    /** Size of each input's last dim. */
     readonly inFeatures: number,
+    /** Size of each output's last dim. */
     readonly outFeatures: number,
     { bias = true }: { bias?: boolean } = {},
   ) {
@@ -23,9 +26,11 @@ export class Linear extends Module {
     this.registerParameter('weight', kaimingUniform(empty([outFeatures, inFeatures]), Math.sqrt(5)));
     this.registerParameter('bias', bias ? uniform(empty([outFeatures]), 1 / Math.sqrt(inFeatures)) : null);
   }
+  /** The weight W, [outFeatures, inFeatures]. */
   get weight(): Tensor {
     return this.param('weight')!;
   }
+  /** The bias b, [outFeatures] (null when built without bias). */
   get bias(): Tensor | null {
     return this.param('bias');
   }
@@ -36,14 +41,21 @@ export class Linear extends Module {
 
 /** 2-d convolution; torch.nn.Conv2d's default initialisation (models may re-initialise). */
 export class Conv2d extends Module {
+  /** Kernel [height, width]. */
   readonly kernelSize: [number, number];
+  /** Stride [vertical, horizontal]. */
   readonly stride: [number, number];
+  /** Zero padding [top/bottom, left/right], in pixels. */
   readonly padding: [number, number];
+  /** Spacing between kernel elements [vertical, horizontal]. */
   readonly dilation: [number, number];
+  /** Channel groups: each output channel sees inChannels / groups input channels. */
   readonly groups: number;
 
   constructor(
+    /** Channels of the input, C_in. */
     readonly inChannels: number,
+    /** Channels of the output, C_out. */
     readonly outChannels: number,
     kernelSize: Pair,
     {
@@ -68,10 +80,17 @@ export class Conv2d extends Module {
     this.registerParameter('bias', bias ? uniform(empty([outChannels]), 1 / Math.sqrt(fanIn)) : null);
   }
   /** Weight and bias with the next BatchNorm folded in (nn/fold.ts), used instead of the parameters while set. */
-  folded: { weight: Tensor; bias: Tensor } | null = null;
+  folded: {
+    /** The folded weight, [outChannels, inChannels / groups, kH, kW]. */
+    weight: Tensor;
+    /** The folded bias, [outChannels]. */
+    bias: Tensor;
+  } | null = null;
+  /** The kernel, [outChannels, inChannels / groups, kH, kW]. */
   get weight(): Tensor {
     return this.param('weight')!;
   }
+  /** The bias, [outChannels] (null when built without bias). */
   get bias(): Tensor | null {
     return this.param('bias');
   }
@@ -93,7 +112,9 @@ export class Conv2d extends Module {
  */
 export class BatchNorm extends Module {
   constructor(
+    /** The number of channels (size of dim 1), C. */
     readonly numFeatures: number,
+    /** The input ranks accepted (e.g. [4] for BatchNorm2d). */
     readonly expectedDims: readonly number[],
     {
       eps = 1e-5,
@@ -119,7 +140,9 @@ export class BatchNorm extends Module {
     this.registerBuffer('running_var', trackRunningStats ? ones([numFeatures]) : null);
     this.registerBuffer('num_batches_tracked', trackRunningStats ? tensor(0, { dtype: 'int64' }) : null);
   }
+  /** Added to the variance for numerical stability. */
   readonly eps: number;
+  /** Weight of the new batch in the running statistics' update (PyTorch's convention; 0.1 by default). */
   readonly momentum: number;
   /** false: forwardRelu runs BatchNorm and ReLU as separate ops (what bench/batch-norm-relu compares the fused kernels with). */
   static fuseRelu = true;
@@ -128,15 +151,19 @@ export class BatchNorm extends Module {
   /** Folded into the convolution before it (nn/fold.ts): the identity, in eval mode only. */
   foldedIntoConv = false;
 
+  /** The learned scale γ, [C] (null without affine). */
   get weight(): Tensor | null {
     return this.param('weight');
   }
+  /** The learned shift β, [C] (null without affine or center). */
   get bias(): Tensor | null {
     return this.param('bias');
   }
+  /** The running mean [C] used in eval mode (null without trackRunningStats). */
   get runningMean(): Tensor | null {
     return this.buffer('running_mean');
   }
+  /** The running (unbiased) variance [C] used in eval mode (null without trackRunningStats). */
   get runningVar(): Tensor | null {
     return this.buffer('running_var');
   }
@@ -189,12 +216,14 @@ export class BatchNorm extends Module {
   }
 }
 
+/** Batch normalisation of [N, C] or [N, C, L] input, as torch.nn.BatchNorm1d. */
 export class BatchNorm1d extends BatchNorm {
   constructor(numFeatures: number, options: ConstructorParameters<typeof BatchNorm>[2] = {}) {
     super(numFeatures, [2, 3], options);
   }
 }
 
+/** Batch normalisation of [N, C, H, W] input, as torch.nn.BatchNorm2d. */
 export class BatchNorm2d extends BatchNorm {
   constructor(numFeatures: number, options: ConstructorParameters<typeof BatchNorm>[2] = {}) {
     super(numFeatures, [4], options);
@@ -203,6 +232,7 @@ export class BatchNorm2d extends BatchNorm {
 
 /** With inplace (as torchvision's ResNet uses it) the input is overwritten and returned. */
 export class ReLU extends Module {
+  /** @param inplace Overwrite the input rather than allocate the output. */
   constructor(readonly inplace = false) {
     super();
   }
@@ -211,13 +241,19 @@ export class ReLU extends Module {
   }
 }
 
+/** Returns its input unchanged (an alias of the same data). */
 export class Identity extends Module {
   forward(x: Tensor): Tensor {
     return ops.alias(x);
   }
 }
 
+/** Merges dims startDim..endDim into one; by default everything but the batch dim. */
 export class Flatten extends Module {
+  /**
+   * @param startDim First dim merged.
+   * @param endDim Last dim merged (inclusive; negative counts from the end).
+   */
   constructor(readonly startDim = 1, readonly endDim = -1) {
     super();
   }
@@ -226,10 +262,22 @@ export class Flatten extends Module {
   }
 }
 
+/** 2-d max pooling of [N, C, H, W], as torch.nn.MaxPool2d. */
 export class MaxPool2d extends Module {
   constructor(
+    /** Window size. */
     readonly kernelSize: Pair,
-    readonly options: { stride?: Pair; padding?: Pair; dilation?: Pair; ceilMode?: boolean } = {},
+    /** Stride, padding, dilation and ceil mode. */
+    readonly options: {
+      /** Step between windows (default: the kernel size). */
+      stride?: Pair;
+      /** Implicit -∞ padding on each side, in pixels (default 0). */
+      padding?: Pair;
+      /** Spacing between kernel elements (default 1). */
+      dilation?: Pair;
+      /** Round the output size up rather than down (default false). */
+      ceilMode?: boolean;
+    } = {},
   ) {
     super();
   }
@@ -238,7 +286,9 @@ export class MaxPool2d extends Module {
   }
 }
 
+/** Average pooling of [N, C, H, W] to a fixed output size, as torch.nn.AdaptiveAvgPool2d. */
 export class AdaptiveAvgPool2d extends Module {
+  /** @param outputSize The output's [height, width]. */
   constructor(readonly outputSize: Pair) {
     super();
   }
@@ -247,7 +297,9 @@ export class AdaptiveAvgPool2d extends Module {
   }
 }
 
+/** Zeroes each element with probability `p` in training (scaling the rest by 1 / (1 - p)); the identity in eval mode. */
 export class Dropout extends Module {
+  /** @param p Probability (0–1) that an element is zeroed. */
   constructor(readonly p = 0.5) {
     super();
   }
@@ -264,9 +316,11 @@ export class Sequential extends Module {
     this.#layers = layers;
     layers.forEach((m, i) => this.registerModule(String(i), m));
   }
+  /** The number of layers. */
   get length(): number {
     return this.#layers.length;
   }
+  /** The layer at `index` (negative counts from the end); throws when out of range. */
   at(index: number): Module {
     const m = this.#layers.at(index);
     if (m === undefined) throw new RangeError(`Sequential has ${this.#layers.length} layers, no index ${index}`);

@@ -4,19 +4,29 @@ import { keep, noGrad, Tensor, tidy } from '../tensor/tensor.js';
 import type { Device, DType, MemoryFormat } from '../tensor/types.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 
+/** Tensors keyed by PyTorch-style dotted names (e.g. `layer1.0.conv1.weight`). */
 export type StateDict = Map<string, Tensor>;
 
+/** What {@link Module.loadStateDict} matched: keys the module has but the source lacked, and the reverse. */
 export interface LoadResult {
+  /** The module's keys that the source did not contain (left unchanged). */
   missingKeys: string[];
+  /** The source's keys that the module has no tensor for (ignored). */
   unexpectedKeys: string[];
 }
 
+/**
+ * Base class of layers and models, as PyTorch's nn.Module: named parameters and buffers with
+ * dotted names, child modules, train/eval mode, freezing, state dicts and safetensors checkpoints.
+ */
 export abstract class Module {
+  /** Whether the module is in training mode (set by {@link Module.train} / {@link Module.eval}); affects BatchNorm and Dropout. */
   training = true;
   readonly #parameters = new Map<string, Tensor | null>();
   readonly #buffers = new Map<string, Tensor | null>();
   readonly #children = new Map<string, Module>();
 
+  /** Computes the module's output for one input tensor. */
   abstract forward(input: Tensor): Tensor;
 
   /** Registers a trainable tensor (it is kept out of tidy scopes and requires grad). */
@@ -33,6 +43,7 @@ export abstract class Module {
     return value;
   }
 
+  /** Registers a child module under `name` and returns it. */
   registerModule<M extends Module>(name: string, module: M): M {
     this.#children.set(name, module);
     return module;
@@ -42,14 +53,17 @@ export abstract class Module {
   protected param(name: string): Tensor | null {
     return this.#parameters.get(name) ?? null;
   }
+  /** A registered buffer by its own (undotted) name. */
   protected buffer(name: string): Tensor | null {
     return this.#buffers.get(name) ?? null;
   }
 
+  /** The direct child modules as `[name, module]` pairs, in registration order. */
   children(): IterableIterator<[string, Module]> {
     return this.#children.entries();
   }
 
+  /** The direct child module registered as `name`, if any. */
   child(name: string): Module | undefined {
     return this.#children.get(name);
   }
@@ -60,16 +74,19 @@ export abstract class Module {
     for (const [name, m] of this.#children) yield* m.namedModules(prefix ? `${prefix}.${name}` : name);
   }
 
+  /** Every parameter of this module and its descendants, with dotted names (prefixed by `prefix`). */
   *namedParameters(prefix = ''): Generator<[string, Tensor]> {
     for (const [path, m] of this.namedModules(prefix)) {
       for (const [name, p] of m.#parameters) if (p !== null) yield [path ? `${path}.${name}` : name, p];
     }
   }
 
+  /** Every parameter of this module and its descendants. */
   parameters(): Tensor[] {
     return [...this.namedParameters()].map(([, p]) => p);
   }
 
+  /** Every buffer of this module and its descendants, with dotted names (prefixed by `prefix`). */
   *namedBuffers(prefix = ''): Generator<[string, Tensor]> {
     for (const [path, m] of this.namedModules(prefix)) {
       for (const [name, b] of m.#buffers) if (b !== null) yield [path ? `${path}.${name}` : name, b];
@@ -83,11 +100,13 @@ export abstract class Module {
     return this;
   }
 
+  /** Sets training mode (or eval mode with `false`) on this module and every descendant. */
   train(mode = true): this {
     for (const [, m] of this.namedModules()) m.training = mode;
     return this;
   }
 
+  /** Switches this module and every descendant to eval mode; same as `train(false)`. */
   eval(): this {
     return this.train(false);
   }
@@ -98,10 +117,12 @@ export abstract class Module {
     return this;
   }
 
+  /** Clears (sets to null) the gradient of every parameter. */
   zeroGrad(): void {
     for (const p of this.parameters()) p.grad = null;
   }
 
+  /** The total number of parameter elements. */
   parameterCount(): number {
     return this.parameters().reduce((n, p) => n + p.numel, 0);
   }

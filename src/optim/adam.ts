@@ -3,8 +3,11 @@ import type { Tensor } from '../tensor/tensor.js';
 import { tensor, zerosLike } from '../tensor/create.js';
 import { Optimizer, type GroupOptions, type ParamGroup, type ParamsInput, type ParamState } from './optimizer.js';
 
+/** Adam's hyper-parameters; `weightDecay` is L2 for Adam, decoupled for AdamW. */
 export interface AdamOptions extends GroupOptions {
+  /** Decay rates of the first and second moment estimates (default [0.9, 0.999]). */
   betas: [number, number];
+  /** Added to the denominator for numerical stability (default 1e-8). */
   eps: number;
 }
 
@@ -28,14 +31,18 @@ abstract class AdamBase extends Optimizer<AdamOptions> {
   }
 }
 
+/** Adam with L2 weight decay added to the gradient, as torch.optim.Adam (lr 1e-3, weight decay 0 by default). */
 export class Adam extends AdamBase {
+  /** false: weight decay is added to the gradient. */
   protected readonly decoupled = false;
   constructor(params: ParamsInput<AdamOptions>, options: Partial<AdamOptions> = {}) {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0, ...options });
   }
 }
 
+/** Adam with decoupled weight decay, as torch.optim.AdamW (lr 1e-3, weight decay 1e-2 by default). */
 export class AdamW extends AdamBase {
+  /** true: the weights shrink by lr·weightDecay each step, apart from the gradient. */
   protected readonly decoupled = true;
   constructor(params: ParamsInput<AdamOptions>, options: Partial<AdamOptions> = {}) {
     super(params, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 1e-2, ...options });

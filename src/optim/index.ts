@@ -1,5 +1,5 @@
 // torch.optim's counterpart: SGD, Adam, AdamW, LARS and SimCLR's learning-rate rules.
-export { Optimizer, type GroupOptions, type ParamGroup, type ParamsInput, type OptimizerState } from './optimizer.js';
+export { Optimizer, type GroupOptions, type ParamGroup, type ParamsInput, type OptimizerState, type ParamState } from './optimizer.js';
 export { SGD, type SGDOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export { LARS, larsGroups, type LARSOptions } from './lars.js';

@@ -9,15 +9,19 @@ import { where, zerosLike } from '../tensor/create.js';
 import type { Module } from '../nn/module.js';
 import { Optimizer, type GroupOptions, type ParamGroup, type ParamsInput, type ParamState } from './optimizer.js';
 
+/** LARS's hyper-parameters; `weightDecay` is added to the gradient before the trust ratio. */
 export interface LARSOptions extends GroupOptions {
+  /** Momentum factor (default 0.9). */
   momentum: number;
   /** Trust coefficient η. */
   eta: number;
+  /** Nesterov momentum (default false). */
   nesterov: boolean;
   /** Scale the step by the trust ratio (false for biases and BN parameters). */
   layerAdaptation: boolean;
 }
 
+/** Layer-wise adaptive rate scaling (You et al. 2017) as google-research/simclr implements it: SimCLR's large-batch optimizer. */
 export class LARS extends Optimizer<LARSOptions> {
   constructor(params: ParamsInput<LARSOptions>, options: Partial<LARSOptions> & { lr: number }) {
     super(params, { momentum: 0.9, eta: 0.001, nesterov: false, weightDecay: 0, layerAdaptation: true, ...options });
@@ -46,7 +50,10 @@ export class LARS extends Optimizer<LARSOptions> {
  * SimCLR's parameter groups: weights get weight decay and layer adaptation; biases and
  * BatchNorm parameters (every parameter with fewer than 2 dims) get neither.
  */
-export function larsGroups(model: Module, weightDecay: number): (Partial<LARSOptions> & { params: Tensor[] })[] {
+export function larsGroups(model: Module, weightDecay: number): (Partial<LARSOptions> & {
+  /** The trainable parameters of the group. */
+  params: Tensor[];
+})[] {
   const params = model.parameters().filter((p) => p.requiresGrad);
   return [
     { params: params.filter((p) => p.ndim >= 2), weightDecay },

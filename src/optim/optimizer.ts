@@ -4,25 +4,48 @@ import { keep, noGrad, Tensor, tidy } from '../tensor/tensor.js';
 
 /** A group's hyper-parameters; every optimizer adds its own. `lr` is set per step by schedules. */
 export interface GroupOptions {
+  /** Learning rate. */
   lr: number;
+  /** Weight-decay coefficient (0: none); how it is applied depends on the optimizer. */
   weightDecay: number;
 }
 
-export type ParamGroup<O extends GroupOptions> = O & { params: Tensor[] };
+/** A parameter group: its hyper-parameters and the tensors they apply to. */
+export type ParamGroup<O extends GroupOptions> = O & {
+  /** The parameters this group updates. */
+  params: Tensor[];
+};
 
 /** What a caller passes: a list of tensors, or groups each overriding some options. */
-export type ParamsInput<O extends GroupOptions> = Tensor[] | (Partial<O> & { params: Tensor[] })[];
+export type ParamsInput<O extends GroupOptions> = Tensor[] | (Partial<O> & {
+  /** The parameters of this group. */
+  params: Tensor[];
+})[];
 
+/** One parameter's optimizer state: named tensors such as `momentum_buffer` or `exp_avg`. */
 export type ParamState = Map<string, Tensor>;
 
 /** Optimizer state for a checkpoint: tensors named `${paramIndex}.${key}`, and JSON-able hyper-parameters and counters. */
 export interface OptimizerState {
+  /** State tensors named `${paramIndex}.${key}`, the index counting parameters across all groups. */
   tensors: Map<string, Tensor>;
-  meta: { groups: Record<string, unknown>[]; steps: number };
+  /** The JSON-able part. */
+  meta: {
+    /** Each group's hyper-parameters, with `size`: its number of parameters. */
+    groups: Record<string, unknown>[];
+    /** Completed step() calls. */
+    steps: number;
+  };
 }
 
+/**
+ * Base class of the optimizers, as torch.optim.Optimizer: parameter groups with their own
+ * hyper-parameters, per-parameter state, zeroGrad, and a state dict for checkpoints.
+ */
 export abstract class Optimizer<O extends GroupOptions> {
+  /** The parameter groups, each with its hyper-parameters (defaults filled in). */
   readonly paramGroups: ParamGroup<O>[];
+  /** Each parameter's state, created at its first update. */
   protected readonly state = new Map<Tensor, ParamState>();
   /** Completed step() calls. */
   steps = 0;
@@ -89,6 +112,7 @@ export abstract class Optimizer<O extends GroupOptions> {
     for (const g of this.paramGroups) for (const p of g.params) p.grad = null;
   }
 
+  /** The state for a checkpoint; the tensors are the optimizer's own (do not dispose them). */
   stateDict(): OptimizerState {
     const tensors = new Map<string, Tensor>();
     let index = 0;

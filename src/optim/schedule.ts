@@ -1,6 +1,7 @@
 // Learning-rate rules of SimCLR: base-LR scaling with the batch size, and a per-step linear
 // warm-up followed by cosine decay (google-research/simclr's WarmUpAndCosineDecay).
 
+/** How the base learning rate scales with the batch size (see {@link scaledLearningRate}). */
 export type LrScaling = 'linear' | 'sqrt';
 
 /** linear: base·B/256 (SimCLR: base 0.3); sqrt: base·√B (SimCLR: base 0.075). */
@@ -9,9 +10,13 @@ export function scaledLearningRate(base: number, batchSize: number, scaling: LrS
   return scaling === 'linear' ? (base * batchSize) / 256 : base * Math.sqrt(batchSize);
 }
 
+/** A linear warm-up to `peak` followed by cosine decay (the schedule of {@link warmupCosine}). */
 export interface WarmupCosine {
+  /** The learning rate at the end of the warm-up. */
   peak: number;
+  /** Steps of linear warm-up from 0. */
   warmupSteps: number;
+  /** The step at which the cosine decay ends (warm-up included). */
   totalSteps: number;
   /** The rate the cosine reaches at totalSteps (0 in SimCLR). */
   final?: number;

@@ -2,12 +2,17 @@
 import type { Tensor } from '../tensor/tensor.js';
 import { Optimizer, type GroupOptions, type ParamGroup, type ParamsInput, type ParamState } from './optimizer.js';
 
+/** SGD's hyper-parameters; `weightDecay` is L2, added to the gradient. */
 export interface SGDOptions extends GroupOptions {
+  /** Momentum factor (default 0: plain SGD). */
   momentum: number;
+  /** Dampening of the gradient's share in the momentum (default 0). */
   dampening: number;
+  /** Nesterov momentum (default false; needs momentum and zero dampening). */
   nesterov: boolean;
 }
 
+/** Stochastic gradient descent with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD. */
 export class SGD extends Optimizer<SGDOptions> {
   constructor(params: ParamsInput<SGDOptions>, options: Partial<SGDOptions> & { lr: number }) {
     super(params, { momentum: 0, dampening: 0, nesterov: false, weightDecay: 0, ...options });

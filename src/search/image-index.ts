@@ -17,22 +17,27 @@ import { keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 /** The largest thumbnail side kept in an index (larger inputs are scaled down). */
 const THUMBNAIL_MAX = 64;
 
+/** An image-search index: the encoder's normalised features of a data set, with its files, labels and thumbnails. */
 export interface ImageIndex {
   /** Unit-norm h, [N, D] float32. */
   vectors: Tensor;
   /** The indexed images: file paths (or "<data>#<row>" for data sets without files). */
   files: string[];
+  /** The label of each image (null for unlabelled data). */
   labels: Int32Array | null;
+  /** The name of each class, indexed by label (null when unknown). */
   classNames: string[] | null;
   /** The images as the encoder saw them (at most THUMBNAIL_MAX px), uint8 [N, C, t, t]. */
   thumbnails: Tensor;
   /** encoderFingerprint() of the encoder that made the vectors. */
   fingerprint: string;
-  /** The encoder's input: size and channels. */
+  /** The encoder's input size, in pixels. */
   imageSize: number;
+  /** The encoder's input channels. */
   inChannels: number;
-  /** Where the encoder and the images came from. */
+  /** Where the encoder came from (its checkpoint or encoder file). */
   checkpoint: string;
+  /** Where the images came from (the data source's description). */
   data: string;
 }
 
@@ -70,6 +75,7 @@ export async function buildIndex(
   return { vectors, files, labels, classNames: source.classNames ? [...source.classNames] : null, thumbnails, fingerprint: encoderFingerprint(encoder), imageSize, inChannels, checkpoint, data: source.description };
 }
 
+/** Writes an index as one safetensors file (vectors, thumbnails, labels; the rest in its metadata). */
 export function saveIndex(path: string, index: ImageIndex): void {
   const tensors: Record<string, Tensor> = { vectors: index.vectors, thumbnails: index.thumbnails };
   const labels = index.labels === null ? null : tensor(index.labels, { dtype: 'int64' });
@@ -87,6 +93,7 @@ export function saveIndex(path: string, index: ImageIndex): void {
   labels?.dispose();
 }
 
+/** Reads an index written by {@link saveIndex}; throws when the file is not one. */
 export function loadIndex(path: string): ImageIndex {
   const { tensors, metadata } = loadSafetensors(path);
   const problem = (why: string) => {
@@ -124,9 +131,11 @@ export function loadIndex(path: string): ImageIndex {
   };
 }
 
+/** One query's nearest bank rows, from {@link nearestNeighbours}. */
 export interface Neighbours {
   /** Bank rows, most similar first. */
   index: number[];
+  /** Their cosine similarities to the query (−1–1), in the same order. */
   similarity: number[];
 }
 

@@ -10,13 +10,23 @@ import type { GroupOptions, Optimizer, OptimizerState } from '../optim/optimizer
 import type { Tensor } from '../tensor/tensor.js';
 import type { ResolvedConfig } from './config.js';
 
+/** Where a run stands in its schedule: what a checkpoint records for an exact resume. */
 export interface Position {
-  /** The next step to run: epoch and step within it. */
+  /** The next step to run: its epoch (0-based)… */
   epoch: number;
+  /** …and the step within that epoch (0-based). */
   step: number;
+  /** Steps completed since the start of the run, over all epochs. */
   globalStep: number;
   /** Running sums of the epoch so far, for its record when a run resumes mid-epoch. */
-  epochTotals?: { loss: number; accuracy: number; steps: number };
+  epochTotals?: {
+    /** Sum of the steps' losses. */
+    loss: number;
+    /** Sum of the steps' contrastive accuracies. */
+    accuracy: number;
+    /** Steps summed. */
+    steps: number;
+  };
 }
 
 export interface Checkpoint {

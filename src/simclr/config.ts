@@ -8,7 +8,9 @@ import type { RecipeChoice, RecipeName } from './recipe.js';
 /** Arithmetic of a training step (see precision.ts). */
 export type Precision = 'auto' | 'fp32' | 'bf16';
 
+/** The options of a pretraining run ({@link pretrain}); {@link pretrainDefaults} has every default. */
 export interface PretrainConfig {
+  /** Data source spec: fashion-mnist, an image folder, a CIFAR folder or an IDX file. */
   data: string;
   /** Use only the first N images (0: all). */
   subset: number;
@@ -18,18 +20,27 @@ export interface PretrainConfig {
   imageSize: number;
   /** Image folders keep each photo at a shorter side of at most sourceScale × the view (see data/folder.ts). */
   sourceScale: number;
+  /** Images per step over all workers (2 views each), split evenly among them. */
   batchSize: number;
+  /** Epochs of the schedule. */
   epochs: number;
   /** Stop after this many epochs although the schedule spans `epochs` (0: don't). */
   stopEpoch: number;
+  /** ResNet depth of the encoder. */
   depth: ResNetDepth;
   /** 3×3 stride-1 stem without max-pool (null: from the recipe). */
   cifarStem: boolean | null;
+  /** Width multiplier of the encoder (0.25: 16/32/64/128 channels for ResNet-18). */
   width: number;
+  /** Projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm. */
   head: 'v1' | 'v2';
+  /** Linear layers of a v2 head. */
   headLayers: number;
+  /** Hidden width of the head (0: the width of h). */
   hiddenDim: number;
+  /** Dimension of z. */
   projectionDim: number;
+  /** τ of the NT-Xent loss. */
   temperature: number;
   /** Colour distortion strength s (−1: from the recipe). */
   strength: number;
@@ -37,11 +48,17 @@ export interface PretrainConfig {
   minScale: number;
   /** Gaussian blur probability (-1: from the recipe). */
   blur: number;
+  /** The optimizer (the paper: lars). */
   optimizer: 'lars' | 'sgd' | 'adam' | 'adamw';
+  /** Base learning rate, scaled by `lrScaling`. */
   lr: number;
+  /** Peak learning rate: the base (none), base·B/256 (linear) or base·√B (sqrt), B the batch size. */
   lrScaling: 'none' | 'linear' | 'sqrt';
+  /** Epochs of linear warm-up (may be fractional), then cosine decay to 0. */
   warmupEpochs: number;
+  /** Weight decay (LARS: not on biases and BatchNorm). */
   weightDecay: number;
+  /** Momentum of SGD and LARS. */
   momentum: number;
   /** Views per chunk for gradient caching (0: the whole batch at once). */
   chunk: number;
@@ -49,22 +66,33 @@ export interface PretrainConfig {
   precision: Precision;
   /** Channels-last (NHWC) layout of the model and the views. */
   channelsLast: boolean;
+  /** Seed of initialisation, data order and augmentation. */
   seed: number;
+  /** libtorch threads per worker (0: the cores shared among the local workers). */
   threads: number;
+  /** The run folder: checkpoints, metrics.jsonl, encoder.safetensors. */
   out: string;
+  /** Write a checkpoint every N epochs (and at the end). */
   checkpointEvery: number;
+  /** How many checkpoints to keep. */
   keepCheckpoints: number;
+  /** Run the kNN monitor every N epochs when the data has labels (0: off). */
   knnEvery: number;
+  /** Skip unreadable images with a warning instead of stopping. */
   skipBad: boolean;
-  /** Share of labelled data without a test split held out (never trained on), and its seed. */
+  /** Share (0–1) of labelled data without a test split held out as its test split (never trained on). */
   testFraction: number;
+  /** Seed of the held-out test split. */
   splitSeed: number;
-  /** Local data-parallel workers (this machine), and the multi-machine job they are part of. */
+  /** Data-parallel workers on this machine. */
   nproc: number;
+  /** Machines in the job (each runs `nproc` workers). */
   nnodes: number;
+  /** This machine's index in the job (0 hosts the rendezvous). */
   nodeRank: number;
+  /** Address of node 0. */
   masterAddr: string;
-  /** 0: a free port (single machine only). */
+  /** Rendezvous port on node 0 (0: a free one; single machine only). */
   masterPort: number;
   /** Global BatchNorm over all workers (with more than one). */
   syncBn: boolean;
@@ -73,11 +101,17 @@ export interface PretrainConfig {
   /** Set by the run from the data (recorded in checkpoints). */
   inChannels?: number;
   /** Set by the run: the recipe it chose and why, and the time per epoch it expected (recorded in config.json). */
-  recipeChoice?: RecipeChoice & { expectedEpochSeconds: number | null };
+  recipeChoice?: RecipeChoice & {
+    /** The expected time per epoch in seconds, or null when unknown. */
+    expectedEpochSeconds: number | null;
+  };
 }
 
 /** A config whose recipe the run has applied: what config.json and checkpoints record. */
-export type ResolvedConfig = PretrainConfig & { cifarStem: boolean };
+export type ResolvedConfig = PretrainConfig & {
+  /** The stem the recipe chose (no longer null). */
+  cifarStem: boolean;
+};
 
 /** The defaults of every option. */
 export const pretrainDefaults: PretrainConfig = {

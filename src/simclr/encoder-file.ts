@@ -11,22 +11,31 @@ import type { PretrainConfig } from './config.js';
 import { buildModel, modelConfig, type SimCLRModel } from './model.js';
 import { readSplitRecord, type SplitRecord } from '../data/open.js';
 
+/** A ResNet encoder's architecture, as an encoder file's metadata records it. */
 export interface Architecture {
+  /** ResNet depth. */
   depth: ResNetDepth;
+  /** Whether it uses the CIFAR stem (3×3 stride-1 conv, no max-pool). */
   cifarStem: boolean;
+  /** Width multiplier. */
   width: number;
+  /** Channels of the input images. */
   inChannels: number;
   /** The view size the encoder was trained on (0: unknown). */
   imageSize: number;
 }
 
+/** A trained encoder and what is known about it, from {@link loadEncoder}. */
 export interface LoadedEncoder {
+  /** The encoder f (channels-last), owned by the caller. */
   encoder: ResNet;
+  /** Its architecture. */
   architecture: Architecture;
   /** The whole SimCLR model, when loaded from a checkpoint (for z). */
   model: SimCLRModel | null;
   /** The run folder the encoder came from (for writing results), or null. */
   runDir: string | null;
+  /** The run's config, when loaded from a checkpoint; null for an encoder file. */
   config: PretrainConfig | null;
   /** How the run split its data (its split.json), when loaded from a run folder that has one. */
   split: SplitRecord | null;
@@ -36,6 +45,7 @@ export function architectureMetadata(a: Architecture): Record<string, string> {
   return { format: 'simclr-encoder/1', depth: String(a.depth), cifarStem: String(a.cifarStem), width: String(a.width), inChannels: String(a.inChannels), imageSize: String(a.imageSize) };
 }
 
+/** Loads a trained encoder from a run folder (its newest checkpoint, else its encoder.safetensors), a pretraining checkpoint, or an encoder file. */
 export function loadEncoder(path: string): LoadedEncoder {
   if (!existsSync(path)) throw new Error(`${path}: no such run folder, checkpoint or encoder file`);
   let runDir: string | null = null;

@@ -5,7 +5,12 @@ import { ProjectionHead, type ProjectionHeadOptions } from '../models/projection
 import { resnet, type ResNetDepth } from '../models/resnet.js';
 import type { Tensor } from '../tensor/tensor.js';
 
+/** SimCLR's network: the encoder f (images → h) and the projection head g (h → z); forward gives z. */
 export class SimCLRModel extends Module {
+  /**
+   * @param encoder The encoder f, mapping images [N, C, H, W] to h [N, D]; what is kept after pretraining.
+   * @param head The projection head g, mapping h to z.
+   */
   constructor(
     readonly encoder: Module,
     readonly head: ProjectionHead,
@@ -21,14 +26,23 @@ export class SimCLRModel extends Module {
   }
 }
 
+/** The architecture of a {@link SimCLRModel}: the ResNet encoder's and the projection head's options. */
 export interface ModelConfig {
+  /** ResNet depth of the encoder. */
   depth: ResNetDepth;
+  /** Whether the encoder uses the CIFAR stem (3×3 stride-1 conv, no max-pool). */
   cifarStem: boolean;
+  /** Width multiplier of the encoder. */
   width: number;
+  /** Channels of the input images. */
   inChannels: number;
+  /** Projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm. */
   head: 'v1' | 'v2';
+  /** Linear layers of a v2 head. */
   headLayers: number;
+  /** Hidden width of the head (0: the width of h). */
   hiddenDim: number;
+  /** Dimension of z. */
   projectionDim: number;
 }
 

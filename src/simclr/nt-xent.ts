@@ -10,6 +10,7 @@ import * as ops from '../tensor/generated/ops.js';
 import { arange, eye } from '../tensor/create.js';
 import { noGrad, Tensor, tidy } from '../tensor/tensor.js';
 
+/** Options of {@link ntXentLoss} and {@link ntXentMetrics}. */
 export interface NTXentOptions {
   /** τ (0.5 suits small images, 0.1 ImageNet-like ones). */
   temperature?: number;
@@ -48,6 +49,7 @@ export function ntXentLoss(z: Tensor, { temperature = 0.5, anchors }: NTXentOpti
   });
 }
 
+/** Diagnostics of a batch's projections, from {@link ntXentMetrics}. */
 export interface NTXentMetrics {
   /** Share of anchors whose positive ranks first among the other 2N − 1 views. */
   accuracy: number;

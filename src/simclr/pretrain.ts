@@ -47,14 +47,21 @@ export interface StepRecord {
   commSeconds?: number;
 }
 
+/** What {@link pretrain} returns when a run ends. */
 export interface PretrainResult {
+  /** The run folder. */
   runDir: string;
   /** Why the run ended: all epochs done, the stop epoch reached, or a signal. */
   stopped: 'completed' | 'stop-epoch' | 'signal';
+  /** Where the run stopped: the next step it would run. */
   position: Position;
+  /** The loss of the last step run (null when no step ran). */
   lastLoss: number | null;
+  /** The last kNN monitor accuracy, 0–1 (null when the monitor did not run). */
   knnAccuracy: number | null;
+  /** The encoder's safetensors file (rank 0, completed runs only; otherwise null). */
   encoderFile: string | null;
+  /** The trained model (encoder and projection head), owned by the caller. */
   model: SimCLRModel;
   /** How the data was split (the run's split.json). */
   split: SplitRecord;
@@ -64,6 +71,7 @@ export interface PretrainResult {
   config: ResolvedConfig;
 }
 
+/** Thrown when the loss becomes NaN or infinite; the message says which checkpoint to resume from. */
 export class NonFiniteLossError extends Error {}
 
 /**
@@ -100,7 +108,9 @@ async function openRunData(c: PretrainConfig | ResolvedConfig, runDir: string, r
   return { splits, config };
 }
 
+/** How {@link pretrain} runs (beyond its config). */
 export interface PretrainOptions {
+  /** Continue from the newest checkpoint in the run folder exactly where it stopped (default false). */
   resume?: boolean;
   /** Progress output (by default the progress module's: stderr in the CLI, nothing in a library); null for silence. */
   log?: ((line: string, live: boolean) => void) | null;

@@ -6,6 +6,7 @@
 // paper's and the anchors' recipes can be asked for by name. Every option given still wins.
 import type { PretrainConfig, ResolvedConfig } from './config.js';
 
+/** A recipe by name: auto (chosen by the data's image size) or one of the paper's and the anchors' named recipes. */
 export type RecipeName = 'auto' | 'cifar10' | 'stl10' | 'imagenet';
 
 /** The named recipes: CIFAR-10 as the paper trains it (32 px, s 0.5, no blur), STL-10 at 96 px, ImageNet at 224 px. */
@@ -22,16 +23,21 @@ export const PHOTO_VIEW = 96;
 
 /** What the run trains with, and why. */
 export interface RecipeChoice {
+  /** The recipe asked for. */
   recipe: RecipeName;
   /** 'photo' or 'small images' (auto), or the named recipe. */
   kind: string;
+  /** View size in pixels. */
   imageSize: number;
+  /** Whether the encoder uses the CIFAR stem (3×3 stride-1 conv, no max-pool). */
   cifarStem: boolean;
   /** Gaussian blur probability. */
   blur: number;
+  /** Colour distortion strength s. */
   strength: number;
   /** The images' shorter side (the median of a sample for image folders). */
   imageSide: number;
+  /** Why, in words (for the log and config.json). */
   reason: string;
 }
 

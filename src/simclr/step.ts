@@ -35,6 +35,7 @@ function snapshotBuffers(model: Module): [Tensor, Tensor][] {
 
 /** How a data-parallel worker takes part in a step. */
 export interface DataParallel {
+  /** The workers of the job. */
   group: ProcessGroup;
   /** Gather every worker's z, so that the negatives span the global batch (else only this worker's). */
   gather: boolean;
@@ -62,7 +63,12 @@ export function contrastiveStep(
   chunk: number,
   bf16: boolean,
   dp: DataParallel | null = null,
-): { loss: number; z: Tensor } {
+): {
+  /** The loss value (data-parallel: this worker's share of the global loss). */
+  loss: number;
+  /** The projections [2N, d], detached (data-parallel with gather: every worker's). */
+  z: Tensor;
+} {
   const forward = (x: Tensor) => projections(model, x, bf16);
   const rows = views.size(0);
   const chunked = chunk > 0 && chunk < rows;

@@ -34,6 +34,7 @@ export function autocast<T>(fn: () => T, dtype: 'bfloat16' = 'bfloat16'): T {
   }
 }
 
+/** Whether autograd records operations here (false inside {@link noGrad}). */
 export function isGradEnabled(): boolean {
   return native.isGradEnabled();
 }

@@ -4,13 +4,18 @@ import * as ops from './generated/ops.js';
 import { Tensor } from './tensor.js';
 import type { DType, Device, Scalar } from './types.js';
 
+/** Options of the tensor factories. */
 export interface CreateOptions {
+  /** Element type; each factory says its default (mostly float32). */
   dtype?: DType;
+  /** Where to allocate (default 'cpu'). */
   device?: Device;
+  /** Whether autograd tracks the new tensor as a leaf (default false). */
   requiresGrad?: boolean;
 }
 
-type Nested = number | boolean | readonly Nested[];
+/** Data for {@link tensor}: a number or boolean, or arrays of them nested to any depth (not ragged). */
+export type Nested = number | boolean | readonly Nested[];
 
 const typedArrayDtypes: [new (n: number) => ArrayBufferView, DType][] = [
   [Float32Array, 'float32'],
@@ -89,12 +94,15 @@ function firstLeaf(data: Nested): number | boolean {
   return level as number | boolean;
 }
 
+/** A tensor of `shape` filled with 0 (float32 by default). */
 export function zeros(shape: readonly number[], o: CreateOptions = {}): Tensor {
   return finish(ops.zeros(shape, o.dtype ?? 'float32', null, o.device ?? null), o);
 }
+/** A tensor of `shape` filled with 1 (float32 by default). */
 export function ones(shape: readonly number[], o: CreateOptions = {}): Tensor {
   return finish(ops.ones(shape, o.dtype ?? 'float32', null, o.device ?? null), o);
 }
+/** A tensor of `shape` filled with `value` (float32 by default). */
 export function full(shape: readonly number[], value: Scalar, o: CreateOptions = {}): Tensor {
   return finish(ops.full(shape, value, o.dtype ?? 'float32', null, o.device ?? null), o);
 }
@@ -102,9 +110,11 @@ export function full(shape: readonly number[], value: Scalar, o: CreateOptions =
 export function empty(shape: readonly number[], o: CreateOptions = {}): Tensor {
   return finish(ops.empty$memory_format(shape, o.dtype ?? 'float32', null, o.device ?? null), o);
 }
+/** Zeros with the shape of `t`, and its dtype and device unless given. */
 export function zerosLike(t: Tensor, o: CreateOptions = {}): Tensor {
   return finish(ops.zeros_like(t, o.dtype ?? null, null, o.device ?? null), o);
 }
+/** Ones with the shape of `t`, and its dtype and device unless given. */
 export function onesLike(t: Tensor, o: CreateOptions = {}): Tensor {
   return finish(ops.ones_like(t, o.dtype ?? null, null, o.device ?? null), o);
 }
@@ -113,9 +123,11 @@ export function arange(start: number, end?: number, step = 1, o: CreateOptions =
   const [from, to] = end === undefined ? [0, start] : [start, end];
   return finish(ops.arange$start_step(from, to, step, o.dtype ?? 'int64', null, o.device ?? null), o);
 }
+/** `steps` evenly spaced values from `start` to `end`, both included (float32 by default). */
 export function linspace(start: number, end: number, steps: number, o: CreateOptions = {}): Tensor {
   return finish(ops.linspace(start, end, steps, o.dtype ?? 'float32', null, o.device ?? null), o);
 }
+/** The n × n identity matrix (float32 by default). */
 export function eye(n: number, o: CreateOptions = {}): Tensor {
   return finish(ops.eye(n, o.dtype ?? 'float32', null, o.device ?? null), o);
 }
@@ -136,9 +148,11 @@ export function randperm(n: number, o: CreateOptions = {}): Tensor {
   return finish(ops.randperm(n, o.dtype ?? 'int64', null, o.device ?? null), o);
 }
 
+/** Joins tensors along an existing dim; the other dims must match. */
 export function cat(tensors: readonly Tensor[], dim = 0): Tensor {
   return ops.cat(tensors, dim);
 }
+/** Joins same-shaped tensors along a new dim inserted at `dim`. */
 export function stack(tensors: readonly Tensor[], dim = 0): Tensor {
   return ops.stack(tensors, dim);
 }
@@ -151,9 +165,11 @@ export function where(condition: Tensor, a: Tensor, b: Tensor): Tensor {
 export function manualSeed(seed: number | bigint): void {
   native.manualSeed(seed);
 }
+/** Sets the number of threads libtorch uses for intra-op parallelism (defaults to SIMCLR_THREADS or every core). */
 export function setNumThreads(n: number): void {
   native.setNumThreads(n);
 }
+/** The number of threads libtorch uses for intra-op parallelism. */
 export function getNumThreads(): number {
   return native.getNumThreads();
 }

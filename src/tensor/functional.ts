@@ -4,8 +4,10 @@ import { native } from '../native.js';
 import * as ops from './generated/ops.js';
 import { fromHandle, Tensor, tidy } from './tensor.js';
 
-type Pair = number | readonly [number, number];
+/** A 2-d size, stride or padding: one number for both dims, or [height, width]. */
+export type Pair = number | readonly [number, number];
 
+/** 2-d convolution of input [N, C_in, H, W] with weight [C_out, C_in / groups, kH, kW], as torch.nn.functional.conv2d. */
 export function conv2d(
   input: Tensor,
   weight: Tensor,
@@ -15,6 +17,7 @@ export function conv2d(
   return ops.conv2d(input, weight, bias, stride, padding, dilation, groups);
 }
 
+/** input · weightᵀ + bias, with weight [out, in] and input [..., in], as torch.nn.functional.linear. */
 export function linear(input: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   return ops.linear(input, weight, bias);
 }
@@ -61,6 +64,7 @@ export function batchNormReluTraining(
   return out === null ? null : fromHandle(out);
 }
 
+/** 2-d max pooling of [N, C, H, W]; the stride defaults to the kernel size. */
 export function maxPool2d(
   input: Tensor,
   kernelSize: Pair,
@@ -69,18 +73,22 @@ export function maxPool2d(
   return ops.max_pool2d(input, kernelSize, stride ?? kernelSize, padding, dilation, ceilMode);
 }
 
+/** Average pooling of [N, C, H, W] to a fixed output size [N, C, outH, outW]. */
 export function adaptiveAvgPool2d(input: Tensor, outputSize: Pair): Tensor {
   return ops.adaptive_avg_pool2d(input, outputSize);
 }
 
+/** Elementwise max(x, 0). */
 export function relu(input: Tensor): Tensor {
   return ops.relu(input);
 }
 
+/** Softmax along `dim` (values 0–1 summing to 1). */
 export function softmax(input: Tensor, dim: number): Tensor {
   return ops.softmax$int(input, dim);
 }
 
+/** log(softmax(x)) along `dim`, computed stably. */
 export function logSoftmax(input: Tensor, dim: number): Tensor {
   return ops.log_softmax$int(input, dim);
 }
@@ -90,6 +98,7 @@ export function logsumexp(input: Tensor, dim: number | readonly number[], keepdi
   return ops.logsumexp(input, dim, keepdim);
 }
 
+/** Zeroes each element with probability `p` and scales the rest by 1 / (1 - p) when `training`; identity otherwise. */
 export function dropout(input: Tensor, p = 0.5, training = true): Tensor {
   return ops.dropout(input, p, training);
 }
@@ -115,6 +124,7 @@ export function normalize(input: Tensor, { p = 2, dim = 1, eps = 1e-12 }: { p?: 
   return tidy(() => input.div(ops.clamp_min(input.norm(p, dim, true), eps)));
 }
 
+/** Resampling filter of {@link interpolate}. */
 export type InterpolateMode = 'nearest' | 'bilinear' | 'bicubic';
 
 /** Resizes N×C×H×W images to `size` or by `scaleFactor`, as torch.nn.functional.interpolate. */

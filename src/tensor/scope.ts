@@ -8,6 +8,7 @@ import type { Tensor } from './tensor.js';
 // to V8, so it collects them in time; scoped ones are not reported, so a training step's
 // activations cause no collections.
 
+/** The tensors owned by one open tidy() scope. */
 export type Scope = Set<Tensor>;
 const scopes: Scope[] = [];
 /** Each tensor's own field naming its scope; also how a value is recognised as a tensor here (this module cannot import the class: tensor.ts needs it first). */
@@ -84,7 +85,16 @@ export function dispose(value: Tensors): void {
  * Live tensor handles, the bytes of their (distinct) storages, and the idle bytes the caching
  * allocator keeps for reuse (emptyCache() returns them to the system).
  */
-export function memory(): { tensors: number; bytes: number; cachedBytes: number; cacheLimit: number } {
+export function memory(): {
+  /** Live tensor handles. */
+  tensors: number;
+  /** Bytes of the distinct storages those tensors hold. */
+  bytes: number;
+  /** Idle bytes the caching allocator keeps for reuse. */
+  cachedBytes: number;
+  /** The most idle bytes the caching allocator keeps. */
+  cacheLimit: number;
+} {
   return { ...native.memory(), cachedBytes: native.cachedBytes(), cacheLimit: native.cacheLimit() };
 }
 

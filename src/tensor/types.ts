@@ -1,5 +1,6 @@
 // Value types shared by the tensor API and the generated operator wrappers.
 
+/** Element type of a tensor, named as in PyTorch (float32 = torch.float). */
 export type DType =
   | 'float32'
   | 'float64'
@@ -17,6 +18,7 @@ export type DType =
 /** 'cpu', 'cuda' or 'cuda:N'. */
 export type Device = string;
 
+/** Memory layout: dense row-major ('contiguous'), NHWC for 4-d tensors ('channels_last'), or whatever the source has ('preserve'). */
 export type MemoryFormat = 'contiguous' | 'channels_last' | 'preserve';
 
 /** A number holding an integer is passed as an integer scalar (as a Python int), otherwise as a double. */
