@@ -72,10 +72,10 @@ if [ "$(readlink -f "$bindir/simclr" 2>/dev/null)" != "$cli" ]; then
     say "$bindir/simclr exists and is not a link: left alone (use npx simclr from this folder)"
   elif [ -w "$bindir" ]; then
     ln -sfn "$cli" "$bindir/simclr" && say "simclr -> $cli (in $bindir)"
-  elif command -v sudo >/dev/null; then
-    sudo ln -sfn "$cli" "$bindir/simclr" && say "simclr -> $cli (in $bindir)"
+  elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+    sudo -n ln -sfn "$cli" "$bindir/simclr" && say "simclr -> $cli (in $bindir)"
   else
-    say "$bindir is not writable: use npx simclr from this folder"
+    say "$bindir is not writable (and sudo asks for a password): use npx simclr from this folder, or: sudo ln -s $cli $bindir/simclr"
   fi
 fi
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { cliReference } from '../src/cli/reference.js';
@@ -68,4 +68,21 @@ test('no relative link in README.md or docs/ is broken (files and #anchors)', ()
   }
   assert.deepEqual(broken, []);
   assert.ok(checked > 10, `only ${checked} links found: the link pattern is wrong`);
+});
+
+test("the README's library example runs as written", { timeout: 120_000 }, () => {
+  const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const code = /## The library\n+```ts\n([\s\S]*?)\n```/.exec(readme)?.[1];
+  assert.ok(code, 'no ```ts block under "## The library"');
+  // (inside the package's folder, so that `from 'simclr'` resolves to this build as in a user's project)
+  const file = join(repoRoot, 'dist', 'readme-example.mjs');
+  writeFileSync(file, code);
+  const lines = execFileSync(process.execPath, [file], { encoding: 'utf8' }).trim().split('\n');
+  assert.equal(lines.length, 10);
+  lines.forEach((line, i) => {
+    const [step, loss] = line.split(' ').map(Number);
+    assert.equal(step, i);
+    // NT-Xent over 512 views starts near log(511) = 6.24 and stays finite.
+    assert.ok(Number.isFinite(loss) && loss! > 3 && loss! < 7, line);
+  });
 });

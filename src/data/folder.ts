@@ -28,7 +28,7 @@ const IMAGE_EXTENSIONS = new Set(['.jpg', '.jpeg', '.png', '.webp', '.gif', '.ti
 /**
  * Frames are kept at a shorter side of at most this many times the view size (never above the
  * image's own): a crop of 8% of the area, the random resized crop's smallest, spans √0.08 ≈ 0.28
- * of the frame's side, so at 3.5× it still has about the view's pixels (README "Your own photos").
+ * of the frame's side, so at 3.5× it still has about the view's pixels (docs/photos.md).
  */
 export const SOURCE_SCALE = 3.5;
 

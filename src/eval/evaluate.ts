@@ -47,7 +47,7 @@ export function splitSummary(split: SplitRecord): Record<string, unknown> {
 /**
  * The raw-pixel baseline sees images of at most this side: a 96-px colour view has 27,648 values,
  * whose covariance the linear probe could not decompose; 32 × 32 (3,072) keeps the colours and
- * layout that pixels carry (README "Your own photos": kNN on 32-px pixels against 96-px ones).
+ * layout that pixels carry (docs/photos.md: kNN on 32-px pixels against 96-px ones).
  */
 export const PIXEL_SIDE = 32;
 

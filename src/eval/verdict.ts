@@ -59,7 +59,7 @@ export function verdict(scores: Scores, { fraction, epochs }: { fraction: number
   let headline: string;
   if (wins.length === columns.length) headline = `SimCLR's encoder beats both baselines in every column, after ${after} of pretraining without labels.`;
   else if (few.every((c) => c.wins)) headline = `SimCLR's encoder beats both baselines with ${100 * fraction}% of the labels; with all of them it is not ahead everywhere.`;
-  else if (wins.length === 0) headline = `SimCLR's encoder does not beat the baselines after ${after}; the README's learning curve (node dist/bench/curve.js) shows how many it takes.`;
+  else if (wins.length === 0) headline = `SimCLR's encoder does not beat the baselines after ${after}; the learning curve in docs/results.md (node dist/bench/curve.js) shows how many it takes.`;
   else headline = `SimCLR's encoder is ahead of both baselines in ${wins.length} of ${columns.length} columns after ${after}.`;
   return { columns, helps: wins.length === columns.length, lines: [`verdict: ${headline}`, ...columns.map((c) => `  ${describe(c)}`)] };
 }

@@ -2,7 +2,7 @@
 // names them. Small images (thumbnails, CIFAR, Fashion-MNIST) train at their own size with the
 // CIFAR stem (3×3 stride-1 convolution, no max-pool); photos get the photo recipe — the ImageNet
 // stem (7×7 stride-2 convolution, 3×3 stride-2 max-pool), blur p 0.5 and a view of PHOTO_VIEW
-// pixels, decided by the learning curve on a real photo set (README "Your own photos"). The
+// pixels, decided by the learning curve on a real photo set (docs/photos.md). The
 // paper's and the anchors' recipes can be asked for by name. Every option given still wins.
 import type { PretrainConfig, ResolvedConfig } from './config.js';
 
