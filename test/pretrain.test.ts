@@ -128,8 +128,17 @@ test('the CLI names a bad flag or value, and --help lists every flag with its de
   const help = spawnSync(process.execPath, [cli, 'pretrain', '--help'], { encoding: 'utf8' });
   for (const [flag, spec] of Object.entries(pretrainFlags)) {
     const shown = 'defaultText' in spec ? spec.defaultText : String(spec.default);
-    assert.match(help.stdout, new RegExp(`--${flag} <[^>]+>.*default: ${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), flag);
+    // (a flag too long for the column has its help on the next line)
+    assert.match(help.stdout, new RegExp(`--${flag} <[^>]+>\\n? +[^\\n]*default: ${shown.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`), flag);
   }
+  // The help column is aligned: every help text starts at the same column.
+  const helpLines = help.stdout.split('\n').filter((l) => l.startsWith('  '));
+  const starts = new Set(
+    helpLines
+      .filter((l) => !/^ {2}--\S+ <[^>]+>$/.test(l)) // a flag whose help is on the next line
+      .map((l) => (l.trimStart().startsWith('--') ? (/^ {2}--\S+ <[^>]+> {2,}/.exec(l)?.[0].length ?? -1) : l.length - l.trimStart().length)),
+  );
+  assert.equal(starts.size, 1, `help starts at columns ${[...starts].join(', ')}`);
   const badConfig = join(base, 'bad.yaml');
   writeFileSync(badConfig, 'epochs: three\n');
   const fromFile = spawnSync(process.execPath, [cli, 'pretrain', '--config', badConfig], { encoding: 'utf8' });
