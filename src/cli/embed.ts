@@ -3,7 +3,7 @@ import { openSource } from '../data/open.js';
 import { testFraction } from './pretrain-flags.js';
 import { extractFeatures } from '../eval/features.js';
 import { saveSafetensors } from '../io/safetensors.js';
-import { loadEncoder, type LoadedEncoder } from '../simclr/encoder-file.js';
+import { loadEncoder, runDataOptions, type LoadedEncoder } from '../simclr/encoder-file.js';
 import type { DataSource } from '../data/source.js';
 import { tensor } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
@@ -17,6 +17,7 @@ export const encoderDataFlags = {
   'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'input size (0: the size the encoder was trained on)' },
   'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'labelled data without a test split: share of each class held out as the test split (a run folder\'s own split.json wins)' },
   'split-seed': { type: 'int', default: 0, help: 'seed of the held-out test split (a run folder\'s own split.json wins)' },
+  'skip-bad': { type: 'boolean', default: false, help: 'skip unreadable images with a warning (the run\'s own data: as its pretraining did)' },
 } satisfies Flags;
 
 /** The images the encoder-data flags choose, at the encoder's input size. */
@@ -24,9 +25,8 @@ export async function openEncoderData(command: string, loaded: LoadedEncoder, o:
   const data = o.data || loaded.config?.data || '';
   if (!data) throw new UsageError(`${command}: --data is required for this encoder`);
   const size = o['image-size'] || loaded.architecture.imageSize || 32;
-  // the run's own split, so that `--split test` gives the images its pretraining held out
-  const recorded = loaded.split?.data === data ? loaded.split : null;
-  return { source: await openSource(data, { split: o.split as 'train' | 'test', size, recorded, testFraction: o['test-fraction'], splitSeed: o['split-seed'] }), size };
+  // the run's own split (so that `--split test` gives the images its pretraining held out) and data options
+  return { source: await openSource(data, { split: o.split as 'train' | 'test', size, testFraction: o['test-fraction'], splitSeed: o['split-seed'], ...runDataOptions(loaded, data, o['skip-bad']) }), size };
 }
 
 export const embedFlags = {

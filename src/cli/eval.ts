@@ -6,7 +6,7 @@ import { extractFeatures, type Features } from '../eval/features.js';
 import { augmentedFeatures, fixedFeatures, linearSgd } from '../eval/linear-sgd.js';
 import { meanStd, openEvalData, pixelFeatures, runProtocol, splitSummary, type Protocol } from '../eval/evaluate.js';
 import { testFraction } from './pretrain-flags.js';
-import { loadEncoder, randomEncoder, type LoadedEncoder } from '../simclr/encoder-file.js';
+import { loadEncoder, randomEncoder, runDataOptions, type LoadedEncoder } from '../simclr/encoder-file.js';
 import type { ResNet } from '../models/resnet.js';
 import type { ProjectionHead } from '../models/projection-head.js';
 import { warning } from '../progress.js';
@@ -25,6 +25,7 @@ export const evalFlags = {
   draws: { type: 'int', default: 3, check: (v) => (v > 0 ? null : 'must be positive'), help: 'all: label draws averaged (mean ± std) when --fraction is below 1; disjoint while the classes have images enough' },
   'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'all: labelled data without a test split: share of each class held out as the test split (a run folder\'s own split.json wins)' },
   'split-seed': { type: 'int', default: 0, help: 'all: seed of the held-out test split (a run folder\'s own split.json wins)' },
+  'skip-bad': { type: 'boolean', default: false, help: 'all: skip unreadable images with a warning (the run\'s own data: as its pretraining did)' },
   epochs: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'finetune, linear with --solver sgd: epochs (0: the protocol\'s default, finetune 30 (paper: 60 for 1%, 30 for 10%), linear sgd 90)' },
   'batch-size': { type: 'int', default: 256, check: (v) => (v > 0 ? null : 'must be positive'), help: 'finetune (lr 0.05·B/256), linear with --solver sgd (lr 0.1·B/256): batch size' },
   'head-layer': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'finetune: start from head layer k of the projection head (0: from h)' },
@@ -75,7 +76,8 @@ export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = n
   if (!data) throw new UsageError('eval: --data is required for this encoder');
   const size = o['image-size'] || loaded?.architecture.imageSize || 32;
   const recorded = recordedSplit(loaded, data, o, given);
-  const split = await openEvalData(data, size, { recorded, testFraction: o['test-fraction'], splitSeed: o['split-seed'] });
+  const runOptions = loaded === null ? { skipBad: o['skip-bad'] } : runDataOptions(loaded, data, o['skip-bad']);
+  const split = await openEvalData(data, size, { testFraction: o['test-fraction'], splitSeed: o['split-seed'], ...runOptions, recorded });
   if (split.split.kind === 'held-out' && loaded?.runDir && recorded === null && loaded.config?.data === data) {
     warning(`simclr: ${loaded.runDir} has no split.json: its pretraining predates held-out splits and saw every image of ${data}, the held-out test images included`);
   }

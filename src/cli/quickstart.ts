@@ -11,7 +11,7 @@ import { openEvalData, PIXEL_SIDE, splitSummary, type EvalResult } from '../eval
 import { imageFolderListing, openSplits } from '../data/open.js';
 import { describeRecipe } from '../simclr/recipe.js';
 import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
-import { randomEncoder } from '../simclr/encoder-file.js';
+import { randomEncoder, runDataOptions } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { ResNet } from '../models/resnet.js';
 import { note } from '../progress.js';
@@ -76,7 +76,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
   const encoder = run.model.encoder as ResNet;
   const architecture = { depth: trained.depth, cifarStem: trained.cifarStem, width: trained.width, inChannels: encoder.options.inChannels, imageSize: size };
   note(`evaluating the encoder, a random-init encoder and raw pixels: kNN and linear probe, all labels and ${100 * fraction}% of them (${draws} draws)`);
-  const data = await openEvalData(config.data, size, { recorded: run.split, skipBad: trained.skipBad });
+  const data = await openEvalData(config.data, size, runDataOptions({ config: trained, split: run.split }, config.data));
   const options = { size, fraction, draws, seed: config.seed };
   const simclr = await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, options.size), options);
   const random = randomEncoder(architecture, config.seed);

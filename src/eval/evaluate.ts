@@ -27,7 +27,7 @@ export interface EvalData {
 }
 
 /** The train and test splits of a labelled data source (a run's recorded split when given). */
-export async function openEvalData(data: string, size: number, options: Pick<OpenOptions, 'recorded' | 'testFraction' | 'splitSeed' | 'skipBad'> = {}): Promise<EvalData> {
+export async function openEvalData(data: string, size: number, options: Pick<OpenOptions, 'recorded' | 'testFraction' | 'splitSeed' | 'skipBad' | 'sourceScale'> = {}): Promise<EvalData> {
   const splits = await openSplits(data, { size, ...options });
   const fail = (message: string) => {
     splits.dispose();

@@ -13,7 +13,7 @@ import { openSplits } from '../data/open.js';
 import { extractFeatures } from '../eval/features.js';
 import { cpuFlags, info } from '../info.js';
 import { Random } from '../random.js';
-import { loadEncoder } from '../simclr/encoder-file.js';
+import { loadEncoder, runDataOptions } from '../simclr/encoder-file.js';
 import { configAugmentation, pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
 import { cat, tensor } from '../tensor/create.js';
 import { centreSquares } from '../augment/geometry.js';
@@ -141,14 +141,13 @@ async function mapTiles(source: DataSource, indices: Int32Array, size: number): 
 /** The map, the gallery and the augmentation grid of the first run (what needs its encoder and data). */
 async function encoderViews(runDir: string, o: Required<ReportOptions>) {
   const loaded = loadEncoder(runDir);
-  // (an encoder file carries no config: the run folder's config.json has it)
-  const config = loaded.config ?? (readJson(join(runDir, 'config.json')) as PretrainConfig | null);
+  const config = loaded.config;
   if (config === null) {
     loaded.encoder.dispose();
     return null;
   }
   const size = loaded.architecture.imageSize || 32;
-  const data = await openSplits(config.data, { size, recorded: loaded.split, skipBad: config.skipBad });
+  const data = await openSplits(config.data, { size, ...runDataOptions(loaded, config.data) });
   try {
     const augmentation = configAugmentation(config, size);
     const sample = await loadFrames(data.train, evenlySpaced(data.train.size, 6));

@@ -1,15 +1,15 @@
 // Finding and loading a trained encoder: from a run folder (its encoder.safetensors, else its
 // newest checkpoint), a pretraining checkpoint, or an encoder file with its architecture in the
 // metadata. Also builds the same architecture randomly initialised, as a baseline.
-import { existsSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { readSafetensorsHeader } from '../io/safetensors.js';
 import { resnet, resnetStemChannels, type ResNet, type ResNetDepth } from '../models/resnet.js';
 import { manualSeed } from '../tensor/create.js';
 import { listCheckpoints, readCheckpoint } from './checkpoint.js';
 import type { PretrainConfig } from './config.js';
 import { buildModel, modelConfig, type SimCLRModel } from './model.js';
-import { readSplitRecord, type SplitRecord } from '../data/open.js';
+import { readSplitRecord, type OpenOptions, type SplitRecord } from '../data/open.js';
 
 /** A ResNet encoder's architecture, as an encoder file's metadata records it. */
 export interface Architecture {
@@ -35,7 +35,7 @@ export interface LoadedEncoder {
   model: SimCLRModel | null;
   /** The run folder the encoder came from (for writing results), or null. */
   runDir: string | null;
-  /** The run's config, when loaded from a checkpoint; null for an encoder file. */
+  /** The run's config (a checkpoint's, or its run folder's config.json); null for a lone encoder file. */
   config: PretrainConfig | null;
   /** How the run split its data (its split.json), when loaded from a run folder that has one. */
   split: SplitRecord | null;
@@ -56,6 +56,9 @@ export function loadEncoder(path: string): LoadedEncoder {
     if (checkpoints.length > 0) file = checkpoints[0]!;
     else if (existsSync(join(path, 'encoder.safetensors'))) file = join(path, 'encoder.safetensors');
     else throw new Error(`${path}: no checkpoints/ or encoder.safetensors in this folder`);
+  } else if (existsSync(join(dirname(path), 'config.json'))) {
+    // (an encoder.safetensors named directly, in its run folder: the run's config and split still apply)
+    runDir = dirname(path);
   }
   const header = readSafetensorsHeader(file);
   const { metadata } = header;
@@ -82,7 +85,36 @@ export function loadEncoder(path: string): LoadedEncoder {
   checkArchitecture(file, architecture, header.tensors, '');
   const encoder = randomEncoder(architecture, 0);
   encoder.load(file);
-  return { encoder, model: null, runDir, config: null, split: runDir === null ? null : readSplitRecord(runDir), architecture };
+  return { encoder, model: null, runDir, config: runDir === null ? null : readRunConfig(runDir), split: runDir === null ? null : readSplitRecord(runDir), architecture };
+}
+
+/** A run folder's config.json (null when it has none); a file that is not a config is an error naming it. */
+function readRunConfig(runDir: string): PretrainConfig | null {
+  const path = join(runDir, 'config.json');
+  if (!existsSync(path)) return null;
+  let config: unknown;
+  try {
+    config = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (e) {
+    throw new Error(`${path}: not a run's config (${e instanceof Error ? e.message : String(e)})`);
+  }
+  if (typeof config !== 'object' || config === null || typeof (config as { data?: unknown }).data !== 'string') throw new Error(`${path}: not a run's config (no data named)`);
+  return config as PretrainConfig;
+}
+
+/**
+ * How to open `data` again for a loaded encoder. When it is the data the encoder's run trained on,
+ * the run's own options: its recorded split (split.json), --skip-bad and source scale, so that
+ * every command that reopens a run's data (eval, embed, index, the report, the quickstart's
+ * evaluation) reads the images its pretraining read. `skipBad` asks for skipping on any data.
+ */
+export function runDataOptions(run: Pick<LoadedEncoder, 'config' | 'split'>, data: string, skipBad = false): Pick<OpenOptions, 'recorded' | 'skipBad' | 'sourceScale'> {
+  const own = run.config?.data === data;
+  return {
+    recorded: run.split?.data === data ? run.split : null,
+    skipBad: skipBad || (own && run.config!.skipBad === true),
+    ...(own && run.config!.sourceScale ? { sourceScale: run.config!.sourceScale } : {}),
+  };
 }
 
 /**
