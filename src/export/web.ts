@@ -11,10 +11,10 @@
 // size, the centre cropped, RGB (or Rec. 709 luma for one channel), /255. Only the resampling kernel
 // differs (the canvas's against sharp's Lanczos), so an image already at the encoder's size gets
 // exactly the library's h.
-import { copyFileSync, createReadStream, existsSync, mkdirSync, statSync } from 'node:fs';
+import { copyFileSync, createReadStream, existsSync, mkdirSync, realpathSync, statSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
-import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
+import { dirname, extname, join, normalize, sep } from 'node:path';
 import { spriteSheet } from '../io/sprite.js';
 import type { ImageIndex } from '../search/image-index.js';
 import { writeFileAtomic } from '../io/atomic.js';
@@ -64,29 +64,49 @@ const MIME: Record<string, string> = {
   '.png': 'image/png',
 };
 
-/** Serves `dir` on 127.0.0.1 (port 0: a free one); resolves once listening. */
+/**
+ * The file a request's path names inside `root` (its index.html for a folder), or null: a path
+ * that does not decode, holds a NUL or is absurdly long, or whose real path (symlinks followed)
+ * is outside `root`, or that is not a file.
+ */
+function fileUnder(root: string, url: string): { path: string; size: number } | null {
+  let path: string;
+  try {
+    path = decodeURIComponent(new URL(url, 'http://x').pathname);
+  } catch {
+    return null;
+  }
+  if (path.includes('\0') || path.length > 4096) return null;
+  try {
+    let file = normalize(join(root, path));
+    if (statSync(file).isDirectory()) file = join(file, 'index.html');
+    const real = realpathSync(file);
+    if (!real.startsWith(root + sep)) return null;
+    const stat = statSync(real);
+    return stat.isFile() ? { path: real, size: stat.size } : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Serves `dir` on 127.0.0.1 (port 0: a free one), GET and HEAD only, nothing outside `dir`; resolves once listening. */
 export function serveStatic(dir: string, port = 0): Promise<{
   /** The address the folder is served at. */
   url: string;
   /** The HTTP server (close it to stop serving). */
   server: Server;
 }> {
-  const root = resolve(dir);
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) return Promise.reject(new Error(`${dir}: no such folder`));
+  const root = realpathSync(dir);
   const server = createServer((req, res) => {
-    let path: string;
-    try {
-      path = normalize(join(root, decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname)));
-    } catch {
-      res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
-      return;
-    }
-    const file = path.endsWith(sep) || path === root ? join(path, 'index.html') : path;
-    if (!file.startsWith(root + sep) || !existsSync(file) || !statSync(file).isFile()) {
-      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    res.writeHead(200, { 'content-type': MIME[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-cache' });
-    createReadStream(file).pipe(res);
+    const refuse = (status: number, text: string) => res.writeHead(status, { 'content-type': 'text/plain', ...(status === 405 ? { allow: 'GET, HEAD' } : {}) }).end(text);
+    if (req.method !== 'GET' && req.method !== 'HEAD') return refuse(405, 'method not allowed');
+    const file = fileUnder(root, req.url ?? '/');
+    if (file === null) return refuse(404, 'not found');
+    res.writeHead(200, { 'content-type': MIME[extname(file.path)] ?? 'application/octet-stream', 'content-length': file.size, 'cache-control': 'no-cache' });
+    if (req.method === 'HEAD') return res.end();
+    // (a file removed between the stat and the read ends this response, not the server)
+    createReadStream(file.path).on('error', () => res.destroy()).pipe(res);
   });
   return new Promise((ok, fail) => {
     server.once('error', fail);
