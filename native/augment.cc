@@ -499,6 +499,8 @@ class AugmentWorker : public Napi::AsyncWorker {
       if (in_[7].numel() > 0) blurInPlace(out_, in_[7], in_[8], blurTaps_, false);
       if (in_[9].defined()) colorOpsInPlace(out_, in_[9], in_[10], false);
       if (channelsLast_) out_ = out_.contiguous(at::MemoryFormat::ChannelsLast);
+    } catch (const c10::Error& e) {
+      SetError(e.what_without_backtrace());  // (what() carries libtorch's C++ backtrace: not for a user)
     } catch (const std::exception& e) {
       SetError(e.what());
     }

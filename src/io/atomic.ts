@@ -2,11 +2,34 @@
 import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
-/** Writes `chunks` (made as they are written, when an iterator) to a temporary file beside `path`, fsyncs it, renames it over `path`, fsyncs the folder. */
+/** The project's words for a failed write: the file, and what to do about the usual causes. */
+function writeError(path: string, e: unknown): Error {
+  const code = (e as { code?: string }).code;
+  const why =
+    code === 'ENOSPC' ? 'no space left on the device'
+    : code === 'EFBIG' ? 'file too large for this process: its file-size limit, ulimit -f'
+    : code === 'EDQUOT' ? 'disk quota exceeded'
+    : code === 'EACCES' || code === 'EPERM' ? 'permission denied'
+    : code === 'ENOENT' ? 'its folder does not exist'
+    : code === 'EROFS' ? 'read-only file system'
+    : e instanceof Error ? e.message : String(e);
+  return new Error(`${path}: cannot write it (${why}); the previous file, if any, is unchanged`, { cause: e });
+}
+
+/**
+ * Writes `chunks` (made as they are written, when an iterator) to a temporary file beside `path`,
+ * fsyncs it, renames it over `path`, fsyncs the folder. A failed write (a full disk, a file-size
+ * limit) removes the temporary and throws an error naming `path`; the previous file stays.
+ */
 export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
-  const fd = openSync(temp, 'w', 0o644);
+  let fd: number;
+  try {
+    fd = openSync(temp, 'w', 0o644);
+  } catch (e) {
+    throw writeError(path, e);
+  }
   try {
     for (const chunk of chunks) {
       let written = 0;
@@ -16,7 +39,8 @@ export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): voi
   } catch (e) {
     closeSync(fd);
     unlinkSync(temp);
-    throw e;
+    // (errors of the chunks' own making, e.g. a tensor that cannot be serialised, pass as they are)
+    throw (e as { code?: string }).code === undefined ? e : writeError(path, e);
   }
   closeSync(fd);
   renameSync(temp, path);

@@ -1,7 +1,8 @@
 // SimCLR pretraining: for each batch, two views per image (T), z = g(f(x)), NT-Xent, an optimizer
 // step on a warm-up + cosine schedule. Logs progress, writes metrics.jsonl, runs a kNN monitor,
 // checkpoints atomically (and on SIGINT / SIGTERM), resumes exactly, stops on a NaN loss.
-import { appendFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { Loader, type Batch } from '../data/loader.js';
 import type { PairPart } from '../augment/simclr-augmentation.js';
@@ -82,7 +83,9 @@ export class NonFiniteLossError extends Error {}
  */
 async function openRunData(c: PretrainConfig | ResolvedConfig, runDir: string, resumed: ResolvedConfig | null): Promise<{ splits: Splits; config: ResolvedConfig }> {
   const recorded = resumed !== null ? readSplitRecord(runDir) : null;
-  const open = (size: number) => openSplits(c.data, { size, sourceScale: c.sourceScale ?? SOURCE_SCALE, skipBad: c.skipBad, testFraction: c.testFraction, splitSeed: c.splitSeed, recorded });
+  // (a resumed run reads its own data, as it recorded it, whatever the flags' defaults say)
+  const d = resumed ?? c;
+  const open = (size: number) => openSplits(d.data, { size, sourceScale: d.sourceScale ?? SOURCE_SCALE, skipBad: d.skipBad, testFraction: d.testFraction, splitSeed: d.splitSeed, recorded });
   let splits: Splits;
   let config: ResolvedConfig;
   if (resumed !== null) {
@@ -266,8 +269,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
 
   c = { ...c, inChannels: channels };
   if (leader) {
-    writeFileSync(join(runDir, 'config.json'), `${JSON.stringify(c, null, 2)}\n`);
-    writeFileSync(join(runDir, 'split.json'), `${JSON.stringify(data.record)}\n`);
+    writeFileAtomic(join(runDir, 'config.json'), [Buffer.from(`${JSON.stringify(c, null, 2)}\n`)]);
+    writeFileAtomic(join(runDir, 'split.json'), [Buffer.from(`${JSON.stringify(data.record)}\n`)]);
   }
   const monitor = c.knnEvery > 0 && data.test !== null && data.test.labels !== null && source.labels !== null;
   if (leader && c.knnEvery > 0 && !monitor && out !== null) {
