@@ -1,6 +1,6 @@
 // Facts about the native runtime: libtorch version and location, BLAS, threads, devices.
 import { readFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, totalmem } from 'node:os';
 import { native } from './native.js';
 
 /** Facts about the native runtime, from {@link info}. */
@@ -59,4 +59,26 @@ export function cpuFlags(): { model: string; flags: string[] } {
   } catch {
     return { model: cpus()[0]?.model ?? 'unknown', flags: [] };
   }
+}
+
+/**
+ * The most memory this process may use, and what sets it: its address-space limit (ulimit -v), its
+ * cgroup's (a container's) limit, or the machine's memory, whichever is lowest. For error messages.
+ */
+export function memoryLimit(): { bytes: number; source: string } {
+  const limits = [{ bytes: totalmem(), source: "the machine's memory" }];
+  const read = (file: string) => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch {
+      return '';
+    }
+  };
+  const addressSpace = /^Max address space\s+(\d+)/m.exec(read('/proc/self/limits'));
+  if (addressSpace) limits.push({ bytes: Number(addressSpace[1]), source: 'its address-space limit (ulimit -v)' });
+  for (const file of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
+    const value = Number(read(file).trim());
+    if (Number.isFinite(value) && value > 0) limits.push({ bytes: value, source: `its cgroup's limit (${file})` });
+  }
+  return limits.reduce((a, b) => (b.bytes < a.bytes ? b : a));
 }

@@ -3,6 +3,7 @@
 // checkpoints atomically (and on SIGINT / SIGTERM), resumes exactly, stops on a NaN loss.
 import { appendFileSync } from 'node:fs';
 import { writeFileAtomic } from '../io/atomic.js';
+import { memoryLimit } from '../info.js';
 import { join } from 'node:path';
 import { Loader, type Batch } from '../data/loader.js';
 import type { PairPart } from '../augment/simclr-augmentation.js';
@@ -109,6 +110,21 @@ async function openRunData(c: PretrainConfig | ResolvedConfig, runDir: string, r
     splits = { ...splits, train, dispose: () => (train.dispose(), splits.test?.dispose?.()) };
   }
   return { splits, config };
+}
+
+/**
+ * An allocation that failed during training, said as what to change: the batch and its views, and
+ * the limit this process runs under (other errors pass unchanged).
+ */
+function trainingMemoryError(e: unknown, batchSize: number, views: string): unknown {
+  const message = e instanceof Error ? e.message : String(e);
+  if (!/out of memory|not enough memory|can't allocate|bad_alloc/i.test(message)) return e;
+  const limit = memoryLimit();
+  return new Error(
+    `out of memory training with --batch-size ${batchSize} (${views}): ${message}. This process may use ${(limit.bytes / 2 ** 30).toFixed(1)} GiB (${limit.source}): ` +
+      'lower --batch-size, or compute each step in chunks of views with --chunk (e.g. --chunk 256: the same gradient, less memory)',
+    { cause: e },
+  );
 }
 
 /** How {@link pretrain} runs (beyond its config). */
@@ -394,6 +410,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
       model.encoder.save(encoderFile, architectureMetadata({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: channels, imageSize: size }));
     }
     return { runDir, stopped, position, lastLoss, knnAccuracy: lastKnn, encoderFile, model, split: data.record, precision: c.precision as PrecisionChoice['precision'], config: c };
+  } catch (e) {
+    throw trainingMemoryError(e, c.batchSize, `${(2 * c.batchSize) / workers} views of ${channels}×${size}×${size} a step${workers > 1 ? ' on each worker' : ''}`);
   } finally {
     if (handleSignals) {
       process.off('SIGINT', onSignal);
