@@ -40,8 +40,9 @@ export function sampleCropBox(rng: Random, width: number, height: number, scale:
   const inRatio = width / height;
   let w = width;
   let h = height;
-  if (inRatio < Math.min(...ratio)) h = Math.round(w / Math.min(...ratio));
-  else if (inRatio > Math.max(...ratio)) w = Math.round(h * Math.max(...ratio));
+  // (at least one pixel: where the frame narrowed to the allowed aspect is under half a pixel across, torchvision rounds to an empty box)
+  if (inRatio < Math.min(...ratio)) h = Math.max(1, Math.round(w / Math.min(...ratio)));
+  else if (inRatio > Math.max(...ratio)) w = Math.max(1, Math.round(h * Math.max(...ratio)));
   return { x: Math.floor((width - w) / 2), y: Math.floor((height - h) / 2), width: w, height: h };
 }
 
