@@ -2,13 +2,21 @@
 // would, each case with a time limit. A case passes when it ends as it should: a refusal exits 1
 // with one clear message naming what is wrong (2 for a misused flag, as usage errors do; no stack
 // trace, no signal), a tolerated fault exits 0,
-// and nothing already written is lost. Prints one JSON line per case, then a summary.
+// and nothing already written is lost. Every command is tried (#30): its bad inputs of each kind,
+// bad flag combinations, a SIGKILL halfway through each writer (injected by a preloaded module that
+// kills the process in the middle of writing the named file: the previous file must be intact, or
+// no file at all, and the next run must succeed over the temporary files left behind), and two
+// writers on one output at once (each succeeds or refuses clearly; the output ends complete).
+// Prints one JSON line per case, then a summary with the count of cases and passes.
 //   node dist/scripts/trial.js [--keep]
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import onnxProto from 'onnx-proto';
 import sharp from 'sharp';
 
 const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
@@ -24,11 +32,82 @@ interface Ended {
   hung: boolean;
 }
 
-/** Runs the CLI; a run past `limitS` is killed and counts as a hang. `started` sees the child. */
-function simclr(args: string[], limitS = 120, started?: (pid: number) => void): Promise<Ended> {
-  return new Promise((resolve) => {
+// Faults injected into the CLI's process (loaded with --import when a case asks for one):
+// SIMCLR_TRIAL_KILL=<name>: SIGKILL halfway through the first write of a file whose path contains <name>;
+// SIMCLR_TRIAL_SLOW=<name>: wait SIMCLR_TRIAL_SLOW_MS before opening such a file for writing.
+const faults = join(root, 'faults.mjs');
+writeFileSync(
+  faults,
+  `import fs from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
+const kill = process.env.SIMCLR_TRIAL_KILL || null;
+const slow = process.env.SIMCLR_TRIAL_SLOW || null;
+const pauseMs = Number(process.env.SIMCLR_TRIAL_SLOW_MS || 300);
+const hits = (path, name) => name !== null && String(path).includes(name);
+const pause = () => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, pauseMs);
+const die = () => process.kill(process.pid, 'SIGKILL');
+const writing = (flags) => (typeof flags === 'string' ? /[wa+]/.test(flags) : typeof flags === 'number' && (flags & 3) !== 0);
+const { openSync, writeSync, writeFileSync, copyFileSync } = fs;
+const doomed = new Set();
+fs.openSync = function (path, flags, ...rest) {
+  if (writing(flags) && hits(path, slow)) pause();
+  const fd = openSync.call(fs, path, flags, ...rest);
+  if (writing(flags) && hits(path, kill)) doomed.add(fd);
+  return fd;
+};
+fs.writeSync = function (fd, data, ...rest) {
+  if (doomed.has(fd)) {
+    const bytes = ArrayBuffer.isView(data) ? Buffer.from(data.buffer, data.byteOffset + (rest[0] ?? 0), rest[1] ?? data.byteLength - (rest[0] ?? 0)) : Buffer.from(String(data));
+    writeSync.call(fs, fd, bytes, 0, bytes.length >> 1);
+    die();
+  }
+  return writeSync.call(fs, fd, data, ...rest);
+};
+fs.writeFileSync = function (path, data, ...rest) {
+  if (typeof path !== 'number' && hits(path, kill)) {
+    const fd = openSync.call(fs, path, 'w');
+    const bytes = Buffer.from(data);
+    writeSync.call(fs, fd, bytes, 0, bytes.length >> 1);
+    die();
+  }
+  if (typeof path !== 'number' && hits(path, slow)) pause();
+  return writeFileSync.call(fs, path, data, ...rest);
+};
+fs.copyFileSync = function (from, to, ...rest) {
+  if (hits(to, slow)) pause();
+  if (hits(to, kill)) {
+    const bytes = fs.readFileSync(from);
+    const fd = openSync.call(fs, to, 'w');
+    writeSync.call(fs, fd, bytes, 0, bytes.length >> 1);
+    die();
+  }
+  return copyFileSync.call(fs, from, to, ...rest);
+};
+syncBuiltinESMExports();
+`,
+);
+
+/** Cases started together (Promise.all) run two at a time. */
+const PARALLEL = 2;
+let running = 0;
+const queue: (() => void)[] = [];
+async function slot<T>(f: () => Promise<T>): Promise<T> {
+  while (running >= PARALLEL) await new Promise<void>((r) => queue.push(r));
+  running++;
+  try {
+    return await f();
+  } finally {
+    running--;
+    queue.shift()?.();
+  }
+}
+
+/** Runs the CLI; a run past `limitS` is killed and counts as a hang. `started` sees the child; `fault` sets the faults above. */
+function simclr(args: string[], limitS = 120, started?: (pid: number) => void, fault?: Record<string, string>): Promise<Ended> {
+  return slot(() => new Promise((resolve) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: join(root, 'cache') } });
+    const preload = fault === undefined ? [] : ['--import', pathToFileURL(faults).href];
+    const child = spawn(process.execPath, [...preload, cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, XDG_CACHE_HOME: join(root, 'cache'), ...fault } });
     started?.(child.pid!);
     let stdout = '';
     let stderr = '';
@@ -40,7 +119,7 @@ function simclr(args: string[], limitS = 120, started?: (pid: number) => void): 
       clearTimeout(timer);
       resolve({ code, signal, stderr, stdout, seconds: (performance.now() - t0) / 1000, hung });
     });
-  });
+  }));
 }
 
 interface Outcome {
@@ -265,7 +344,448 @@ const ckptMeta = ckpt.header.__metadata__ as Record<string, string>;
 const notJson = { ...ckpt.header, __metadata__: Object.fromEntries(Object.entries(ckptMeta).map(([k, v]) => [k, k === 'config' ? '{not json' : v])) };
 await refused('a checkpoint whose config is not JSON', evalOf(bad('config.safetensors', safetensorsBytes(JSON.stringify(notJson), ckpt.data))), /config\.safetensors/);
 
+// --- every command (#30): helpers -----------------------------------------------------------------
+
+const quietly = ['--quiet'];
+/** A problem with a safetensors file's completeness (header, data section of the stated size), or null. */
+function safetensorsProblem(file: string, format?: string): string | null {
+  if (!existsSync(file)) return `${file} is missing`;
+  try {
+    const { header, data } = splitSafetensors(file);
+    const ends = Object.entries(header).filter(([k]) => k !== '__metadata__').map(([, v]) => (v as { data_offsets: number[] }).data_offsets[1]!);
+    if (Math.max(0, ...ends) !== data.length) return `${file}: its data section has ${data.length} bytes, its header ${Math.max(0, ...ends)}`;
+    if (format !== undefined && (header.__metadata__ as Record<string, string> | undefined)?.format !== format) return `${file} is not a ${format}`;
+    return null;
+  } catch (e) {
+    return `${file} is torn: ${(e as Error).message}`;
+  }
+}
+/** The ONNX model in `file` (decoded), or a problem. */
+function onnxModel(file: string): onnxProto.onnx.ModelProto | string {
+  if (!existsSync(file)) return `${file} is missing`;
+  try {
+    const model = onnxProto.onnx.ModelProto.decode(readFileSync(file));
+    return (model.graph?.node?.length ?? 0) > 0 && (model.graph?.initializer?.length ?? 0) > 0 ? model : `${file} has no graph`;
+  } catch (e) {
+    return `${file} does not decode as ONNX: ${(e as Error).message}`;
+  }
+}
+const onnxProblem = (file: string) => (typeof onnxModel(file) === 'string' ? (onnxModel(file) as string) : null);
+const onnxFingerprint = (file: string) => {
+  const model = onnxModel(file);
+  return typeof model === 'string' ? null : (model.metadataProps.find((p) => p.key === 'fingerprint')?.value ?? null);
+};
+const reportProblem = (file: string) => {
+  if (!existsSync(file)) return `${file} is missing`;
+  const html = readFileSync(file, 'utf8');
+  return html.endsWith('</html>\n') && html.includes('id="report-data"') ? null : `${file} is torn (${html.length} characters)`;
+};
+const jsonProblem = (file: string) => {
+  if (!existsSync(file)) return `${file} is missing`;
+  try {
+    JSON.parse(readFileSync(file, 'utf8'));
+    return null;
+  } catch {
+    return `${file} is torn`;
+  }
+};
+const WEB_FILES = ['index.html', 'encoder.onnx', 'index.json', 'vectors.bin', 'thumbnails.jpg', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.mjs', 'ort/ort-wasm-simd-threaded.wasm'];
+/** A problem with a demo folder: every file there, index.json's encoder the one in encoder.onnx, vectors.bin the vectors of the index with that fingerprint. */
+function webProblem(dir: string, indexes: string[]): string | null {
+  const missing = WEB_FILES.filter((f) => !existsSync(join(dir, f)));
+  if (missing.length > 0) return `${dir} lacks ${missing.join(', ')}`;
+  let meta: { count: number; dim: number; fingerprint: string };
+  try {
+    meta = JSON.parse(readFileSync(join(dir, 'index.json'), 'utf8'));
+  } catch {
+    return `${dir}/index.json is torn`;
+  }
+  if (onnxFingerprint(join(dir, 'encoder.onnx')) !== meta.fingerprint) return `${dir} is torn: encoder.onnx is of encoder ${onnxFingerprint(join(dir, 'encoder.onnx'))}, index.json of ${meta.fingerprint}`;
+  const index = indexes.map((f) => splitSafetensors(f)).find((i) => (i.header.__metadata__ as Record<string, string>).fingerprint === meta.fingerprint);
+  if (index === undefined) return `${dir}: index.json's encoder ${meta.fingerprint} is none of the indexes written`;
+  const [begin, end] = (index.header.vectors as { data_offsets: [number, number] }).data_offsets;
+  if (!readFileSync(join(dir, 'vectors.bin')).equals(index.data.subarray(begin, end))) return `${dir} is torn: vectors.bin is not the vectors of its index.json's index`;
+  return null;
+}
+
+/** The bytes of a file, or of each file under a folder, by relative path; null when absent. */
+function snapshot(path: string): Map<string, string> | null {
+  if (!existsSync(path)) return null;
+  const out = new Map<string, string>();
+  const visit = (p: string, rel: string) => {
+    if (statSync(p).isDirectory()) for (const f of readdirSync(p).sort()) visit(join(p, f), rel ? `${rel}/${f}` : f);
+    else out.set(rel, createHash('sha256').update(readFileSync(p)).digest('hex'));
+  };
+  visit(path, '');
+  return out;
+}
+const sameSnapshot = (a: Map<string, string> | null, b: Map<string, string> | null) => (a === null || b === null ? a === b : a.size === b.size && [...a].every(([k, v]) => b.get(k) === v));
+
+/**
+ * SIGKILL halfway through writing the file named `at` (the fault above): `target` (a file or a folder)
+ * must be left exactly as it was (or absent, when it was), never torn; then the same command again,
+ * over the temporary files the kill left, must succeed and write a complete `target`.
+ */
+async function killedWhileWriting(what: string, args: string[], target: string, at: string, complete: (target: string) => string | null, { limitS = 120, removedFirst = false } = {}): Promise<void> {
+  // (removedFirst: the command removes the previous file before it writes the new one, as starting a run over does)
+  const before = snapshot(target);
+  const run = await simclr(args, limitS, undefined, { SIMCLR_TRIAL_KILL: at });
+  let problem: string | null = null;
+  if (run.hung) problem = `hang: killed after ${limitS} s`;
+  else if (run.signal !== 'SIGKILL') problem = `the fault was not reached: the writer of ${at} ended with exit ${run.code}: ${lastLine(run)}`;
+  else if (!sameSnapshot(before, snapshot(target)) && !(removedFirst && !existsSync(target))) problem = before === null || removedFirst ? `a torn ${target} left behind` : `the previous ${target} was not left intact`;
+  record(`SIGKILL while writing ${what}: ${before === null || removedFirst ? 'no file left' : 'the previous one intact'}`, run, problem);
+  await succeeds(`${what} written again after the kill, over its temporary files`, args, () => complete(target), limitS);
+}
+
+/** Two writers on one output at once (`faultA`/`faultB` slow one down): each succeeds or refuses naming `target`; `complete` judges what is left. */
+async function twoWriters(what: string, a: string[], b: string[], target: string, complete: () => string | null, faultA: Record<string, string> = {}, faultB: Record<string, string> = {}): Promise<void> {
+  const runs = await Promise.all([simclr(a, 180, undefined, faultA), simclr(b, 180, undefined, faultB)]);
+  let problem: string | null = null;
+  for (const r of runs) {
+    if (r.hung) problem = 'hang';
+    else if (r.signal !== null) problem = `crash: ${r.signal}`;
+    else if (r.code !== 0 && (r.code !== 1 || !r.stderr.includes(target) || /^\s+at /m.test(r.stderr))) problem = `exit ${r.code}: ${lastLine(r)}`;
+  }
+  problem ??= complete();
+  const both: Ended = { code: runs[0]!.code ?? runs[1]!.code, signal: null, stdout: '', stderr: runs.map((r) => r.stderr).join('\n'), seconds: Math.max(...runs.map((r) => r.seconds)), hung: false };
+  record(`two ${what} on one output at once: ${runs.map((r) => (r.code === 0 ? 'written' : 'refused')).join(' and ')}, the output complete`, both, problem);
+}
+
+/** serve-web of a demo folder: it starts, says where, serves every file of the demo there, and stops on SIGTERM; `warns`: the warning of a tolerated fault. */
+async function serves(name: string, dir: string, { warns, limitS = 30 }: { warns?: RegExp; limitS?: number } = {}): Promise<void> {
+  const t0 = performance.now();
+  const child = spawn(process.execPath, [cli, 'serve-web', dir, '--port', '0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<[number | null, string | null]>((ok) => child.on('exit', (code, signal) => ok([code, signal])));
+  const url = await Promise.race([
+    new Promise<string>((ok) => child.stdout.on('data', (d: Buffer) => ((stdout += d.toString()), /(http:\/\/\S+\/)/.test(stdout) && ok(/(http:\/\/\S+\/)/.exec(stdout)![1]!)))),
+    exited.then(() => null),
+    new Promise<null>((ok) => setTimeout(() => ok(null), limitS * 1000)),
+  ]);
+  let problem: string | null = null;
+  if (url === null) problem = `did not start: ${stderr.trim().split('\n').pop() ?? ''}`;
+  else {
+    if (warns !== undefined && !warns.test(stderr)) problem = `no warning: ${stderr.trim().split('\n').pop() ?? ''}`;
+    if (warns === undefined && stderr.trim() !== '') problem = `a warning about a complete demo: ${stderr.trim()}`;
+    for (const f of WEB_FILES.filter((f) => existsSync(join(dir, f)))) {
+      const response = await fetch(url + f);
+      await response.arrayBuffer();
+      if (response.status !== 200) problem ??= `${f}: HTTP ${response.status}`;
+    }
+    const outside = await fetch(`${url}..%2f..%2fetc%2fpasswd`);
+    if (outside.status < 400 || outside.status >= 500) problem ??= `a path out of the folder answered ${outside.status}`;
+  }
+  child.kill('SIGTERM');
+  const [code, signal] = await exited;
+  record(name, { code, signal, stdout, stderr, seconds: (performance.now() - t0) / 1000, hung: false }, problem);
+}
+
+// --- every command (#30): fixtures ----------------------------------------------------------------
+
+const skipped = join(root, 'r-skip'); // the run pretrained on the broken folder with --skip-bad
+const other = join(root, 'other'); // another encoder
+await succeeds('a tiny run of another seed: another encoder', ['pretrain', '--data', images, '--out', other, ...tiny, '--seed', '1']);
+const query = join(images, 'circle', '0.png');
+const noEncoder = join(root, 'no-encoder');
+mkdirSync(join(noEncoder, 'checkpoints'), { recursive: true });
+writeFileSync(join(noEncoder, 'config.json'), config);
+const corruptConfig = join(root, 'corrupt-config');
+mkdirSync(corruptConfig);
+writeFileSync(join(corruptConfig, 'encoder.safetensors'), readFileSync(encoder));
+writeFileSync(join(corruptConfig, 'metrics.jsonl'), readFileSync(join(run, 'metrics.jsonl')));
+writeFileSync(join(corruptConfig, 'config.json'), config.slice(0, config.length >> 1));
+const lone = join(root, 'lone', 'encoder.safetensors'); // an encoder file with no run folder around it
+mkdirSync(join(root, 'lone'));
+writeFileSync(lone, readFileSync(encoder));
+const noImages = join(root, 'no-images');
+mkdirSync(noImages);
+writeFileSync(join(noImages, 'notes.txt'), 'no images here\n');
+const fakePng = join(root, 'fake.png');
+writeFileSync(fakePng, 'this is text, not a PNG\n');
+const notes = join(noImages, 'notes.txt');
+const nowhere = join(root, 'no-such-folder', 'out');
+const flatPhotos = join(root, 'flat-photos');
+
+// --- index ------------------------------------------------------------------------------------------
+
+const indexA = join(root, 'index-a.safetensors');
+const indexB = join(root, 'index-b.safetensors');
+const indexOf = (checkpoint: string, out: string, ...more: string[]) => ['index', '--checkpoint', checkpoint, '--data', images, '--out', out, ...more, ...quietly];
+await succeeds('index: a folder of images', indexOf(run, indexA), () => safetensorsProblem(indexA, 'simclr-index/1'));
+await succeeds('index: the same images by another encoder', indexOf(other, indexB), () => safetensorsProblem(indexB, 'simclr-index/1'));
+await succeeds('index: the run\'s own data by default (--split test: its held-out images)', ['index', '--checkpoint', run, '--split', 'test', '--out', join(root, 'index-test.safetensors'), ...quietly], () => safetensorsProblem(join(root, 'index-test.safetensors'), 'simclr-index/1'));
+await Promise.all([
+  refused('index: no --checkpoint', ['index', '--data', images, ...quietly], /--checkpoint/, 30, 2),
+  refused('index: a checkpoint that does not exist', indexOf(join(root, 'no-run'), join(root, 'x.safetensors')), /no-run/, 30),
+  refused('index: a run folder without an encoder', indexOf(noEncoder, join(root, 'x.safetensors')), /no-encoder.*(checkpoint|encoder)/, 30),
+  refused('index: a run folder whose config.json is corrupt', ['index', '--checkpoint', corruptConfig, '--out', join(root, 'x.safetensors'), ...quietly], /corrupt-config\/config\.json/, 30),
+  refused('index: a lone encoder file and no --data', ['index', '--checkpoint', lone, '--out', join(root, 'x.safetensors'), ...quietly], /--data/, 30, 2),
+  refused('index: --data that does not exist', ['index', '--checkpoint', run, '--data', join(root, 'missing'), '--out', join(root, 'x.safetensors'), ...quietly], /missing/, 30),
+  refused('index: --data with no images', ['index', '--checkpoint', run, '--data', noImages, '--out', join(root, 'x.safetensors'), ...quietly], /no-images.*no images/, 30),
+  refused('index: a corrupt image', ['index', '--checkpoint', run, '--data', broken, '--out', join(root, 'x.safetensors'), ...quietly], /corrupt\.png|dangling\.png/, 60),
+]);
+await succeeds('index: a corrupt image and a dangling symlink with --skip-bad', ['index', '--checkpoint', run, '--data', broken, '--skip-bad', '--out', join(root, 'index-skip.safetensors'), ...quietly], (r) =>
+  /skipp\w* 2\b/.test(r.stderr) ? safetensorsProblem(join(root, 'index-skip.safetensors'), 'simclr-index/1') : `skipped count not reported: ${lastLine(r)}`,
+);
+await Promise.all([
+  refused('index: --out in a folder that does not exist', indexOf(run, nowhere), /no-such-folder/, 30),
+  refused('index: --out under a file', indexOf(run, join(root, 'a-file', 'index.safetensors')), /a-file/, 30),
+  refused('index: --out is a folder', indexOf(run, images), /images.*folder|folder.*images/, 30),
+  refused('index: --split of an unknown name', ['index', '--checkpoint', run, '--split', 'val', ...quietly], /--split/, 30, 2),
+]);
+{
+  const target = join(root, 'index-kill.safetensors');
+  writeFileSync(target, readFileSync(indexA));
+  await killedWhileWriting('an index', indexOf(other, target), target, 'index-kill.safetensors', (t) => safetensorsProblem(t, 'simclr-index/1'));
+  await killedWhileWriting('a new index', indexOf(other, join(root, 'index-new.safetensors')), join(root, 'index-new.safetensors'), 'index-new.safetensors', (t) => safetensorsProblem(t, 'simclr-index/1'));
+  const race = join(root, 'index-race.safetensors');
+  await twoWriters('index writers', indexOf(run, race), indexOf(other, race), race, () => safetensorsProblem(race, 'simclr-index/1'), { SIMCLR_TRIAL_SLOW: 'index-race', SIMCLR_TRIAL_SLOW_MS: '1500' });
+  await succeeds('similar: the index two writers left is usable', ['similar', '--index', race, '--query', query, ...quietly]);
+}
+
+// --- similar ----------------------------------------------------------------------------------------
+
+const similarOf = (index: string, q = query, ...more: string[]) => ['similar', '--index', index, '--query', q, ...more, ...quietly];
+await succeeds('similar: an image', similarOf(indexA, query, '-k', '3'), (r) => (r.stdout.trim().split('\n').length === 4 ? null : `expected the query and 3 neighbours: ${r.stdout}`));
+const grid = join(root, 'grid.png');
+await succeeds('similar: a folder of queries, --json and a grid', similarOf(indexA, join(images, 'square'), '--json', '--out', grid), (r) => {
+  const out = JSON.parse(r.stdout) as { results: unknown[] };
+  return out.results.length === 12 && existsSync(grid) && readFileSync(grid).subarray(1, 4).toString() === 'PNG' ? null : 'not 12 results and a PNG';
+});
+await succeeds('similar: another encoder\'s index with that encoder', similarOf(indexB, query, '--checkpoint', other));
+const cutIndex = bad('index-cut.safetensors', readFileSync(indexA).subarray(0, readFileSync(indexA).length >> 1));
+await Promise.all([
+  refused('similar: a truncated index', similarOf(cutIndex), /index-cut\.safetensors/),
+  refused('similar: an index cut inside its header', similarOf(bad('index-head.safetensors', readFileSync(indexA).subarray(0, 100))), /index-head\.safetensors/),
+  refused('similar: an encoder file given as the index', similarOf(encoder), /encoder\.safetensors.*not a simclr index/),
+  refused('similar: a file that is not safetensors as the index', similarOf(fakePng), /fake\.png/),
+  refused('similar: an --index that does not exist', similarOf(join(root, 'no-index.safetensors')), /no-index\.safetensors.*(no such|does not exist)/),
+  refused('similar: --index is a folder', similarOf(images), /images.*(folder|not a file)/),
+  refused('similar: the index of another encoder (--checkpoint other)', similarOf(indexA, query, '--checkpoint', other), /index-a\.safetensors.*another encoder/),
+]);
+{
+  const { header: h, data: d } = splitSafetensors(indexA);
+  const meta = h.__metadata__ as Record<string, string>;
+  const moved = bad('index-moved.safetensors', safetensorsBytes(JSON.stringify({ ...h, __metadata__: { ...meta, checkpoint: join(root, 'moved-away') } }), d));
+  await refused('similar: an index whose encoder was moved away', similarOf(moved), /moved-away.*--checkpoint|--checkpoint.*moved-away/);
+  await succeeds('similar: that index with --checkpoint', similarOf(moved, query, '--checkpoint', run));
+  const files = JSON.parse(meta.files!) as string[];
+  await refused('similar: an index whose file list does not match its vectors', similarOf(bad('index-files.safetensors', safetensorsBytes(JSON.stringify({ ...h, __metadata__: { ...meta, files: JSON.stringify(files.slice(1)) } }), d))), /index-files\.safetensors/);
+  await refused('similar: an index claiming an impossible input size', similarOf(bad('index-size.safetensors', safetensorsBytes(JSON.stringify({ ...h, __metadata__: { ...meta, imageSize: 'big' } }), d))), /index-size\.safetensors/);
+}
+await Promise.all([
+  refused('similar: a query that is not an image', similarOf(indexA, fakePng), /fake\.png/),
+  refused('similar: a query that is a text file', similarOf(indexA, notes), /notes\.txt/),
+  refused('similar: a query folder with no images', similarOf(indexA, noImages), /no-images.*no images/),
+  refused('similar: a query that does not exist', similarOf(indexA, join(root, 'cat.jpg')), /cat\.jpg/, 30, 2),
+  refused('similar: -k 0', similarOf(indexA, query, '-k', '0'), /-k\b|--k\b/, 30, 2),
+  refused('similar: no --query', ['similar', '--index', indexA, ...quietly], /--query/, 30, 2),
+  refused('similar: --out in a folder that does not exist', similarOf(indexA, query, '--out', join(nowhere, 'grid.png')), /no-such-folder/),
+]);
+
+// --- export -----------------------------------------------------------------------------------------
+
+const onnxFile = join(root, 'encoder.onnx');
+const exportOf = (checkpoint: string, ...more: string[]) => ['export', '--checkpoint', checkpoint, ...more, ...quietly];
+await succeeds('export: ONNX of a run', exportOf(run, '--out', onnxFile), () => onnxProblem(onnxFile));
+await succeeds('export: ONNX with the head and folded BatchNorm', exportOf(run, '--out', join(root, 'z.onnx'), '--head', '--fold-bn'), () => onnxProblem(join(root, 'z.onnx')));
+await Promise.all([
+  refused('export: --head of an encoder file (no head)', exportOf(lone, '--head', '--out', join(root, 'x.onnx')), /--head/, 30, 2),
+  refused('export: no --checkpoint', ['export', '--out', join(root, 'x.onnx'), ...quietly], /--checkpoint/, 30, 2),
+  refused('export: a checkpoint that does not exist', exportOf(join(root, 'no-run'), '--out', join(root, 'x.onnx')), /no-run/, 30),
+  refused('export: a run folder without an encoder', exportOf(noEncoder, '--out', join(root, 'x.onnx')), /no-encoder/, 30),
+  refused('export: an encoder file cut short', exportOf(join(root, 'cut.safetensors'), '--out', join(root, 'x.onnx')), /cut\.safetensors/, 30),
+  refused('export: a run folder whose config.json is corrupt', exportOf(corruptConfig, '--out', join(root, 'x.onnx')), /corrupt-config\/config\.json/, 30),
+  refused('export: --opset 3', exportOf(run, '--opset', '3'), /--opset/, 30, 2),
+  refused('export: --index without --web', exportOf(run, '--out', join(root, 'x.onnx'), '--index', indexA), /--index.*--web|--web.*--index/, 30, 2),
+  refused('export: --out in a folder that does not exist', exportOf(run, '--out', join(nowhere, 'e.onnx')), /no-such-folder/, 30),
+]);
+{
+  const target = join(root, 'kill.onnx');
+  writeFileSync(target, readFileSync(onnxFile));
+  await killedWhileWriting('an ONNX export', exportOf(other, '--out', target), target, 'kill.onnx', onnxProblem);
+  const race = join(root, 'race.onnx');
+  await twoWriters('ONNX exports', exportOf(run, '--out', race), exportOf(other, '--out', race), race, () => onnxProblem(race), { SIMCLR_TRIAL_SLOW: 'race.onnx', SIMCLR_TRIAL_SLOW_MS: '1500' });
+}
+
+// --- export --web and serve-web ------------------------------------------------------------------------
+
+const web = join(root, 'web');
+const webOf = (checkpoint: string, dir: string, index: string, ...more: string[]) => exportOf(checkpoint, '--web', dir, '--index', index, ...more);
+await succeeds('export --web: the browser demo', webOf(run, web, indexA), () => webProblem(web, [indexA]));
+await succeeds('export --web: the demo of another encoder', webOf(other, join(root, 'web-again'), indexB), () => webProblem(join(root, 'web-again'), [indexB]));
+await Promise.all([
+  refused('export --web without --index', exportOf(run, '--web', join(root, 'w1')), /--index/, 30, 2),
+  refused('export --web with --head', webOf(run, join(root, 'w1'), indexA, '--head'), /--head/, 30, 2),
+  refused('export --web with --out', webOf(run, join(root, 'w1'), indexA, '--out', join(root, 'x.onnx')), /--out/, 30, 2),
+  refused('export --web: an --index that does not exist', webOf(run, join(root, 'w1'), join(root, 'no-index.safetensors')), /no-index\.safetensors.*(no such|does not exist)/),
+  refused('export --web: a truncated index', webOf(run, join(root, 'w1'), cutIndex), /index-cut\.safetensors/),
+  refused('export --web: an encoder file given as the index', webOf(run, join(root, 'w1'), encoder), /encoder\.safetensors.*not a simclr index/),
+  refused('export --web: the index of another encoder', webOf(run, join(root, 'w1'), indexB), /index-b\.safetensors.*another encoder/),
+  refused('export --web: an index of another input size', webOf(run, join(root, 'w1'), indexA, '--image-size', '16'), /index-a\.safetensors.*px/),
+  refused('export --web: the folder is a file', webOf(run, join(root, 'a-file'), indexA), /a-file/),
+  refused('export --web: a folder holding other files (the images)', webOf(run, images, indexA), /images/),
+]);
+{
+  const wrote = existsSync(join(root, 'w1')) || existsSync(join(images, 'index.html')) || readFileSync(join(root, 'a-file'), 'utf8') !== 'x' || readdirSync(root).some((f) => f.startsWith('.w1.'));
+  record('export --web: the refusals above wrote nothing', { code: 1, signal: null, stdout: '', stderr: '', seconds: 0, hung: false }, wrote ? 'a refused export wrote files' : null);
+}
+{
+  const target = join(root, 'web-kill');
+  cpSync(web, target, { recursive: true });
+  await killedWhileWriting('a browser demo folder', webOf(other, target, indexB), target, 'vectors.bin', (t) => webProblem(t, [indexA, indexB]));
+  const race = join(root, 'web-race');
+  // (the first writer waits 3 s before vectors.bin, after its encoder.onnx: the second one writes all its files meanwhile)
+  await twoWriters('browser demo exports', webOf(run, race, indexA), webOf(other, race, indexB), race, () => webProblem(race, [indexA, indexB]), { SIMCLR_TRIAL_SLOW: 'vectors.bin', SIMCLR_TRIAL_SLOW_MS: '3000' });
+  await serves('serve-web: the folder two writers left', race);
+}
+await serves('serve-web: a demo folder, every file served, nothing outside it', web);
+{
+  const missing = join(root, 'web-missing');
+  cpSync(web, missing, { recursive: true });
+  rmSync(join(missing, 'vectors.bin'));
+  await serves('serve-web: a demo folder missing vectors.bin: served, the missing file named', missing, { warns: /web-missing: vectors\.bin is missing/ });
+  const torn = join(root, 'web-torn');
+  cpSync(web, torn, { recursive: true });
+  writeFileSync(join(torn, 'index.json'), readFileSync(join(web, 'index.json')).subarray(0, 20));
+  await serves('serve-web: a demo folder whose index.json is torn: served, the torn file named', torn, { warns: /web-torn: index\.json is not valid JSON/ });
+}
+await Promise.all([
+  refused('serve-web: a folder that does not exist', ['serve-web', join(root, 'no-web'), '--port', '0'], /no-web/, 20),
+  refused('serve-web: a folder that is not a demo', ['serve-web', images, '--port', '0'], /images/, 20),
+  refused('serve-web: no folder', ['serve-web', '--port', '0'], /serve-web <dir>|folder/, 20, 2),
+  refused('serve-web: two folders', ['serve-web', web, images, '--port', '0'], /serve-web <dir>|one folder/, 20, 2),
+  refused('serve-web: --port 70000', ['serve-web', web, '--port', '70000'], /--port/, 20, 2),
+]);
+{
+  const busy = createServer();
+  await new Promise<void>((ok) => busy.listen(0, '127.0.0.1', ok));
+  const port = (busy.address() as { port: number }).port;
+  await refused('serve-web: a --port in use', ['serve-web', web, '--port', String(port)], new RegExp(`${port}.*--port|--port.*${port}`), 20);
+  busy.close();
+}
+
+// --- embed ------------------------------------------------------------------------------------------
+
+const features = join(root, 'features.safetensors');
+const embedOf = (checkpoint: string, out: string, ...more: string[]) => ['embed', '--checkpoint', checkpoint, '--out', out, ...more, ...quietly];
+await succeeds('embed: h and z of the run\'s data', embedOf(run, features, '--z'), () => safetensorsProblem(features));
+await Promise.all([
+  refused('embed: --z of an encoder file (no head)', embedOf(lone, join(root, 'x.safetensors'), '--data', images, '--z'), /--z/, 30, 2),
+  refused('embed: a run folder without an encoder', embedOf(noEncoder, join(root, 'x.safetensors')), /no-encoder/, 30),
+  refused('embed: a run folder whose config.json is corrupt', embedOf(corruptConfig, join(root, 'x.safetensors')), /corrupt-config\/config\.json/, 30),
+  refused('embed: a lone encoder file and no --data', embedOf(lone, join(root, 'x.safetensors')), /--data/, 30, 2),
+  refused('embed: --split test of a folder without labels', embedOf(run, join(root, 'x.safetensors'), '--data', flatPhotos, '--split', 'test'), /flat-photos.*test|test.*flat-photos/, 30),
+  refused('embed: --out in a folder that does not exist', embedOf(run, join(nowhere, 'f.safetensors')), /no-such-folder/, 30),
+  refused('similar: an embeddings file given as the index', similarOf(features), /features\.safetensors.*not a simclr index/),
+]);
+{
+  await killedWhileWriting('embeddings', embedOf(run, join(root, 'features-kill.safetensors'), '--data', images), join(root, 'features-kill.safetensors'), 'features-kill.safetensors', (t) => safetensorsProblem(t));
+  await killedWhileWriting('embeddings over earlier ones', embedOf(other, join(root, 'features-kill.safetensors'), '--data', images), join(root, 'features-kill.safetensors'), 'features-kill.safetensors', (t) => safetensorsProblem(t));
+}
+
+// --- eval -------------------------------------------------------------------------------------------
+
+const evalRun = (...more: string[]) => ['eval', '--checkpoint', run, '--threads', '1', ...more, ...quietly];
+const accuracy = (r: Ended) => (/"accuracy":\s*[\d.]+/.test(r.stdout) ? null : `no accuracy printed: ${r.stdout.slice(0, 200)}`);
+await Promise.all([
+  succeeds('eval: kNN', evalRun('--k', '5'), accuracy),
+  succeeds('eval: linear, --solver lbfgs', evalRun('--protocol', 'linear'), accuracy),
+  succeeds('eval: linear, --solver sgd', evalRun('--protocol', 'linear', '--solver', 'sgd', '--epochs', '2', '--batch-size', '8'), accuracy),
+  succeeds('eval: linear, --solver sgd --augment', evalRun('--protocol', 'linear', '--solver', 'sgd', '--augment', '--epochs', '1', '--batch-size', '8'), accuracy),
+  succeeds('eval: finetune', evalRun('--protocol', 'finetune', '--epochs', '1', '--batch-size', '8', '--fraction', '0.5', '--draws', '2'), accuracy),
+  succeeds('eval: kNN on --fraction 0.5 of the labels', evalRun('--k', '5', '--fraction', '0.5', '--draws', '2'), accuracy),
+  succeeds('eval: linear on --fraction 0.5 of the labels', evalRun('--protocol', 'linear', '--fraction', '0.5', '--draws', '2'), accuracy),
+  succeeds('eval: --baseline random', evalRun('--baseline', 'random', '--k', '5'), accuracy),
+  succeeds('eval: --baseline pixels', ['eval', '--baseline', 'pixels', '--data', images, '--k', '5', '--threads', '1', ...quietly], accuracy),
+  succeeds('eval: the run with skipped images, on its own data', ['eval', '--checkpoint', skipped, '--k', '5', '--threads', '1', ...quietly], accuracy),
+  refused('eval: no --checkpoint and no --baseline pixels', ['eval', '--data', images, ...quietly], /--checkpoint/, 30, 2),
+  refused('eval: --baseline random without --checkpoint', ['eval', '--baseline', 'random', '--data', images, ...quietly], /--checkpoint/, 30, 2),
+  refused('eval: --fraction 2', evalRun('--fraction', '2'), /--fraction/, 30, 2),
+  refused('eval: --solver with --protocol knn', evalRun('--solver', 'sgd'), /--solver/, 30, 2),
+  refused('eval: --k with --protocol linear', evalRun('--protocol', 'linear', '--k', '5'), /--k\b/, 30, 2),
+  refused('eval: --augment with --solver lbfgs', evalRun('--protocol', 'linear', '--augment'), /--augment/, 30, 2),
+  refused('eval: --fraction below 1 with --solver sgd', evalRun('--protocol', 'linear', '--solver', 'sgd', '--fraction', '0.5'), /--fraction/, 30, 2),
+  refused('eval: --protocol finetune of raw pixels', ['eval', '--protocol', 'finetune', '--baseline', 'pixels', '--data', images, '--threads', '1', ...quietly], /finetune.*pixels|pixels.*finetune/, 30, 2),
+  refused('eval: --head-layer of an encoder file (no head)', ['eval', '--checkpoint', lone, '--data', images, '--protocol', 'finetune', '--head-layer', '1', '--threads', '1', ...quietly], /--head-layer/, 30, 2),
+  refused('eval: --protocol of an unknown name', evalRun('--protocol', 'svm'), /--protocol/, 30, 2),
+  refused('eval: --test-fraction other than the run\'s split', evalRun('--test-fraction', '0.5'), /--test-fraction/, 30, 2),
+  refused('eval: a checkpoint that does not exist', ['eval', '--checkpoint', join(root, 'no-run'), ...quietly], /no-run/, 30),
+  refused('eval: a run folder without an encoder', ['eval', '--checkpoint', noEncoder, ...quietly], /no-encoder/, 30),
+  refused('eval: a run folder whose config.json is corrupt', ['eval', '--checkpoint', corruptConfig, ...quietly], /corrupt-config\/config\.json/, 30),
+  refused('eval: data without labels', evalRun('--data', flatPhotos), /flat-photos.*label|label.*flat-photos/, 60),
+  refused('eval: --out in a folder that does not exist', evalRun('--out', join(nowhere, 'eval.json')), /no-such-folder/, 30),
+]);
+{
+  const target = join(root, 'eval-kill.json');
+  await succeeds('eval: --out a file', evalRun('--k', '5', '--out', target), () => jsonProblem(target));
+  await killedWhileWriting('an eval result', evalRun('--k', '3', '--out', target), target, 'eval-kill.json', jsonProblem);
+}
+
+// --- report -----------------------------------------------------------------------------------------
+
+const reportOut = join(root, 'report.html');
+const reportOf = (runs: string[], ...more: string[]) => ['report', ...runs, ...more, '--bank', '64', ...quietly];
+await succeeds('report: a run', reportOf([run], '--out', reportOut), () => reportProblem(reportOut));
+await succeeds('report: the run with skipped images (its --skip-bad honoured)', reportOf([skipped]), () => reportProblem(join(skipped, 'report.html')));
+await succeeds('report: two runs, the second without an encoder', reportOf([run, noEncoder], '--out', join(root, 'two.html')), () => reportProblem(join(root, 'two.html')));
+await Promise.all([
+  refused('report: no run folder', ['report', ...quietly], /run folder/, 30, 2),
+  refused('report: a folder that does not exist', reportOf([join(root, 'no-run')]), /no-run: no such run folder/, 30),
+  refused('report: a folder that is not a run', reportOf([images]), /images.*not a run/, 30),
+  refused('report: a run folder whose config.json is corrupt', reportOf([corruptConfig]), /corrupt-config\/config\.json/, 30),
+  refused('report: two runs, the second one\'s config.json corrupt', reportOf([run, corruptConfig], '--out', join(root, 'x.html')), /corrupt-config\/config\.json/, 30),
+]);
+{
+  const copy = join(root, 'run-summary');
+  cpSync(run, copy, { recursive: true });
+  writeFileSync(join(copy, 'summary.json'), '{"accuracy": {"simclr"');
+  await refused('report: a run folder whose summary.json is corrupt', reportOf([copy]), /run-summary\/summary\.json/, 30);
+  const torn = join(root, 'run-torn');
+  cpSync(run, torn, { recursive: true });
+  writeFileSync(join(torn, 'metrics.jsonl'), `${readFileSync(join(run, 'metrics.jsonl'), 'utf8')}{"type":"step","globalSt`);
+  await succeeds('report: a metrics.jsonl whose last line a kill cut short: tolerated, counted', reportOf([torn]), (r) =>
+    /metrics\.jsonl: skipped 1 /.test(r.stderr) ? reportProblem(join(torn, 'report.html')) : `the skipped line is not reported: ${lastLine(r)}`,
+  );
+  const cut = join(root, 'run-cut');
+  cpSync(run, cut, { recursive: true });
+  const newest = readdirSync(join(cut, 'checkpoints')).filter((f) => f.endsWith('.safetensors')).sort().pop()!;
+  writeFileSync(join(cut, 'checkpoints', newest), readFileSync(join(cut, 'checkpoints', newest)).subarray(0, 4000));
+  await refused('report: a run whose newest checkpoint is cut short', reportOf([cut]), new RegExp(`${newest.replace('.', '\\.')}`), 30);
+}
+await Promise.all([
+  refused('report: --out in a folder that does not exist', reportOf([run], '--out', join(nowhere, 'r.html')), /no-such-folder/, 30),
+  refused('report: --map-points 0', reportOf([run], '--map-points', '0'), /--map-points/, 30, 2),
+]);
+{
+  const target = join(root, 'report-kill.html');
+  writeFileSync(target, readFileSync(reportOut));
+  await killedWhileWriting('a report', reportOf([other], '--out', target), target, 'report-kill.html', reportProblem);
+}
+
+// --- quickstart -------------------------------------------------------------------------------------
+
+{
+  const quick = ['--epochs', '1', '--batch-size', '8', '--width', '0.125', '--threads', '1', '--quiet', '--draws', '2'];
+  const qFlat = join(root, 'q-flat');
+  await refused('quickstart: --draws 1', ['quickstart', '--data', images, '--draws', '1'], /--draws/, 30, 2);
+  await refused('quickstart: --label-fraction 1', ['quickstart', '--data', images, '--label-fraction', '1'], /--label-fraction/, 30, 2);
+  await refused('quickstart: --no-overwrite into a folder holding a run', ['quickstart', '--data', flatPhotos, '--out', qFlat, ...quick, '--no-overwrite'], /--resume|--overwrite/, 30);
+  await refused('quickstart: --data that does not exist', ['quickstart', '--data', join(root, 'missing'), '--out', join(root, 'q-missing'), ...quick], /missing/, 30);
+  const badConfig = join(root, 'bad-config.yaml');
+  writeFileSync(badConfig, 'epochs: [1, 2\nwidth: : 0.5\n');
+  await refused('quickstart: a --config file that does not parse', ['quickstart', '--config', badConfig, '--out', join(root, 'q-config'), ...quick], /bad-config\.yaml/, 30);
+  await refused('quickstart: a --config file that does not exist', ['quickstart', '--config', join(root, 'no-config.yaml'), '--out', join(root, 'q-config'), ...quick], /no-config\.yaml/, 30);
+  await refused('quickstart: --resume of a run whose config.json is corrupt', ['quickstart', '--data', flatPhotos, '--out', corruptConfig, ...quick, '--resume', '--no-overwrite'], /corrupt-config/, 30);
+  await killedWhileWriting('a quickstart\'s summary', ['quickstart', '--data', flatPhotos, '--out', qFlat, ...quick], join(qFlat, 'summary.json'), 'summary.json', jsonProblem, { removedFirst: true });
+  await killedWhileWriting('a quickstart\'s report', ['quickstart', '--data', flatPhotos, '--out', qFlat, ...quick], join(qFlat, 'report.html'), 'report.html', reportProblem);
+}
+
 const failed = outcomes.filter((o) => !o.pass);
 console.log(JSON.stringify({ cases: outcomes.length, passed: outcomes.length - failed.length, failed: failed.map((o) => o.case), folder: process.argv.includes('--keep') ? root : null }));
+console.log(`trial: ${outcomes.length} cases, ${outcomes.length - failed.length} passed, ${failed.length} failed`);
 if (!process.argv.includes('--keep')) rmSync(root, { recursive: true, force: true });
 process.exitCode = failed.length === 0 ? 0 : 1;

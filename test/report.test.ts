@@ -2,7 +2,7 @@
 // opened in a real browser (Debian's Chromium through playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -10,7 +10,7 @@ import { tensor, tidy } from '../src/index.js';
 import { confusionMatrix } from '../src/eval/evaluate.js';
 import { pca2d } from '../src/report/analysis.js';
 import { nearestNeighbours } from '../src/search/image-index.js';
-import { reproduceCommand, writeReport } from '../src/report/report.js';
+import { buildReport, readCurves, reproduceCommand, writeReport } from '../src/report/report.js';
 import { pretrain } from '../src/simclr/pretrain.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
 
@@ -53,6 +53,20 @@ test('PCA: points on a line map onto the first axis', () => {
 test('the command that reproduces a run names every option that differs from the defaults', () => {
   const command = reproduceCommand({ ...pretrainDefaults, epochs: 7, lr: 0.01, channelsLast: false, out: 'runs/x', inChannels: 1 });
   assert.equal(command, 'simclr pretrain --epochs 7 --lr 0.01 --no-channels-last --out runs/x');
+});
+
+test('a run\'s metrics.jsonl with a line cut short: the line counted and skipped; a corrupt config.json or summary.json named', async () => {
+  const run = join(base, 'cut');
+  mkdirSync(run);
+  writeFileSync(join(run, 'metrics.jsonl'), '{"type":"epoch","epoch":1,"loss":2}\n{"type":"step","globalSt');
+  const curves = readCurves(run, 8);
+  assert.equal(curves.epochRecords, 1);
+  assert.equal(curves.skippedLines, 1);
+  writeFileSync(join(run, 'summary.json'), '{"accuracy": {');
+  await assert.rejects(buildReport([run]), /cut\/summary\.json: not valid JSON/);
+  writeFileSync(join(run, 'config.json'), '{"data": "x');
+  await assert.rejects(buildReport([run]), /cut\/config\.json: not valid JSON/);
+  await assert.rejects(buildReport([join(base, 'no-run')]), /no-run: no such run folder/);
 });
 
 test('the report of a run, opened in headless Chromium: no errors, no network, every point and image there', async (t) => {

@@ -91,3 +91,23 @@ test('the index and its neighbours match a brute-force search; the CLI answers t
   for (const t of [h, all, oddH, index.vectors, index.thumbnails, reloaded.vectors, reloaded.thumbnails]) t.dispose();
   source.dispose?.();
 });
+
+test('an index file that is missing, a folder, or no index is named; the similar and export flags that cannot work are refused before any work', () => {
+  assert.throws(() => loadIndex(join(base, 'nothing.safetensors')), /nothing\.safetensors: no such index file; build one with simclr index/);
+  assert.throws(() => loadIndex(base), new RegExp(`${base}: a folder, not an index file`));
+  const [encoder] = encoders();
+  assert.throws(() => loadIndex(encoder), /encoder-1\.safetensors: not a simclr index \(its format is simclr-encoder\/1\)/);
+  // (the CLI: an --out whose folder is missing, --index without --web, --out with --web; exit 1 and 2 as usage errors)
+  const grid = simclr('similar', '--index', join(base, 'nothing.safetensors'), '--query', base, '--out', join(base, 'no-folder', 'grid.png'));
+  assert.equal(grid.status, 1);
+  assert.match(grid.stderr, /^simclr: --out .*no-folder\/grid\.png: the folder .*no-folder does not exist\n$/);
+  const indexWithoutWeb = simclr('export', '--checkpoint', encoder, '--index', join(base, 'x.safetensors'));
+  assert.equal(indexWithoutWeb.status, 2);
+  assert.match(indexWithoutWeb.stderr, /--index applies to --web only/);
+  const outWithWeb = simclr('export', '--checkpoint', encoder, '--web', join(base, 'web'), '--index', join(base, 'x.safetensors'), '--out', join(base, 'e.onnx'));
+  assert.equal(outWithWeb.status, 2);
+  assert.match(outWithWeb.stderr, /--out names the ONNX file/);
+  const missingIndex = simclr('export', '--checkpoint', encoder, '--web', join(base, 'web'), '--index', join(base, 'x.safetensors'));
+  assert.equal(missingIndex.status, 1);
+  assert.match(missingIndex.stderr, /^simclr: .*x\.safetensors: no such index file; build one with simclr index\n$/);
+});

@@ -4,20 +4,21 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
-import { serveStatic } from '../src/export/web.js';
+import { serveStatic, writeWebDemo } from '../src/export/web.js';
+import { demoFolderProblems } from '../src/export/web-folder.js';
 import { BatchNorm } from '../src/nn/layers.js';
 import { resnet } from '../src/models/resnet.js';
 import { architectureMetadata, loadEncoder } from '../src/simclr/encoder-file.js';
-import { decodeQueries, embedQueries, loadIndex } from '../src/search/image-index.js';
+import { decodeQueries, embedQueries, loadIndex, type ImageIndex } from '../src/search/image-index.js';
 import { openSource } from '../src/data/open.js';
 import { extractFeatures } from '../src/eval/features.js';
 import { loadSafetensors } from '../src/io/safetensors.js';
 import sharp from 'sharp';
-import { manualSeed, noGrad, rand, tidy } from '../src/index.js';
+import { manualSeed, noGrad, rand, tidy, zeros } from '../src/index.js';
 import { colourFolder, repoRoot } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-web-'));
@@ -138,4 +139,42 @@ test('one non-square photo, every path, one h: eval\'s features, embed, index, s
     await browser.close();
     server.close();
   }
+});
+
+test('the demo folder is written whole: a folder of other files refused, a demo replaced, a killed writer\'s temporary folder removed; a missing file named', async () => {
+  const index: ImageIndex = {
+    vectors: rand([4, 8]),
+    files: ['a.png', 'b.png', 'c.png', 'd.png'],
+    labels: null,
+    classNames: null,
+    thumbnails: zeros([4, 3, 8, 8], { dtype: 'uint8' }),
+    fingerprint: 'f00d',
+    imageSize: 8,
+    inChannels: 3,
+    checkpoint: '',
+    data: '',
+  };
+  const parent = join(base, 'whole');
+  mkdirSync(parent);
+  const dir = join(parent, 'demo');
+  await writeWebDemo(dir, Uint8Array.of(1, 2, 3), index);
+  assert.deepEqual(demoFolderProblems(dir), []);
+  // (a temporary folder of a writer killed mid-write: its process is gone)
+  mkdirSync(join(parent, '.demo.999999999.abc.tmp'));
+  await writeWebDemo(dir, Uint8Array.of(4, 5), index);
+  assert.deepEqual([...readFileSync(join(dir, 'encoder.onnx'))], [4, 5]);
+  assert.deepEqual(readdirSync(parent), ['demo']);
+  const mine = join(base, 'mine');
+  mkdirSync(mine);
+  writeFileSync(join(mine, 'cat.jpg'), 'a photo');
+  await assert.rejects(writeWebDemo(mine, Uint8Array.of(1), index), /mine: holds files that are not a demo's \(cat\.jpg\)/);
+  assert.deepEqual(readdirSync(mine), ['cat.jpg']);
+  await assert.rejects(writeWebDemo(join(mine, 'cat.jpg'), Uint8Array.of(1), index), /cat\.jpg: a file, not a folder/);
+  assert.throws(() => demoFolderProblems(mine), /mine: not a demo folder: it has no index\.html/);
+  rmSync(join(dir, 'vectors.bin'));
+  writeFileSync(join(dir, 'index.json'), '{"count": 4');
+  assert.deepEqual(demoFolderProblems(dir), ['vectors.bin is missing', 'index.json is not valid JSON']);
+  assert.ok(!existsSync(join(mine, 'index.html')));
+  index.vectors.dispose();
+  index.thumbnails.dispose();
 });

@@ -1,5 +1,6 @@
 // simclr augment: a preview grid of what T does to a data set.
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic.js';
+import { checkOutputFile } from './output.js';
 import { imageFolderSides, openSource } from '../data/open.js';
 import { loadFrames } from '../data/source.js';
 import { chooseRecipe } from '../simclr/recipe.js';
@@ -29,6 +30,7 @@ export const augmentFlags = {
 } satisfies Flags;
 
 export async function augmentCommand(o: Parsed<typeof augmentFlags>): Promise<number> {
+  checkOutputFile('--out', o.out);
   const folder = o.size > 0 ? null : await imageFolderSides(o.data);
   const recipe = folder === null ? null : chooseRecipe({ ...pretrainDefaults, recipe: 'auto' }, folder.side, folder.sampled);
   const source = await openSource(o.data, { split: o.split as 'train' | 'test', size: o.size || recipe?.imageSize || 32, skipBad: o['skip-bad'] });
@@ -43,7 +45,7 @@ export async function augmentCommand(o: Parsed<typeof augmentFlags>): Promise<nu
   const images = await loadFrames(source, Array.from({ length: count }, (_, i) => i));
   const png = await previewGrid(images, augmentation, new Random(o.seed), { pairs: o.pairs, zoom: o.zoom || Math.max(1, Math.ceil(96 / size)) });
   images.dispose();
-  writeFileSync(o.out, png);
+  writeFileAtomic(o.out, [png]);
   console.log(JSON.stringify({ out: o.out, images: count, pairs: o.pairs, size, source: source.description, skipped: source.skipped }));
   source.dispose?.();
   return 0;

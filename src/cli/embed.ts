@@ -8,6 +8,7 @@ import type { DataSource } from '../data/source.js';
 import { tensor } from '../tensor/create.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
+import { checkOutputFile } from './output.js';
 
 /** The flags that choose the images an encoder reads (embed, index). */
 export const encoderDataFlags = {
@@ -36,6 +37,7 @@ export const embedFlags = {
 } satisfies Flags;
 
 export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number> {
+  checkOutputFile('--out', o.out);
   const loaded = loadEncoder(o.checkpoint);
   if (o.z && loaded.model === null) throw new UsageError('embed: --z needs a pretraining checkpoint or run folder (an encoder file has no head)');
   const { source, size } = await openEncoderData('embed', loaded, o);

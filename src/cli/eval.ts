@@ -1,6 +1,5 @@
 // simclr eval: kNN, linear evaluation (L-BFGS probe or the paper's SGD protocol) or fine-tuning of a
 // trained encoder (or of a baseline); one JSON line.
-import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { extractFeatures, type Features } from '../eval/features.js';
 import { augmentedFeatures, fixedFeatures, linearSgd } from '../eval/linear-sgd.js';
@@ -13,6 +12,8 @@ import { warning } from '../progress.js';
 import { setNumThreads } from '../tensor/create.js';
 import { finetune } from '../eval/finetune.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
+import { checkOutputFile } from './output.js';
+import { writeFileAtomic } from '../io/atomic.js';
 
 export const evalFlags = {
   checkpoint: { type: 'string', default: '', help: 'all: run folder, pretraining checkpoint or encoder.safetensors (not needed for --baseline pixels)' },
@@ -71,6 +72,7 @@ export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = n
   const fraction = o.fraction || (protocol === 'finetune' ? 0.1 : 1);
   const draws = fraction < 1 ? o.draws : 1;
   if (o.baseline !== 'pixels' && !o.checkpoint) throw new UsageError('eval: --checkpoint is required (or --baseline pixels with --data)');
+  if (o.out) checkOutputFile('--out', o.out);
   const loaded = o.checkpoint ? loadEncoder(o.checkpoint) : null;
   const data = o.data || loaded?.config?.data || '';
   if (!data) throw new UsageError('eval: --data is required for this encoder');
@@ -153,7 +155,7 @@ export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = n
   function finish(name: string, result: Record<string, unknown>): number {
     const line = JSON.stringify(result);
     const outFile = o.out || (loaded?.runDir ? join(loaded.runDir, `${name}.json`) : '');
-    if (outFile) writeFileSync(outFile, `${line}\n`);
+    if (outFile) writeFileAtomic(outFile, [Buffer.from(`${line}\n`)]);
     console.log(line);
     return 0;
   }

@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
 import type { Flag, Flags } from './args.js';
+import { DataError } from '../data/source.js';
 
 const positive = (v: number) => (v > 0 ? null : 'must be positive');
 const nonNegative = (v: number) => (v >= 0 ? null : 'must be ≥ 0');
@@ -65,6 +66,16 @@ export const pretrainFlags = {
 const RUN_CONTROL = new Set(['config', 'resume', 'overwrite', 'report']);
 const camel = (flag: string) => flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
+/** A config value as an error message shows it: JSON, cut short; a YAML alias may make it circular. */
+function shown(value: unknown): string {
+  try {
+    const text = JSON.stringify(value);
+    return text.length > 80 ? `${text.slice(0, 77)}…` : text;
+  } catch {
+    return Array.isArray(value) ? 'a list' : 'a map';
+  }
+}
+
 /** Defaults ← config file ← flags given on the command line. */
 export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySet<string>, flags: Flags = pretrainFlags): PretrainConfig {
   const config: Record<string, unknown> = {};
@@ -80,13 +91,15 @@ export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySe
       const text = readFileSync(file, 'utf8');
       loaded = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
     } catch (e) {
-      throw new Error(`${file}: cannot read the config (${(e as Error).message})`);
+      throw new DataError(file, `cannot read the config (${(e as Error).message})`);
     }
-    if (loaded === null || typeof loaded !== 'object' || Array.isArray(loaded)) throw new Error(`${file}: the config must be an object`);
+    if (loaded === null || typeof loaded !== 'object' || Array.isArray(loaded)) throw new DataError(file, 'the config must be an object');
     for (const [key, value] of Object.entries(loaded as Record<string, unknown>)) {
       const flag = Object.keys(pretrainFlags).find((f) => camel(f) === key);
-      if (flag === undefined || RUN_CONTROL.has(flag)) throw new Error(`${file}: unknown option '${key}'`);
+      if (flag === undefined || RUN_CONTROL.has(flag)) throw new DataError(file, `unknown option '${key}'`);
       const spec = pretrainFlags[flag as keyof typeof pretrainFlags] as Flag;
+      // (YAML's .inf and .nan, JSON's 1e999; below: an integer past 2^53 is not exact, and native code takes int64)
+      if (typeof value === 'number' && !Number.isFinite(value)) throw new DataError(file, `'${key}' must be finite (got ${value})`);
       const kinds = { boolean: 'true or false', string: 'a string', number: 'a number', int: 'an integer' };
       const ok =
         spec.type === 'boolean'
@@ -94,9 +107,10 @@ export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySe
           : spec.type === 'string'
             ? typeof value === 'string' && (!spec.choices || spec.choices.includes(value))
             : typeof value === 'number' && (spec.type === 'number' || Number.isInteger(value));
-      if (!ok) throw new Error(`${file}: '${key}' must be ${spec.choices ? `one of ${spec.choices.join(', ')}` : kinds[spec.type]} (got ${JSON.stringify(value)})`);
+      if (!ok) throw new DataError(file, `'${key}' must be ${spec.choices ? `one of ${spec.choices.join(', ')}` : kinds[spec.type]} (got ${shown(value)})`);
+      if (spec.type === 'int' && !Number.isSafeInteger(value)) throw new DataError(file, `'${key}' must be an integer of at most 2^53 in size (got ${value})`);
       const problem = typeof value === 'number' ? spec.check?.(value) : null;
-      if (problem) throw new Error(`${file}: '${key}' ${problem} (got ${value})`);
+      if (problem) throw new DataError(file, `'${key}' ${problem} (got ${value})`);
       config[key] = value;
     }
   }

@@ -4,7 +4,7 @@
 // initialised, and raw pixels) by kNN and the linear probe, with all the training labels and with
 // 1% of them (the semi-supervised setting, several label draws), and say what the numbers show.
 // Unlabelled data gets the pretraining and the report's map and neighbours, and says why no table.
-import { writeFileSync } from 'node:fs';
+import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
 import { baselineScores, encoderFeatures, FEATURE_SETS, plusMinus, scoreFeatures } from '../eval/compare.js';
 import { openEvalData, PIXEL_SIDE, splitSummary, type EvalResult } from '../eval/evaluate.js';
@@ -54,7 +54,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     // Nothing to score: the encoder, the report's map and neighbours, and why there is no table.
     run.model.dispose();
     const summary = { run: run.runDir, data: config.data, split: splitSummary(run.split), epochs: config.epochs, precision: run.precision, recipe, pretrainSeconds: Math.round(pretrainSeconds), finalLoss: run.lastLoss, accuracy: null, noAccuracy: unlabelled };
-    writeFileSync(join(run.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+    writeFileAtomic(join(run.runDir, 'summary.json'), [Buffer.from(`${JSON.stringify(summary, null, 2)}\n`)]);
     const report = parsed.report ? await writeReport([run.runDir]) : null;
     process.stdout.write(
       [
@@ -111,7 +111,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     verdict: conclusion,
     confusion: { classNames, counts: scores.simclr.linear.confusion },
   };
-  writeFileSync(join(run.runDir, 'summary.json'), `${JSON.stringify(summary, null, 2)}\n`);
+  writeFileAtomic(join(run.runDir, 'summary.json'), [Buffer.from(`${JSON.stringify(summary, null, 2)}\n`)]);
   const report = parsed.report ? await writeReport([run.runDir]) : null;
   const fewImages = scores.simclr.fewLinear.trainImages;
   const lines = [

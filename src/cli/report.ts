@@ -1,6 +1,7 @@
 // simclr report <run folder…>: the self-contained HTML report of one or more runs.
 import { writeReport } from '../report/report.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
+import { checkOutputFile } from './output.js';
 
 export const reportFlags = {
   out: { type: 'string', default: '', help: 'HTML file to write (default: report.html in the first run folder)' },
@@ -12,6 +13,7 @@ export const reportFlags = {
 
 export async function reportCommand(parsed: Parsed<typeof reportFlags>, _given: Set<string>, runs: string[]): Promise<number> {
   if (runs.length === 0) throw new UsageError('report: name one or more run folders (simclr report runs/quickstart [runs/other …])');
+  if (parsed.out) checkOutputFile('--out', parsed.out);
   const out = await writeReport(runs, parsed.out || undefined, { mapLimit: parsed['map-points'], umapLimit: parsed['umap-limit'], bank: parsed.bank, seed: parsed.seed });
   console.log(JSON.stringify({ report: out, runs }));
   return 0;

@@ -11,6 +11,7 @@ import * as F from '../tensor/functional.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 import { encoderDataFlags, openEncoderData } from './embed.js';
+import { checkOutputFile } from './output.js';
 
 export const indexFlags = {
   ...encoderDataFlags,
@@ -18,6 +19,7 @@ export const indexFlags = {
 } satisfies Flags;
 
 export async function indexCommand(o: Parsed<typeof indexFlags>): Promise<number> {
+  checkOutputFile('--out', o.out);
   const loaded = loadEncoder(o.checkpoint);
   const { source, size } = await openEncoderData('index', loaded, o);
   const index = await buildIndex(loaded.encoder, source, { imageSize: size, inChannels: loaded.architecture.inChannels, checkpoint: resolve(o.checkpoint) });
@@ -44,10 +46,12 @@ function queryFiles(query: string): string[] {
 }
 
 export async function similarCommand(o: Parsed<typeof similarFlags>): Promise<number> {
+  if (o.out) checkOutputFile('--out', o.out);
   const index = loadIndex(o.index);
   try {
     const checkpoint = o.checkpoint || index.checkpoint;
     if (!checkpoint) throw new UsageError(`similar: ${o.index} records no encoder; give --checkpoint`);
+    if (!o.checkpoint && !existsSync(checkpoint)) throw new Error(`${o.index} was built by the encoder ${checkpoint}, which is no longer there: give its run folder or encoder file with --checkpoint`);
     const { encoder } = loadEncoder(checkpoint);
     const fingerprint = encoderFingerprint(encoder);
     if (fingerprint !== index.fingerprint) {

@@ -68,9 +68,10 @@ export function cifarSource(
 export function cifarFolder(dir: string, split: 'train' | 'test' = 'train', label: 'fine' | 'coarse' = 'fine'): MemorySource {
   const found = cifarFiles(dir, split);
   if (found === null) throw new DataError(dir, `no CIFAR ${split} files (data_batch_1..5.bin / test_batch.bin, or ${split}.bin)`);
-  const names =
-    found.kind === 'cifar10'
-      ? classNamesFrom(join(dir, 'batches.meta.txt'))
-      : classNamesFrom(join(dir, label === 'fine' ? 'fine_label_names.txt' : 'coarse_label_names.txt'));
+  const namesFile = join(dir, found.kind === 'cifar10' ? 'batches.meta.txt' : label === 'fine' ? 'fine_label_names.txt' : 'coarse_label_names.txt');
+  const names = classNamesFrom(namesFile);
+  // (every label must name a class: a file short of names would leave labels without one)
+  const classes = found.kind === 'cifar10' ? 10 : label === 'fine' ? 100 : 20;
+  if (names !== null && names.length !== classes) throw new DataError(namesFile, `lists ${names.length} class names, not the ${classes} of ${found.kind === 'cifar10' ? 'CIFAR-10' : `CIFAR-100's ${label} labels`}`);
   return cifarSource(found.files, found.kind, { label, classNames: names });
 }

@@ -129,6 +129,21 @@ export function listImageFolder(root: string): Listing {
  */
 const PIXEL_LIMIT = 2 ** 30;
 
+/**
+ * Decompression bombs: an image may claim at most this many pixels per byte of its file (past the
+ * first 2^24 pixels): a file of a few bytes whose header claims half a billion pixels would
+ * otherwise make the decoder allocate gigabytes before it finds the data missing. Real images stay
+ * far below it (a 20,000 × 20,000 photo is megabytes, and needs 98 KB here).
+ */
+const PIXELS_PER_BYTE = 4096;
+
+/** Refuses a header claiming more pixels than a file of `bytes` bytes can hold (see PIXELS_PER_BYTE). */
+function checkPixels(file: string, bytes: number, width: number, height: number): void {
+  if (width * height > 2 ** 24 + PIXELS_PER_BYTE * bytes) {
+    throw new DataError(file, `its header claims ${width}×${height} pixels in a file of ${bytes} bytes, more than an image of that size compresses to (a corrupt header or a decompression bomb)`);
+  }
+}
+
 /** One decoded frame: height × width × channels bytes (interleaved, as sharp gives them). */
 export interface DecodedFrame {
   data: Buffer;
@@ -147,24 +162,30 @@ function fileSize(file: string): number {
 
 /** The upright size of an image from its header (EXIF orientation applied), without decoding it. */
 export async function imageDims(file: string): Promise<{ width: number; height: number }> {
-  if (fileSize(file) === 0) throw new DataError(file, 'empty file (0 bytes)');
+  const bytes = fileSize(file);
+  if (bytes === 0) throw new DataError(file, 'empty file (0 bytes)');
+  let dims: { width: number; height: number };
   try {
     const m = await sharp(file, { limitInputPixels: PIXEL_LIMIT }).metadata();
     const { width, height } = m.autoOrient ?? m;
     if (!(width! > 0 && height! > 0)) throw new Error('no size in the header');
-    return { width: width!, height: height! };
+    dims = { width: width!, height: height! };
   } catch (e) {
     throw new DataError(file, `cannot decode the image (its header: ${(e as Error).message})`);
   }
+  checkPixels(file, bytes, dims.width, dims.height);
+  return dims;
 }
 
 /** Decodes one image to its frame under a shorter-side cap (see frameDims). */
 export async function decodeFrame(file: string, cap: number, channels: 1 | 3): Promise<DecodedFrame> {
-  if (fileSize(file) === 0) throw new DataError(file, 'empty file (0 bytes)');
+  const bytes = fileSize(file);
+  if (bytes === 0) throw new DataError(file, 'empty file (0 bytes)');
   try {
     let image = sharp(file, { failOn: 'warning', limitInputPixels: PIXEL_LIMIT }).rotate();
     const m = await image.metadata();
     const upright = m.autoOrient ?? m;
+    checkPixels(file, bytes, upright.width!, upright.height!);
     const target = frameDims(upright.width!, upright.height!, cap);
     if (target.width !== upright.width || target.height !== upright.height) image = image.resize(target.width, target.height, { fit: 'fill' });
     image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');

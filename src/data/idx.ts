@@ -53,6 +53,7 @@ export function idxSource(imagesFile: string, labelsFile: string | null, classNa
   const images = readIdx(imagesFile);
   if (images.dims.length !== 3) throw new DataError(imagesFile, `expected images [N, H, W], got dimensions ${images.dims.join('×')}`);
   const [n, h, w] = images.dims as [number, number, number];
+  if (n === 0 || h === 0 || w === 0) throw new DataError(imagesFile, n === 0 ? 'holds no images (dimensions 0×' + `${h}×${w})` : `its ${n} images are ${h}×${w} pixels: an image needs at least one`);
   let labels: Int32Array | null = null;
   if (labelsFile !== null) {
     const l = readIdx(labelsFile);

@@ -235,6 +235,17 @@ export function readSplitRecord(runDir: string): SplitRecord | null {
   } catch (e) {
     throw new DataError(file, `cannot read the run's split (${(e as Error).message})`);
   }
-  if (record.format !== 'simclr-split/1' || !['given', 'held-out', 'none'].includes(record.kind)) throw new DataError(file, 'not a simclr split record');
+  if (record === null || typeof record !== 'object' || Array.isArray(record) || record.format !== 'simclr-split/1') throw new DataError(file, 'not a simclr split record');
+  // (each field as a run writes it: eval, embed, index and the report reopen the data by it)
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const problem =
+    typeof record.data !== 'string' ? 'its data is not a string'
+    : !['given', 'held-out', 'none'].includes(record.kind) ? `its kind ${JSON.stringify(record.kind)} is not given, held-out or none`
+    : !(typeof record.testFraction === 'number' && record.testFraction >= 0 && record.testFraction < 1) ? `its testFraction ${JSON.stringify(record.testFraction)} is not in [0, 1)`
+    : !Number.isSafeInteger(record.seed) ? `its seed ${JSON.stringify(record.seed)} is not an integer`
+    : !count(record.trainImages) || !count(record.testImages) ? 'its trainImages or testImages is not a count'
+    : record.test !== undefined && !(Array.isArray(record.test) && record.test.every((n) => typeof n === 'string')) ? 'its test images are not a list of names'
+    : null;
+  if (problem !== null) throw new DataError(file, `not a simclr split record: ${problem}`);
   return record;
 }

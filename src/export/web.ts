@@ -18,12 +18,21 @@ import { dirname, extname, join, normalize, sep } from 'node:path';
 import { spriteSheet } from '../io/sprite.js';
 import type { ImageIndex } from '../search/image-index.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { checkDemoTarget, writeFolderWhole } from './web-folder.js';
 
 /** onnxruntime-web's files that its wasm backend loads. */
 const ORT_FILES = ['ort.wasm.min.mjs', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm'];
 
-/** Writes the demo folder for an ONNX encoder (h) and the index it serves. */
+/**
+ * Writes the demo folder for an ONNX encoder (h) and the index it serves, whole or not at all (see
+ * web-folder.ts); `dir` must be new, empty or a demo already.
+ */
 export async function writeWebDemo(dir: string, onnx: Uint8Array, index: ImageIndex): Promise<void> {
+  checkDemoTarget(dir);
+  await writeFolderWhole(dir, (temp) => writeDemoFiles(temp, onnx, index));
+}
+
+async function writeDemoFiles(dir: string, onnx: Uint8Array, index: ImageIndex): Promise<void> {
   mkdirSync(join(dir, 'ort'), { recursive: true });
   const ortDir = dirname(createRequire(import.meta.url).resolve('onnxruntime-web'));
   for (const f of ORT_FILES) {

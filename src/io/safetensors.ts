@@ -8,6 +8,7 @@ import { empty } from '../tensor/create.js';
 import * as ops from '../tensor/generated/ops.js';
 import type { DType } from '../tensor/types.js';
 import { writeFileAtomic } from './atomic.js';
+import { DataError } from '../data/source.js';
 
 const fileDtypes: Record<string, { dtype: DType; bytes: number }> = {
   F64: { dtype: 'float64', bytes: 8 },
@@ -26,10 +27,13 @@ const dtypeCodes = Object.fromEntries(Object.entries(fileDtypes).map(([code, d])
 /** Headers larger than this are refused (the reference implementation's limit). */
 const MAX_HEADER_BYTES = 100_000_000;
 
-/** Thrown for a file that is not valid safetensors (bad header, truncated data…); the message names the file. */
-export class SafetensorsError extends Error {
+/**
+ * Thrown for a file that is not valid safetensors (bad header, truncated data…); the message names
+ * the file. A {@link DataError}, as every refusal of a bad file a user hands the library is.
+ */
+export class SafetensorsError extends DataError {
   constructor(file: string, problem: string) {
-    super(`${file}: not a valid safetensors file: ${problem}`);
+    super(file, `not a valid safetensors file: ${problem}`);
     this.name = 'SafetensorsError';
   }
 }
@@ -114,7 +118,8 @@ function parseHeader(head: Uint8Array, fileBytes: number, file: string): { entri
       if (value === null || typeof value !== 'object' || Array.isArray(value)) fail('__metadata__ is not an object');
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string') fail(`__metadata__.${k} is not a string`);
-        metadata[k] = v as string;
+        // (defined, not assigned: a key '__proto__' would otherwise set the prototype and be lost)
+        Object.defineProperty(metadata, k, { value: v, enumerable: true, writable: true, configurable: true });
       }
       continue;
     }
@@ -253,7 +258,8 @@ export function serializeSafetensors(
 /** The header, then each tensor's bytes as they are asked for: a large tensor in pieces (see PIECE). */
 function* safetensorsPieces(tensors: Iterable<[string, Tensor]> | Record<string, Tensor>, metadata: Record<string, string>): Generator<Uint8Array> {
   const list: [string, Tensor][] = Symbol.iterator in tensors ? [...(tensors as Iterable<[string, Tensor]>)] : Object.entries(tensors);
-  const header: Record<string, unknown> = {};
+  // (no prototype: a tensor or metadata key named '__proto__' is an ordinary key)
+  const header: Record<string, unknown> = Object.create(null);
   if (Object.keys(metadata).length > 0) header.__metadata__ = metadata;
   let offset = 0;
   for (const [name, t] of list) {

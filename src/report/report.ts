@@ -19,7 +19,8 @@ import { cat, tensor } from '../tensor/create.js';
 import { centreSquares } from '../augment/geometry.js';
 import { Frames } from '../data/frames.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
-import { Task } from '../progress.js';
+import { Task, warning } from '../progress.js';
+import { DataError } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { featureMap } from './analysis.js';
 import { nearestNeighbours } from '../search/image-index.js';
@@ -44,9 +45,19 @@ interface RunCurves {
   epochs: Record<string, (number | null)[]>;
   stepRecords: number;
   epochRecords: number;
+  /** Lines of metrics.jsonl that did not parse (one cut short by a kill), skipped. */
+  skippedLines: number;
 }
 
-const readJson = (file: string): unknown => (existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : null);
+/** A run's JSON file (null when absent); one that does not parse is refused, named. */
+function readJson(file: string): unknown {
+  if (!existsSync(file)) return null;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new DataError(file, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+  }
+}
 
 const STEP_SERIES = ['globalStep', 'loss', 'accuracy', 'positiveSimilarity', 'negativeSimilarity', 'lr', 'viewsPerSecond', 'dataShare'] as const;
 
@@ -57,6 +68,7 @@ export function readCurves(runDir: string, batch: number): RunCurves {
   const epochs: Record<string, (number | null)[]> = { epoch: [], loss: [], knnAccuracy: [] };
   let stepRecords = 0;
   let epochRecords = 0;
+  let skippedLines = 0;
   if (existsSync(file)) {
     for (const line of readFileSync(file, 'utf8').split('\n')) {
       if (line.trim() === '') continue;
@@ -64,7 +76,8 @@ export function readCurves(runDir: string, batch: number): RunCurves {
       try {
         r = JSON.parse(line);
       } catch {
-        continue; // a line cut short by a kill
+        skippedLines++; // (a line cut short by a kill)
+        continue;
       }
       if (r.type === 'step') {
         stepRecords++;
@@ -85,7 +98,7 @@ export function readCurves(runDir: string, batch: number): RunCurves {
       }
     }
   }
-  return { name: basename(resolve(runDir)), steps, epochs, stepRecords, epochRecords };
+  return { name: basename(resolve(runDir)), steps, epochs, stepRecords, epochRecords, skippedLines };
 }
 
 /** The flags that rerun a config: every option that differs from the defaults. */
@@ -252,11 +265,15 @@ function evaluationHtml(summary: Summary | null): string {
 export async function buildReport(runDirs: readonly string[], options: ReportOptions = {}): Promise<string> {
   if (runDirs.length === 0) throw new Error('report: no run folder given');
   const o: Required<ReportOptions> = { mapLimit: 10_000, umapLimit: 3000, bank: 10_000, queries: 12, k: 8, seed: 0, ...options };
-  for (const dir of runDirs) if (!existsSync(join(dir, 'metrics.jsonl')) && !existsSync(join(dir, 'config.json'))) throw new Error(`${dir}: not a run folder (no metrics.jsonl or config.json)`);
+  for (const dir of runDirs) {
+    if (!existsSync(dir)) throw new DataError(dir, 'no such run folder');
+    if (!existsSync(join(dir, 'metrics.jsonl')) && !existsSync(join(dir, 'config.json'))) throw new DataError(dir, 'not a run folder (no metrics.jsonl or config.json)');
+  }
   const runs = runDirs.map((dir) => {
     const config = readJson(join(dir, 'config.json')) as PretrainConfig | null;
     return { dir, curves: readCurves(dir, config?.batchSize ?? pretrainDefaults.batchSize), config, summary: readJson(join(dir, 'summary.json')) as Summary | null };
   });
+  for (const r of runs) if (r.curves.skippedLines > 0) warning(`simclr: ${join(r.dir, 'metrics.jsonl')}: skipped ${r.curves.skippedLines} unreadable line(s) (one cut short when a run was killed)`);
   const first = runs[0]!;
   const hasEncoder = existsSync(join(first.dir, 'encoder.safetensors')) || existsSync(join(first.dir, 'checkpoints'));
   const views = hasEncoder ? await encoderViews(first.dir, o) : null;

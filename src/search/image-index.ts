@@ -4,8 +4,9 @@
 // nearest-neighbour library (faiss, hnswlib) pays off from a few million vectors on.
 // The index records its encoder's fingerprint: queries embedded by another encoder are refused.
 import { createHash } from 'node:crypto';
+import { existsSync, statSync } from 'node:fs';
 import { prepareFiles } from '../data/folder.js';
-import { filePaths, type DataSource } from '../data/source.js';
+import { DataError, filePaths, type DataSource } from '../data/source.js';
 import { extractFeatures, prepareImages } from '../eval/features.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
@@ -93,12 +94,14 @@ export function saveIndex(path: string, index: ImageIndex): void {
   labels?.dispose();
 }
 
-/** Reads an index written by {@link saveIndex}; throws when the file is not one. */
+/** Reads an index written by {@link saveIndex}; a file that is not one is refused (a DataError naming it). */
 export function loadIndex(path: string): ImageIndex {
+  if (!existsSync(path)) throw new DataError(path, 'no such index file; build one with simclr index');
+  if (statSync(path).isDirectory()) throw new DataError(path, 'a folder, not an index file (simclr index writes one)');
   const { tensors, metadata } = loadSafetensors(path);
   const problem = (why: string) => {
     for (const t of tensors.values()) t.dispose();
-    return new Error(`${path}: not a simclr index (${why}); build one with simclr index`);
+    return new DataError(path, `not a simclr index (${why}); build one with simclr index`);
   };
   if (metadata.format !== 'simclr-index/1') throw problem(`its format is ${metadata.format ?? 'not stated'}`);
   const vectors = tensors.get('vectors');
@@ -112,20 +115,41 @@ export function loadIndex(path: string): ImageIndex {
   } catch {
     throw problem('its file list is not JSON');
   }
-  const n = vectors.size(0);
-  if (!Array.isArray(files) || files.length !== n || vectors.ndim !== 2 || thumbnails.size(0) !== n) throw problem(`${vectors.shape.join('×')} vectors, ${Array.isArray(files) ? files.length : 'no'} files and ${thumbnails.size(0)} thumbnails do not match`);
+  // Everything similar and export --web take from it, checked here, before they use it.
+  const [n, dim] = vectors.shape;
+  if (vectors.ndim !== 2 || dim === 0 || !['float32', 'float64', 'float16', 'bfloat16'].includes(vectors.dtype)) throw problem(`its vectors are ${vectors.dtype} [${vectors.shape.join(', ')}], not floats [N, D]`);
+  if (!Array.isArray(files) || files.length !== n || !files.every((f) => typeof f === 'string')) throw problem(`its file list does not name the ${n} images of its vectors`);
+  const inChannels = Number(metadata.inChannels);
+  const imageSize = Number(metadata.imageSize);
+  if (inChannels !== 1 && inChannels !== 3) throw problem(`its inChannels ${metadata.inChannels ?? '(missing)'} is not 1 or 3`);
+  if (!(Number.isSafeInteger(imageSize) && imageSize > 0 && imageSize <= 8192)) throw problem(`its imageSize ${metadata.imageSize ?? '(missing)'} is not 1 to 8192`);
+  const [tn, tc, th, tw] = thumbnails.shape;
+  if (thumbnails.dtype !== 'uint8' || thumbnails.ndim !== 4 || tn !== n || tc !== inChannels || th !== tw || th === 0 || th! > THUMBNAIL_MAX) {
+    throw problem(`its thumbnails are ${thumbnails.dtype} [${thumbnails.shape.join(', ')}], not uint8 [${n}, ${inChannels}, t, t] (t at most ${THUMBNAIL_MAX})`);
+  }
+  if (classNames !== null && !(Array.isArray(classNames) && classNames.every((c) => typeof c === 'string'))) throw problem('its class names are not a list of names');
   const labelTensor = tensors.get('labels');
-  const labels = labelTensor === undefined ? null : Int32Array.from(labelTensor.toArray() as BigInt64Array, Number);
-  labelTensor?.dispose();
+  let labels: Int32Array | null = null;
+  if (labelTensor !== undefined) {
+    const classes = classNames === null ? 2 ** 31 : (classNames as string[]).length;
+    const values = labelTensor.ndim === 1 && ['int64', 'int32', 'int16', 'int8', 'uint8'].includes(labelTensor.dtype) ? Array.from(labelTensor.toArray() as unknown as ArrayLike<number | bigint>, Number) : null;
+    if (values === null || values.length !== n || !values.every((l) => Number.isInteger(l) && l >= 0 && l < classes)) {
+      throw problem(`its labels (${labelTensor.dtype} [${labelTensor.shape.join(', ')}]) are not one class of ${classNames === null ? 'the index' : `its ${classes} class names`} for each of its ${n} images`);
+    }
+    labels = Int32Array.from(values);
+    labelTensor.dispose();
+  }
+  const floats = vectors.float();
+  vectors.dispose();
   return {
-    vectors: vectors.float(),
+    vectors: floats,
     files: files as string[],
     labels,
-    classNames: Array.isArray(classNames) ? (classNames as string[]) : null,
+    classNames: classNames as string[] | null,
     thumbnails,
     fingerprint: metadata.fingerprint ?? '',
-    imageSize: Number(metadata.imageSize),
-    inChannels: Number(metadata.inChannels),
+    imageSize,
+    inChannels,
     checkpoint: metadata.checkpoint ?? '',
     data: metadata.data ?? '',
   };

@@ -9,6 +9,7 @@ import type { Module } from '../nn/module.js';
 import type { GroupOptions, Optimizer, OptimizerState } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import type { ResolvedConfig } from './config.js';
+import { DataError } from '../data/source.js';
 
 /** Where a run stands in its schedule: what a checkpoint records for an exact resume. */
 export interface Position {
@@ -78,11 +79,11 @@ export function saveCheckpoint(
 }
 
 /** Reads a checkpoint's metadata (config and position) without keeping its tensors. */
-export function readCheckpoint(file: string): Checkpoint & { load(model: Module, optimizer: Optimizer<GroupOptions> | null): void } {
+export function readCheckpoint(file: string): Checkpoint & { load(model: Module, optimizer: Optimizer<GroupOptions> | null): void; dispose(): void } {
   const { tensors, metadata } = loadSafetensors(file);
   if (metadata.format !== 'simclr-checkpoint/1') {
     for (const t of tensors.values()) t.dispose();
-    throw new Error(`${file}: not a simclr pretraining checkpoint`);
+    throw new DataError(file, 'not a simclr pretraining checkpoint');
   }
   const field = <T>(key: string): T => {
     try {
@@ -92,12 +93,18 @@ export function readCheckpoint(file: string): Checkpoint & { load(model: Module,
       return value as T;
     } catch (e) {
       for (const t of tensors.values()) t.dispose();
-      throw new Error(`${file}: the checkpoint's ${key} is unreadable (${(e as Error).message})`);
+      throw new DataError(file, `the checkpoint's ${key} is unreadable (${(e as Error).message})`);
     }
   };
   const config = field<ResolvedConfig>('config');
   const position = field<Position>('position');
   field<object>('optimizer');
+  const count = (v: unknown) => Number.isSafeInteger(v) && (v as number) >= 0;
+  const totals = position.epochTotals;
+  if (!count(position.epoch) || !count(position.step) || !count(position.globalStep) || (totals !== undefined && !(totals !== null && typeof totals === 'object' && [totals.loss, totals.accuracy, totals.steps].every(Number.isFinite)))) {
+    for (const t of tensors.values()) t.dispose();
+    throw new DataError(file, `the checkpoint's position ${JSON.stringify(position)} is not a place in a schedule (epoch, step and globalStep counts)`);
+  }
   return {
     file,
     config,
@@ -108,10 +115,14 @@ export function readCheckpoint(file: string): Checkpoint & { load(model: Module,
         model.loadStateDict(pick('model.'));
         if (optimizer !== null) optimizer.loadStateDict({ tensors: pick('optimizer.'), meta: JSON.parse(metadata.optimizer!) as OptimizerState['meta'] });
       } catch (e) {
-        throw new Error(`${file}: ${(e as Error).message}`);
+        throw new DataError(file, (e as Error).message);
       } finally {
         for (const t of tensors.values()) t.dispose();
       }
+    },
+    /** Frees the tensors without loading them (load frees them too). */
+    dispose() {
+      for (const t of tensors.values()) t.dispose();
     },
   };
 }
