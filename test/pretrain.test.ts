@@ -123,6 +123,8 @@ test('the CLI names a bad flag or value, and --help lists every flag with its de
   const bad = spawnSync(process.execPath, [cli, 'pretrain', '--batch-size', 'big'], { encoding: 'utf8' });
   assert.equal(bad.status, 2);
   assert.match(bad.stderr, /--batch-size expects a number \(got 'big'\)/);
+  const huge = spawnSync(process.execPath, [cli, 'pretrain', '--seed', '1e300'], { encoding: 'utf8' });
+  assert.match(huge.stderr, /--seed expects an integer within ±2\^53 \(got '1e300'\)/);
   const negative = spawnSync(process.execPath, [cli, 'pretrain', '--temperature', '-1'], { encoding: 'utf8' });
   assert.match(negative.stderr, /--temperature must be positive/);
   const help = spawnSync(process.execPath, [cli, 'pretrain', '--help'], { encoding: 'utf8' });

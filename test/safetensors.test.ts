@@ -14,7 +14,10 @@ import {
   SafetensorsError,
   tensor,
   tidy,
+  writeFileAtomic,
+  DataError,
 } from '../src/index.js';
+import { spawnSync } from 'node:child_process';
 import { loadEncoder } from '../src/simclr/encoder-file.js';
 import { readCheckpoint } from '../src/simclr/checkpoint.js';
 
@@ -194,4 +197,25 @@ test('an encoder file whose architecture is implausible or disagrees with its we
   assert.throws(() => readCheckpoint(checkpoint), new RegExp(`${checkpoint}: the checkpoint's config is unreadable`));
   tidy(() => saveSafetensors(checkpoint, { w: tensor([1]) }, { format: 'simclr-checkpoint/1', config: '{}', optimizer: '{}' }));
   assert.throws(() => readCheckpoint(checkpoint), /the checkpoint's position is unreadable \(missing\)/);
+});
+
+test('a missing file or a folder given as a safetensors file is a DataError naming it', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'st-open-'));
+  for (const [path, problem] of [[join(dir, 'missing.safetensors'), 'no such file'], [dir, 'a folder, not a file']] as const) {
+    for (const read of [loadSafetensors, readSafetensorsHeader]) {
+      assert.throws(() => read(path), (e: Error) => e instanceof DataError && e.message === `${path}: ${problem}`);
+    }
+  }
+});
+
+test("writeFileAtomic removes the temporaries a killed writer left beside the file, and no live writer's", () => {
+  const dir = mkdtempSync(join(tmpdir(), 'atomic-'));
+  const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' }).stdout; // a pid now gone
+  const left = `.out.bin.${dead}.k1.tmp`;
+  const live = `.out.bin.${process.ppid}.k2.tmp`;
+  const other = `.other.bin.${dead}.k3.tmp`;
+  for (const f of [left, live, other]) writeFileSync(join(dir, f), 'torn');
+  writeFileAtomic(join(dir, 'out.bin'), [Buffer.from('whole')]);
+  assert.deepEqual(readdirSync(dir).sort(), [live, other, 'out.bin'].sort());
+  assert.equal(readFileSync(join(dir, 'out.bin'), 'utf8'), 'whole');
 });

@@ -37,6 +37,7 @@ function convert(name: string, flag: Flag, raw: string): string | number | boole
       const v = Number(raw);
       if (raw.trim() === '' || !Number.isFinite(v)) throw new UsageError(`--${name} expects a number (got '${raw}')`);
       if (flag.type === 'int' && !Number.isInteger(v)) throw new UsageError(`--${name} expects an integer (got '${raw}')`);
+      if (flag.type === 'int' && !Number.isSafeInteger(v)) throw new UsageError(`--${name} expects an integer within ±2^53 (got '${raw}')`);
       const problem = flag.check?.(v);
       if (problem) throw new UsageError(`--${name} ${problem} (got ${raw})`);
       return v;

@@ -91,7 +91,8 @@ export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySe
       const text = readFileSync(file, 'utf8');
       loaded = /\.ya?ml$/i.test(file) ? parseYaml(text) : JSON.parse(text);
     } catch (e) {
-      throw new DataError(file, `cannot read the config (${(e as Error).message})`);
+      // (the first line: YAML's messages go on with a snippet of the file)
+      throw new DataError(file, `cannot read the config (${(e as Error).message.split('\n')[0]!.trim()})`);
     }
     if (loaded === null || typeof loaded !== 'object' || Array.isArray(loaded)) throw new DataError(file, 'the config must be an object');
     for (const [key, value] of Object.entries(loaded as Record<string, unknown>)) {

@@ -5,6 +5,7 @@
 import { existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync } from 'node:fs';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DataError } from '../data/source.js';
+import { removeDeadTemporaries } from '../io/atomic.js';
 
 /** The files of a demo folder (writeWebDemo's; ort/ holds onnxruntime-web's wasm build). */
 export const DEMO_FILES = ['index.html', 'encoder.onnx', 'index.json', 'vectors.bin', 'thumbnails.jpg', 'ort/ort.wasm.min.mjs', 'ort/ort-wasm-simd-threaded.mjs', 'ort/ort-wasm-simd-threaded.wasm'];
@@ -25,18 +26,6 @@ export function checkDemoTarget(dir: string): void {
   if (foreign.length > 0) throw new DataError(dir, `holds files that are not a demo's (${foreign.slice(0, 3).join(', ')}${foreign.length > 3 ? ', …' : ''}): give --web a new or empty folder (a demo there is replaced)`);
 }
 
-/** Whether process `pid` may still run (signal 0). */
-function running(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-
 /**
  * Writes the folder `dir` whole: `write` fills a temporary folder beside it, which then takes its
  * place (a folder there is replaced). Temporary folders of killed writers (their process gone) are removed.
@@ -44,11 +33,7 @@ const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 export async function writeFolderWhole(dir: string, write: (temp: string) => Promise<void>): Promise<void> {
   const target = resolve(dir);
   const parent = dirname(target);
-  const leftover = new RegExp(`^\\.${escapeRegExp(basename(target))}\\.(\\d+)\\.[0-9a-z]+\\.tmp(\\.old)?$`);
-  for (const f of readdirSync(parent)) {
-    const pid = leftover.exec(f)?.[1];
-    if (pid !== undefined && Number(pid) !== process.pid && !running(Number(pid))) rmSync(join(parent, f), { recursive: true, force: true });
-  }
+  removeDeadTemporaries(parent, basename(target), '(\\.old)?');
   const temp = join(parent, `.${basename(target)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   const old = `${temp}.old`;
   try {

@@ -1,5 +1,5 @@
 // Atomic file writes: a crash or kill mid-write leaves the previous file intact.
-import { closeSync, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readdirSync, renameSync, rmSync, unlinkSync, writeSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 
 /** The project's words for a failed write: the file, and what to do about the usual causes. */
@@ -16,13 +16,40 @@ function writeError(path: string, e: unknown): Error {
   return new Error(`${path}: cannot write it (${why}); the previous file, if any, is unchanged`, { cause: e });
 }
 
+/** Whether process `pid` may still run (signal 0; EPERM: it runs, as another user). */
+export function processRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** `name`'s temporaries in `dir` (`.<name>.<pid>.<time>.tmp`, `suffix` after) whose writer is gone, removed. */
+export function removeDeadTemporaries(dir: string, name: string, suffix = ''): void {
+  const pattern = new RegExp(`^\\.${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\.(\\d+)\\.[0-9a-z]+\\.tmp${suffix}$`);
+  let entries: string[];
+  try {
+    entries = readdirSync(dir);
+  } catch {
+    return;
+  }
+  for (const f of entries) {
+    const pid = pattern.exec(f)?.[1];
+    if (pid !== undefined && Number(pid) !== process.pid && !processRunning(Number(pid))) rmSync(join(dir, f), { recursive: true, force: true });
+  }
+}
+
 /**
  * Writes `chunks` (made as they are written, when an iterator) to a temporary file beside `path`,
- * fsyncs it, renames it over `path`, fsyncs the folder. A failed write (a full disk, a file-size
+ * fsyncs it, renames it over `path`, fsyncs the folder (killed writers' temporaries of `path` are removed first). A failed write (a full disk, a file-size
  * limit) removes the temporary and throws an error naming `path`; the previous file stays.
  */
 export function writeFileAtomic(path: string, chunks: Iterable<Uint8Array>): void {
   const dir = dirname(path);
+  // (temporaries of this file left by killed writers go first: they would otherwise pile up)
+  removeDeadTemporaries(dir, basename(path));
   const temp = join(dir, `.${basename(path)}.${process.pid}.${Date.now().toString(36)}.tmp`);
   let fd: number;
   try {

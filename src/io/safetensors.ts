@@ -207,7 +207,17 @@ function readAt(fd: number, position: number, length: number, file: string): Buf
 }
 
 function withFile<T>(path: string, use: (fd: number, bytes: number) => T): T {
-  const fd = openSync(path, 'r');
+  let fd: number;
+  try {
+    fd = openSync(path, 'r');
+    if (fstatSync(fd).isDirectory()) {
+      closeSync(fd);
+      throw Object.assign(new Error('a folder'), { code: 'EISDIR' });
+    }
+  } catch (e) {
+    const code = (e as { code?: string }).code;
+    throw new DataError(path, code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : code === 'EACCES' ? 'permission denied' : `cannot open it (${(e as Error).message})`);
+  }
   try {
     return use(fd, fstatSync(fd).size);
   } finally {
