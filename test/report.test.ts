@@ -89,12 +89,17 @@ test('the report of a run, opened in headless Chromium: no errors, no network, e
     page.on('request', (r) => requests.push(r.url()));
     await page.goto(`file://${out}`);
     await page.waitForFunction('"simclrReport" in window');
-    const report = (await page.evaluate('window.simclrReport')) as { charts: { title: string; points: number[] }[]; mapPoints: number; galleryImages: number };
+    const report = (await page.evaluate('window.simclrReport')) as { charts: { title: string; points: number[] }[]; mapPoints: number; mapClassCounts: number[]; galleryImages: number };
     assert.deepEqual(errors, []);
     assert.deepEqual(requests.filter((u) => !u.startsWith('data:') && u !== `file://${out}`), [], 'nothing fetched');
     assert.equal(report.charts.length, 9, report.charts.map((c) => c.title).join(', '));
     for (const c of report.charts) assert.deepEqual(c.points, [1, 1].map(() => (c.title.startsWith('epoch') || c.title.startsWith('kNN') ? epochRecords : stepRecords)), c.title);
-    assert.equal(report.mapPoints, 10_000, 'one point per held-out (test) image');
+    // 10,000 test images, above --umap-limit (3,000): UMAP of a class-balanced sample of 3,000.
+    assert.equal(report.mapPoints, 3000);
+    assert.deepEqual(report.mapClassCounts, new Array(10).fill(300));
+    assert.match(await page.evaluate("document.getElementById('map-note').textContent"), /^3000 held-out images \(a seeded, class-balanced sample of 10,000\), UMAP of h/);
+    // Axis ticks with the digits they need (uPlot's default printed 0.0005 as 0.001).
+    assert.deepEqual(await page.evaluate('[0, 0.0005, 0.001, 0.004, 1500, 0.00002].map(simclrReport.tick)'), ['0', '0.0005', '0.001', '0.004', '1,500', '2.0e−5']);
     assert.equal(report.galleryImages, 12 * 9);
     const broken = await page.evaluate('[...document.images].filter((img) => !(img.complete && img.naturalWidth > 0)).length');
     assert.equal(broken, 0);

@@ -6,7 +6,7 @@ import { checkOutputFile } from './output.js';
 export const reportFlags = {
   out: { type: 'string', default: '', help: 'HTML file to write (default: report.html in the first run folder)' },
   'map-points': { type: 'int', default: 10_000, check: (v) => (v > 0 ? null : 'must be positive'), help: 'held-out images on the feature map (evenly spaced when the split is larger)' },
-  'umap-limit': { type: 'int', default: 3000, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'UMAP for maps of up to this many points, PCA above (UMAP takes minutes on large sets)' },
+  'umap-limit': { type: 'int', default: 3000, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'UMAP of up to this many map points: a larger split is mapped by a seeded, class-balanced sample of this size (0: PCA of all the map points)' },
   bank: { type: 'int', default: 10_000, check: (v) => (v > 0 ? null : 'must be positive'), help: 'training images searched by the nearest-neighbour gallery' },
   seed: { type: 'int', default: 0, help: 'seed of the augmentation grid and UMAP' },
 } satisfies Flags;

@@ -8,7 +8,7 @@ import { createRequire } from 'node:module';
 import sharp from 'sharp';
 import { previewGrid } from '../augment/preview.js';
 import { classCount, loadFrames, type DataSource } from '../data/source.js';
-import { evenlySpaced } from '../data/split.js';
+import { evenlySpaced, labelFraction } from '../data/split.js';
 import { openSplits } from '../data/open.js';
 import { extractFeatures } from '../eval/features.js';
 import { cpuFlags, info } from '../info.js';
@@ -29,7 +29,7 @@ import { spriteSheet } from '../io/sprite.js';
 export interface ReportOptions {
   /** Map points: the held-out images (all of them up to this many, evenly spaced beyond). */
   mapLimit?: number;
-  /** UMAP up to this many map points, PCA beyond. */
+  /** UMAP of at most this many map points: a larger split is mapped by a seeded, class-balanced sample of this size (0: PCA of all). */
   umapLimit?: number;
   /** Training images in the neighbour bank (evenly spaced). */
   bank?: number;
@@ -173,11 +173,14 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
     const mapped: DataSource = labelled ? data.test! : data.train;
     result.heldOut = labelled;
     const names = labelled ? (mapped.classNames ?? Array.from({ length: classCount(mapped.labels!, data.train.labels!) }, (_, i) => String(i))) : [];
-    const mapIndices = evenlySpaced(mapped.size, o.mapLimit);
+    // Above --umap-limit, UMAP of a seeded, class-balanced sample of that size (PCA of every image
+    // is a blob in which the classes barely separate); --umap-limit 0: PCA of them all.
+    const sampled = o.umapLimit > 0 && Math.min(mapped.size, o.mapLimit) > o.umapLimit;
+    const mapIndices = !sampled ? evenlySpaced(mapped.size, o.mapLimit) : labelled ? labelFraction(mapped.labels!, o.umapLimit / mapped.size, o.seed) : evenlySpaced(mapped.size, o.umapLimit);
     const held = await extractFeatures(loaded.encoder, mapped, { size, indices: mapIndices, label: `report: ${labelled ? 'held-out' : 'training'} features` });
     const task = new Task('report: the feature map', { unit: 'UMAP epochs' });
-    const map = await featureMap(held.features, { umapLimit: o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
-    task.end(`${map.method}, ${mapIndices.length} points`);
+    const map = await featureMap(held.features, { umapLimit: sampled ? Infinity : o.umapLimit, seed: o.seed, onEpoch: (e) => task.update(e) });
+    task.end(`${map.method}, ${mapIndices.length} points${sampled ? ` (a sample of ${mapped.size})` : ''}`);
     const thumbnails = await mapTiles(mapped, mapIndices, size);
     const sheet = await spriteSheet(thumbnails, Math.ceil(Math.sqrt(mapIndices.length)));
     thumbnails.dispose();
@@ -210,6 +213,7 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
       labels: labelled ? Array.from(held.labels!) : new Array<number>(mapIndices.length).fill(0),
       classNames: names,
       heldOut: labelled,
+      sampledFrom: sampled ? mapped.size : null,
       sprite,
     };
     result.gallery = gallery;
@@ -331,6 +335,12 @@ const GLUE = `
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd', '#ff7f0e', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22', '#17becf'];
   const report = { charts: [], mapPoints: 0, galleryImages: document.querySelectorAll('.gallery img').length };
   const charts = document.getElementById('charts');
+  function tick(v) {
+    if (v === null || v === undefined) return '';
+    if (v === 0) return '0';
+    const a = Math.abs(v);
+    return a >= 1e5 || a < 1e-4 ? v.toExponential(1).replace('e-', 'e−') : a >= 1000 ? v.toLocaleString('en') : String(Number(v.toPrecision(4)));
+  }
   function chart(title, kind, field) {
     const runs = data.runs.filter((r) => (kind === 'step' ? r.stepRecords : r.epochRecords) > 0);
     if (runs.length === 0) return;
@@ -341,7 +351,8 @@ const GLUE = `
     new uPlot({
       title, width: Math.max(300, el.clientWidth), height: 220,
       scales: { x: { time: false } },
-      axes: [{ label: kind === 'step' ? 'step' : 'epoch' }, {}],
+      // (uPlot's default rounds to the increment's decimals: 0.0005 showed as 0.001; four significant digits)
+      axes: [{ label: kind === 'step' ? 'step' : 'epoch' }, { values: (u, splits) => splits.map(tick), size: 60 }],
       cursor: { drag: { x: true, y: false } },
       series: [{ label: kind }, ...runs.map((r, i) => ({ label: r.name, stroke: colours[i % colours.length], width: 1.5, points: { show: kind === 'epoch' } }))],
     }, joined, el);
@@ -368,7 +379,9 @@ const GLUE = `
     const py = (i) => pad + ((map.xy[2 * i + 1] - y0) / (y1 - y0 || 1)) * (canvas.height - 2 * pad);
     for (let i = 0; i < n; i++) { ctx.fillStyle = colours[map.labels[i] % colours.length]; ctx.globalAlpha = 0.7; ctx.fillRect(px(i) - 1.5, py(i) - 1.5, 3, 3); }
     report.mapPoints = n;
-    document.getElementById('map-note').textContent = n + (map.heldOut ? ' held-out images, ' : ' training images (unlabelled), ') + (map.method === 'umap' ? 'UMAP' : 'PCA (first two components)') + ' of h; hover for the image.';
+    report.mapClassCounts = map.classNames.map((_, c) => map.labels.filter((l) => l === c).length);
+    const sample = map.sampledFrom ? ' (a seeded' + (map.heldOut ? ', class-balanced' : '') + ' sample of ' + map.sampledFrom.toLocaleString('en') + ')' : '';
+    document.getElementById('map-note').textContent = n + (map.heldOut ? ' held-out images' : ' training images (unlabelled)') + sample + ', ' + (map.method === 'umap' ? 'UMAP' : 'PCA (first two components)') + ' of h; hover for the image.';
     document.getElementById('legend').innerHTML = map.classNames.map((c, i) => '<span><i style="background:' + colours[i % colours.length] + '"></i>' + c.replace(/</g, '&lt;') + '</span>').join('');
     const tip = document.getElementById('tip');
     const tile = tip.querySelector('div');
@@ -388,6 +401,7 @@ const GLUE = `
     });
     canvas.addEventListener('mouseleave', () => { tip.style.display = 'none'; });
   }
+  report.tick = tick;
   window.simclrReport = report;
 })();
 `;
