@@ -13,6 +13,7 @@ import { quickstartCommand, quickstartFlags } from './quickstart.js';
 import { reportCommand, reportFlags } from './report.js';
 import { indexCommand, indexFlags, similarCommand, similarFlags } from './search.js';
 import { exportCommand, exportFlags, serveCommand, serveFlags } from './export.js';
+import { sweepCommand, sweepFlags } from './sweep.js';
 
 export interface Command {
   summary: string;
@@ -42,6 +43,12 @@ export const commands: Record<string, Command> = {
     summary: 'The main job: pretrain on Fashion-MNIST, then kNN and linear evaluation against baselines, with a summary.',
     flags: quickstartFlags,
     run: quickstartCommand,
+  },
+  sweep: {
+    summary: 'Runs a grid of pretraining settings (a YAML or JSON file: base:, grid:, seeds:), each run in its own folder under --out, each scored by kNN and the linear probe (all labels and a few) against baselines computed once; resumable; summary.json.',
+    flags: sweepFlags,
+    positional: '<file>',
+    run: sweepCommand,
   },
   report: {
     summary: 'Writes a self-contained HTML report of one or more run folders: curves, augmentations, feature map, neighbours, evaluation.',

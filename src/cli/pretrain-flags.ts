@@ -76,6 +76,29 @@ function shown(value: unknown): string {
   }
 }
 
+/**
+ * What is wrong with `value` for the pretraining option `key` (camelCase, as in config files), or
+ * null when it may be used: an option that exists and is not run control, of its type, finite, in range.
+ */
+export function optionProblem(key: string, value: unknown): string | null {
+  const flag = Object.keys(pretrainFlags).find((f) => camel(f) === key);
+  if (flag === undefined || RUN_CONTROL.has(flag)) return `unknown option '${key}'`;
+  const spec = pretrainFlags[flag as keyof typeof pretrainFlags] as Flag;
+  // (YAML's .inf and .nan, JSON's 1e999; below: an integer past 2^53 is not exact, and native code takes int64)
+  if (typeof value === 'number' && !Number.isFinite(value)) return `'${key}' must be finite (got ${value})`;
+  const kinds = { boolean: 'true or false', string: 'a string', number: 'a number', int: 'an integer' };
+  const ok =
+    spec.type === 'boolean'
+      ? typeof value === 'boolean'
+      : spec.type === 'string'
+        ? typeof value === 'string' && (!spec.choices || spec.choices.includes(value))
+        : typeof value === 'number' && (spec.type === 'number' || Number.isInteger(value));
+  if (!ok) return `'${key}' must be ${spec.choices ? `one of ${spec.choices.join(', ')}` : kinds[spec.type]} (got ${shown(value)})`;
+  if (spec.type === 'int' && !Number.isSafeInteger(value)) return `'${key}' must be an integer of at most 2^53 in size (got ${value})`;
+  const problem = typeof value === 'number' ? spec.check?.(value) : null;
+  return problem ? `'${key}' ${problem} (got ${value})` : null;
+}
+
 /** Defaults ← config file ← flags given on the command line. */
 export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySet<string>, flags: Flags = pretrainFlags): PretrainConfig {
   const config: Record<string, unknown> = {};
@@ -96,22 +119,8 @@ export function resolveConfig(parsed: Record<string, unknown>, given: ReadonlySe
     }
     if (loaded === null || typeof loaded !== 'object' || Array.isArray(loaded)) throw new DataError(file, 'the config must be an object');
     for (const [key, value] of Object.entries(loaded as Record<string, unknown>)) {
-      const flag = Object.keys(pretrainFlags).find((f) => camel(f) === key);
-      if (flag === undefined || RUN_CONTROL.has(flag)) throw new DataError(file, `unknown option '${key}'`);
-      const spec = pretrainFlags[flag as keyof typeof pretrainFlags] as Flag;
-      // (YAML's .inf and .nan, JSON's 1e999; below: an integer past 2^53 is not exact, and native code takes int64)
-      if (typeof value === 'number' && !Number.isFinite(value)) throw new DataError(file, `'${key}' must be finite (got ${value})`);
-      const kinds = { boolean: 'true or false', string: 'a string', number: 'a number', int: 'an integer' };
-      const ok =
-        spec.type === 'boolean'
-          ? typeof value === 'boolean'
-          : spec.type === 'string'
-            ? typeof value === 'string' && (!spec.choices || spec.choices.includes(value))
-            : typeof value === 'number' && (spec.type === 'number' || Number.isInteger(value));
-      if (!ok) throw new DataError(file, `'${key}' must be ${spec.choices ? `one of ${spec.choices.join(', ')}` : kinds[spec.type]} (got ${shown(value)})`);
-      if (spec.type === 'int' && !Number.isSafeInteger(value)) throw new DataError(file, `'${key}' must be an integer of at most 2^53 in size (got ${value})`);
-      const problem = typeof value === 'number' ? spec.check?.(value) : null;
-      if (problem) throw new DataError(file, `'${key}' ${problem} (got ${value})`);
+      const problem = optionProblem(key, value);
+      if (problem !== null) throw new DataError(file, problem);
       config[key] = value;
     }
   }
