@@ -6,8 +6,8 @@
 // Unlabelled data gets the pretraining and the report's map and neighbours, and says why no table.
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
-import { baselineScores, encoderFeatures, FEATURE_SETS, plusMinus, scoreFeatures } from '../eval/compare.js';
-import { openEvalData, PIXEL_SIDE, splitSummary, type EvalResult } from '../eval/evaluate.js';
+import { baselineScores, encoderFeatures, FEATURE_SETS, pct, plusMinus, scoreFeatures, summaryColumns } from '../eval/compare.js';
+import { openEvalData, PIXEL_SIDE, splitSummary} from '../eval/evaluate.js';
 import { imageFolderListing, openSplits } from '../data/open.js';
 import { describeRecipe } from '../simclr/recipe.js';
 import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
@@ -102,11 +102,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     labelFraction: fraction,
     draws,
     accuracy: Object.fromEntries(
-      FEATURE_SETS.map((name) => {
-        const s = scores[name];
-        const few = (r: EvalResult) => ({ mean: r.accuracy, std: r.std, draws: r.accuracies });
-        return [name, { knn: s.knn.accuracy, linear: s.linear.accuracy, fewLabelKnn: few(s.fewKnn), fewLabelLinear: few(s.fewLinear) }];
-      }),
+      FEATURE_SETS.map((name) => [name, summaryColumns(scores[name])]),
     ),
     verdict: conclusion,
     confusion: { classNames, counts: scores.simclr.linear.confusion },
@@ -138,7 +134,6 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
   return 0;
 }
 
-const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 
 /** The number of training images of a data source, without decoding it (image folders are listed). */
 async function trainingImages(data: string, testFraction: number): Promise<number> {

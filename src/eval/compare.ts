@@ -16,8 +16,15 @@ export interface CompareOptions {
   seed: number;
 }
 
-const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+/** An accuracy (0–1) as a percentage with two decimals. */
+export const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
 export const plusMinus = (r: EvalResult) => `${(100 * r.accuracy).toFixed(2)} ± ${(100 * r.std).toFixed(2)}%`;
+
+/** One feature set's four columns as summary.json records them (quickstart, sweep): accuracies, the few-label ones with their spread and draws. */
+export function summaryColumns(s: Record<Column, EvalResult>) {
+  const few = (r: EvalResult) => ({ mean: r.accuracy, std: r.std, draws: r.accuracies });
+  return { knn: s.knn.accuracy, linear: s.linear.accuracy, fewLabelKnn: few(s.fewKnn), fewLabelLinear: few(s.fewLinear) };
+}
 
 /** The four columns for one set of features. */
 export async function scoreFeatures(name: string, features: (split: 'train' | 'test') => Promise<Features>, o: CompareOptions): Promise<Record<Column, EvalResult>> {

@@ -22,6 +22,7 @@ import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { Task, warning } from '../progress.js';
 import { DataError } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readJsonFile } from '../io/json.js';
 import { featureMap } from './analysis.js';
 import { nearestNeighbours } from '../search/image-index.js';
 import { spriteSheet } from '../io/sprite.js';
@@ -47,16 +48,6 @@ interface RunCurves {
   epochRecords: number;
   /** Lines of metrics.jsonl that did not parse (one cut short by a kill), skipped. */
   skippedLines: number;
-}
-
-/** A run's JSON file (null when absent); one that does not parse is refused, named. */
-function readJson(file: string): unknown {
-  if (!existsSync(file)) return null;
-  try {
-    return JSON.parse(readFileSync(file, 'utf8'));
-  } catch (e) {
-    throw new DataError(file, `not valid JSON (${e instanceof Error ? e.message : String(e)})`);
-  }
 }
 
 const STEP_SERIES = ['globalStep', 'loss', 'accuracy', 'positiveSimilarity', 'negativeSimilarity', 'lr', 'viewsPerSecond', 'dataShare'] as const;
@@ -274,8 +265,8 @@ export async function buildReport(runDirs: readonly string[], options: ReportOpt
     if (!existsSync(join(dir, 'metrics.jsonl')) && !existsSync(join(dir, 'config.json'))) throw new DataError(dir, 'not a run folder (no metrics.jsonl or config.json)');
   }
   const runs = runDirs.map((dir) => {
-    const config = readJson(join(dir, 'config.json')) as PretrainConfig | null;
-    return { dir, curves: readCurves(dir, config?.batchSize ?? pretrainDefaults.batchSize), config, summary: readJson(join(dir, 'summary.json')) as Summary | null };
+    const config = readJsonFile(join(dir, 'config.json')) as PretrainConfig | null;
+    return { dir, curves: readCurves(dir, config?.batchSize ?? pretrainDefaults.batchSize), config, summary: readJsonFile(join(dir, 'summary.json')) as Summary | null };
   });
   for (const r of runs) if (r.curves.skippedLines > 0) warning(`simclr: ${join(r.dir, 'metrics.jsonl')}: skipped ${r.curves.skippedLines} unreadable line(s) (one cut short when a run was killed)`);
   const first = runs[0]!;
