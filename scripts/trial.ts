@@ -784,6 +784,50 @@ await Promise.all([
   await killedWhileWriting('a quickstart\'s report', ['quickstart', '--data', flatPhotos, '--out', qFlat, ...quick], join(qFlat, 'report.html'), 'report.html', reportProblem);
 }
 
+// --- sweep ------------------------------------------------------------------------------------------
+
+{
+  const sweepFile = (name: string, text: string) => {
+    const file = join(root, name);
+    writeFileSync(file, text);
+    return file;
+  };
+  const base = `base:\n  data: ${images}\n  epochs: 1\n  batchSize: 8\n  width: 0.125\n  threads: 1\n  precision: fp32\n  knnEvery: 0\n`;
+  const good = sweepFile('sweep.yaml', `${base}grid:\n  temperature: [0.2, 0.5]\n`);
+  const sOut = join(root, 'sweep-out');
+  const sweep = (file: string, ...more: string[]) => ['sweep', file, '--draws', '1', '--quiet', ...more];
+  await Promise.all([
+    refused('sweep: no sweep file', ['sweep', '--out', sOut], /give the sweep file/, 30, 2),
+    refused('sweep: no --out', ['sweep', good], /--out is required/, 30, 2),
+    refused('sweep: a sweep file that does not exist', sweep(join(root, 'no-sweep.yaml'), '--out', sOut), /no-sweep\.yaml: no such sweep file/, 30),
+    refused('sweep: a file that does not parse', sweep(sweepFile('sweep-parse.yaml', 'base: [1, 2\ngrid: : x\n'), '--out', sOut), /sweep-parse\.yaml: line \d+/, 30),
+    refused('sweep: an unknown option, named with its line', sweep(sweepFile('sweep-unknown.yaml', `${base}grid:\n  tempreature: [0.2]\n`), '--out', sOut), /sweep-unknown\.yaml: line 10: unknown option 'tempreature'/, 30),
+    refused('sweep: a bad value, named with its line', sweep(sweepFile('sweep-value.yaml', `${base}grid:\n  temperature: [0.2, -1]\n`), '--out', sOut), /sweep-value\.yaml: line 10: 'temperature' must be positive/, 30),
+    refused('sweep: an empty axis', sweep(sweepFile('sweep-empty.yaml', `${base}grid:\n  temperature: []\n`), '--out', sOut), /sweep-empty\.yaml: line 10: 'temperature' needs a non-empty list/, 30),
+    refused('sweep: no grid', sweep(sweepFile('sweep-nogrid.yaml', base), '--out', sOut), /sweep-nogrid\.yaml: grid: must map/, 30),
+    refused('sweep: out: in base', sweep(sweepFile('sweep-out.yaml', `${base}  out: x\ngrid:\n  temperature: [0.2]\n`), '--out', sOut), /sweep-out\.yaml: line 9: 'out' is the sweep's/, 30),
+    refused('sweep: a seed axis twice', sweep(sweepFile('sweep-seeds.yaml', `${base}grid:\n  seed: [1, 2]\nseeds: [1, 2]\n`), '--out', sOut), /seeds: and a seed option both given/, 30),
+    refused('sweep: --label-fraction 1', sweep(good, '--out', sOut, '--label-fraction', '1'), /--label-fraction/, 30, 2),
+    refused('sweep: --out under a file', sweep(good, '--out', join(root, 'a-file', 'sweep')), /a-file/, 30),
+  ]);
+  await refused('sweep: base data that does not exist', sweep(sweepFile('sweep-missing.yaml', `${base.replace(images, join(root, 'missing'))}grid:\n  temperature: [0.2]\n`), '--out', join(root, 'sweep-missing')), /missing: no such file or folder/, 60);
+  await succeeds('sweep: a grid of two runs, each in its folder, scored, summary.json', sweep(good, '--out', sOut), () => {
+    const summary = JSON.parse(readFileSync(join(sOut, 'summary.json'), 'utf8')) as { runs: { folder: string; settings: { temperature: number } }[] };
+    if (summary.runs.map((r) => r.settings.temperature).join() !== '0.2,0.5') return `runs ${JSON.stringify(summary.runs)}`;
+    return summary.runs.every((r) => existsSync(join(sOut, r.folder, 'encoder.safetensors'))) ? null : 'a run folder without its encoder';
+  });
+  await succeeds('sweep: started again when finished, trains nothing', sweep(good, '--out', sOut), (r) => (/^sweep: 2 runs \(0 trained now\)/.test(r.stdout) ? null : `said: ${r.stdout.split('\n')[0]}`));
+  await killedWhileWriting('a sweep\'s summary', sweep(good, '--out', sOut), join(sOut, 'summary.json'), 'summary.json', jsonProblem);
+  const corrupt = join(root, 'sweep-corrupt');
+  cpSync(sOut, corrupt, { recursive: true });
+  writeFileSync(join(corrupt, 'baselines.json'), '{"cut');
+  await refused('sweep: a corrupt baselines.json', sweep(good, '--out', corrupt), /baselines\.json: not valid JSON/, 30);
+  cpSync(join(sOut, 'baselines.json'), join(corrupt, 'baselines.json'));
+  const firstRun = readdirSync(corrupt).find((f) => f.startsWith('001-'))!;
+  writeFileSync(join(corrupt, firstRun, 'summary.json'), '[]');
+  await refused('sweep: a run folder whose summary.json is not a run\'s', sweep(good, '--out', corrupt), /001-[^:]*summary\.json: not a sweep run's summary/, 30);
+}
+
 const failed = outcomes.filter((o) => !o.pass);
 console.log(JSON.stringify({ cases: outcomes.length, passed: outcomes.length - failed.length, failed: failed.map((o) => o.case), folder: process.argv.includes('--keep') ? root : null }));
 console.log(`trial: ${outcomes.length} cases, ${outcomes.length - failed.length} passed, ${failed.length} failed`);

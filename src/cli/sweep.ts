@@ -7,10 +7,11 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import { DataError } from '../data/source.js';
-import { baselineScores, encoderFeatures, FEATURE_SETS, scoreFeatures } from '../eval/compare.js';
+import { baselineScores, encoderFeatures, FEATURE_SETS, pct, scoreFeatures, summaryColumns } from '../eval/compare.js';
 import type { Scores } from '../eval/verdict.js';
-import { openEvalData, type EvalResult } from '../eval/evaluate.js';
+import { openEvalData } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../io/atomic.js';
+import { readJsonFile } from '../io/json.js';
 import type { ResNet } from '../models/resnet.js';
 import { formatDuration, note } from '../progress.js';
 import { listCheckpoints } from '../simclr/checkpoint.js';
@@ -98,12 +99,6 @@ export function readSweep(file: string): SweepPlan {
   return { base, axes: axes.map(([k]) => k), runs };
 }
 
-/** The columns of a run's scores in summary.json. */
-function columns(s: Record<string, EvalResult>) {
-  const few = (r: EvalResult) => ({ mean: r.accuracy, std: r.std, draws: r.accuracies });
-  return { knn: s.knn!.accuracy, linear: s.linear!.accuracy, fewLabelKnn: few(s.fewKnn!), fewLabelLinear: few(s.fewLinear!) };
-}
-
 export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<string>, positional: string[]): Promise<number> {
   if (positional.length !== 1) throw new UsageError('sweep: give the sweep file (simclr sweep <file.yaml> --out <folder>)');
   const file = positional[0]!;
@@ -113,7 +108,8 @@ export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<str
   const summaryFile = join(o.out, 'summary.json');
   // Baselines depend on the data, the view size, the architecture and the seed, not on the rest: scored once per key.
   const baselinesFile = join(o.out, 'baselines.json');
-  const baselines: Record<string, unknown> = existsSync(baselinesFile) ? (JSON.parse(readFileSync(baselinesFile, 'utf8')) as Record<string, unknown>) : {};
+  const baselines = (readJsonFile(baselinesFile) ?? {}) as Record<string, unknown>;
+  if (typeof baselines !== 'object' || Array.isArray(baselines)) throw new DataError(baselinesFile, 'not a sweep\'s baselines (remove it to score them again)');
   const results: { folder: string; settings: Record<string, unknown>; scores: unknown; baselines: string }[] = [];
   const began = performance.now();
   let trained = 0;
@@ -124,7 +120,8 @@ export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<str
     const eta = trained > 0 ? ` · ETA ${formatDuration(((performance.now() - began) / 1000 / trained) * left)}` : '';
     if (existsSync(runSummary)) {
       // (finished before the sweep was stopped: not trained again)
-      const done = JSON.parse(readFileSync(runSummary, 'utf8')) as { scores: unknown; baselines: string };
+      const done = readJsonFile(runSummary) as { scores?: unknown; baselines?: string } | null;
+      if (typeof done?.scores !== 'object' || done.scores === null || typeof done.baselines !== 'string') throw new DataError(runSummary, 'not a sweep run\'s summary (remove it to run that combination again)');
       results.push({ folder: run.folder, settings: run.settings, scores: done.scores, baselines: done.baselines });
       continue;
     }
@@ -137,13 +134,13 @@ export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<str
     const data = await openEvalData(c.data, size, runDataOptions({ config: c, split: result.split }, c.data));
     const scoreOptions = { size, seed: c.seed, ...options };
     const encoder = result.model.encoder as ResNet;
-    const scores = columns(await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, size), scoreOptions));
+    const scores = summaryColumns(await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, size), scoreOptions));
     const key = JSON.stringify([c.data, size, c.depth, c.cifarStem, c.width, encoder.options.inChannels, c.seed, options]);
     if (!(key in baselines)) {
       const random = randomEncoder({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: encoder.options.inChannels, imageSize: size }, c.seed);
       const rows: Partial<Scores> = await baselineScores(random, data, scoreOptions);
       random.dispose();
-      baselines[key] = Object.fromEntries(FEATURE_SETS.filter((n) => n !== 'simclr').map((n) => [n, columns(rows[n]!)]));
+      baselines[key] = Object.fromEntries(FEATURE_SETS.filter((n) => n !== 'simclr').map((n) => [n, summaryColumns(rows[n]!)]));
       writeFileAtomic(baselinesFile, [Buffer.from(`${JSON.stringify(baselines, null, 2)}\n`)]);
     }
     data.dispose();
@@ -154,10 +151,9 @@ export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<str
   }
   const summary = { sweep: file, base: plan.base, axes: plan.axes, labelFraction: options.fraction, draws: options.draws, runs: results, baselines };
   writeFileAtomic(summaryFile, [Buffer.from(`${JSON.stringify(summary, null, 2)}\n`)]);
-  const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
   console.log(`sweep: ${results.length} runs (${trained} trained now), summary: ${summaryFile}`);
   for (const r of results) {
-    const s = r.scores as ReturnType<typeof columns>;
+    const s = r.scores as ReturnType<typeof summaryColumns>;
     console.log(`  ${r.folder.padEnd(40)} kNN ${pct(s.knn)}  linear ${pct(s.linear)}  few-label kNN ${pct(s.fewLabelKnn.mean)}  linear ${pct(s.fewLabelLinear.mean)}`);
   }
   return 0;
