@@ -20,6 +20,7 @@ For bench/swap-views.ts: --dump-views FILE writes the views the run would train 
 Usage: torch_simclr.py --epochs 5 --workers 0 --threads 2 [--steps N] [--out encoder.safetensors]
                        [--folder DIR] [--strength S] [--init torchvision|default]
                        [--image-size N] [--stem cifar|imagenet] [--blur P] [--tau T] [--lr LR] [--warmup-epochs E]
+                       [--augment crop+color+blur] [--head v1|linear|none]
                        [--dump-views FILE | --views FILE]
 Prints one JSON line: views/s, seconds, peak RSS; writes the encoder with simclr's metadata so that
 `simclr eval --checkpoint` evaluates it with the same protocol as simclr's own encoders.
@@ -64,6 +65,11 @@ p.add_argument("--stem", choices=["cifar", "imagenet"], default="cifar", help="c
 p.add_argument("--blur", type=float, default=0.0, help="Gaussian blur probability")
 p.add_argument("--tau", type=float, default=0.5, help="NT-Xent temperature")
 p.add_argument("--lr", type=float, default=1e-3, help="Adam's peak learning rate")
+p.add_argument("--augment", default="crop+color+blur",
+               help="the transforms that are on, as simclr's --augment: crop (RandomResizedCrop and flip; off: the whole image), "
+                    "color (jitter and grayscale), blur (at --blur's probability)")
+p.add_argument("--head", choices=["v1", "linear", "none"], default="v1",
+               help="projection head, as simclr's --head: v1 Linear-ReLU-Linear, linear (one Linear), none (the loss on h)")
 p.add_argument("--warmup-epochs", type=float, default=-1, help="linear warm-up length in epochs (-1: 10%% of the steps)")
 args = p.parse_args()
 torch.set_num_threads(args.threads)
@@ -85,13 +91,15 @@ else:
         return Image.fromarray(images[i], mode="L")
 
 s = args.strength
+on = set(args.augment.split("+")) - {"none"}
+if not on <= {"crop", "color", "blur"}:
+    sys.exit(f"--augment: unknown transform in {args.augment!r} (crop, color, blur joined by +, or none)")
 view = transforms.Compose([
-    transforms.RandomResizedCrop(size),
-    transforms.RandomHorizontalFlip(),
-    transforms.RandomApply([transforms.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
-    transforms.RandomGrayscale(p=0.2),
+    *([transforms.RandomResizedCrop(size), transforms.RandomHorizontalFlip()] if "crop" in on else [transforms.Resize((size, size))]),
+    *([transforms.RandomApply([transforms.ColorJitter(0.8 * s, 0.8 * s, 0.8 * s, 0.2 * s)], p=0.8),
+       transforms.RandomGrayscale(p=0.2)] if "color" in on else []),
     # simclr's blur kernel: the odd size nearest 10% of the side, at least 3
-    *([transforms.RandomApply([transforms.GaussianBlur(max(3, round(0.1 * size)) | 1, sigma=(0.1, 2.0))], p=args.blur)] if args.blur > 0 else []),
+    *([transforms.RandomApply([transforms.GaussianBlur(max(3, round(0.1 * size)) | 1, sigma=(0.1, 2.0))], p=args.blur)] if args.blur > 0 and "blur" in on else []),
     transforms.ToTensor(),
 ])
 
@@ -121,7 +129,8 @@ if args.init == "torchvision":
     for m in encoder.modules():
         if isinstance(m, torch.nn.Conv2d):
             torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-head = torch.nn.Sequential(torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128))
+head = {"v1": lambda: torch.nn.Sequential(torch.nn.Linear(128, 128), torch.nn.ReLU(), torch.nn.Linear(128, 128)),
+        "linear": lambda: torch.nn.Linear(128, 128), "none": torch.nn.Identity}[args.head]()
 model = torch.nn.Sequential(encoder, head)
 optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, weight_decay=1e-6)
 loader = torch.utils.data.DataLoader(Pairs(), batch_size=256, shuffle=True, drop_last=True, num_workers=args.workers,

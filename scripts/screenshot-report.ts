@@ -1,4 +1,4 @@
-// A screenshot of a report as Chromium draws it (for docs/): the whole page, or the part between
+// A screenshot of a report (a run's or a sweep's) as Chromium draws it (for docs/): the whole page, or the part between
 // two section headings (--from: the heading it starts at, --to: the heading it stops before;
 // a heading is named by the start of its text).
 //   node dist/scripts/screenshot-report.js runs/quickstart/report.html docs/report.png [--from Map] [--to Config]
@@ -15,7 +15,7 @@ const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', arg
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, deviceScaleFactor: 1 });
   await page.goto(`file://${resolve(file)}`);
-  await page.waitForFunction('"simclrReport" in window');
+  await page.waitForFunction('"simclrReport" in window || "simclrSweep" in window');
   const top = async (heading: string | undefined, fallback: string) =>
     heading === undefined
       ? ((await page.evaluate(fallback)) as number)

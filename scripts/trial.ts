@@ -9,7 +9,7 @@
 // writers on one output at once (each succeeds or refuses clearly; the output ends complete).
 // Prints one JSON line per case, then a summary with the count of cases and passes.
 //   node dist/scripts/trial.js [--keep]
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -826,6 +826,40 @@ await Promise.all([
   const firstRun = readdirSync(corrupt).find((f) => f.startsWith('001-'))!;
   writeFileSync(join(corrupt, firstRun, 'summary.json'), '[]');
   await refused('sweep: a run folder whose summary.json is not a run\'s', sweep(good, '--out', corrupt), /001-[^:]*summary\.json: not a sweep run's summary/, 30);
+
+  await Promise.all([
+    refused('sweep: --run beyond the combinations', sweep(good, '--out', sOut, '--run', '3'), /--run 3, but .*sweep\.yaml has 2 combinations/, 30, 2),
+    refused('sweep: --parallel 0', sweep(good, '--out', sOut, '--parallel', '0'), /--parallel must be ≥ 1/, 30, 2),
+    refused('sweep: an --augment value that does not exist', sweep(sweepFile('sweep-augment.yaml', `${base}grid:\n  augment: [crop, crop+colour]\n`), '--out', sOut), /sweep-augment\.yaml: line 10: 'augment' must be one of crop\+color\+blur/, 30),
+    refused('pretrain: a --head that does not exist', ['pretrain', '--data', images, '--head', 'mlp', '--out', join(root, 'bad-head')], /--head expects one of v1, v2, linear, none/, 30, 2),
+  ]);
+  const sweepReportProblem = (file: string) => {
+    if (!existsSync(file)) return `${file} is missing`;
+    const html = readFileSync(file, 'utf8');
+    return html.endsWith('</html>\n') && html.includes('id="sweep-data"') ? null : `${file} is torn (${html.length} characters)`;
+  };
+  await killedWhileWriting('a sweep\'s report', sweep(good, '--out', sOut), join(sOut, 'report.html'), 'report.html', sweepReportProblem);
+  await succeeds('report: of a sweep folder (its table and charts)', ['report', sOut, '--out', join(root, 'sweep-report.html'), '--quiet'], () => sweepReportProblem(join(root, 'sweep-report.html')));
+  // Two runs at once, z scored too; its parent killed mid-run: the workers stop with it, and a restart finishes.
+  const pOut = join(root, 'sweep-parallel');
+  const heads = sweepFile('sweep-heads.yaml', `${base.replace('epochs: 1', 'epochs: 3')}grid:\n  head: [none, linear, v1]\n`);
+  let parent = 0;
+  const cut = simclr(sweep(heads, '--out', pOut, '--parallel', '2', '--probe-z'), 120, (pid) => (parent = pid));
+  const t0 = performance.now();
+  while (!readdirSync(root).includes('sweep-parallel') || !readdirSync(pOut).some((f) => existsSync(join(pOut, f, 'metrics.jsonl')))) {
+    if (performance.now() - t0 > 60_000) break;
+    await new Promise((ok) => setTimeout(ok, 100));
+  }
+  process.kill(parent, 'SIGKILL');
+  const killed = await cut;
+  await new Promise((ok) => setTimeout(ok, 3000));
+  const orphans = execFileSync('ps', ['-eo', 'args'], { encoding: 'utf8' }).split('\n').filter((l) => l.includes(pOut) && l.includes('--run'));
+  record('sweep --parallel: killed, its workers stop with it', killed, orphans.length === 0 ? null : `${orphans.length} worker(s) still running`);
+  await succeeds('sweep --parallel 2 --probe-z: restarted after a kill, every run scored on h and z', sweep(heads, '--out', pOut, '--parallel', '2', '--probe-z'), () => {
+    const summary = JSON.parse(readFileSync(join(pOut, 'summary.json'), 'utf8')) as { runs: { settings: { head: string }; scores: unknown; zScores?: unknown }[] };
+    if (summary.runs.length !== 3 || !summary.runs.every((r) => r.zScores)) return `runs ${JSON.stringify(summary.runs.map((r) => r.settings))}`;
+    return sweepReportProblem(join(pOut, 'report.html'));
+  });
 }
 
 const failed = outcomes.filter((o) => !o.pass);

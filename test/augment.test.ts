@@ -10,6 +10,8 @@ import { gaussianBlur, blurKernelSize } from '../src/augment/blur.js';
 import { resizedCrops, sampleCropBox } from '../src/augment/geometry.js';
 import { SimCLRAugmentation, type JitterOp, type ViewParams } from '../src/augment/simclr-augmentation.js';
 import { repoRoot } from './helpers.js';
+import { AUGMENT_CHOICES, configAugmentation, pretrainDefaults, type AugmentChoice } from '../src/simclr/config.js';
+import { buildModel, modelConfig } from '../src/simclr/model.js';
 
 const pixel = (r: number, g: number, b: number): Tensor => tensor([r, g, b]).reshape([1, 3, 1, 1]);
 
@@ -154,5 +156,35 @@ test('the same seed gives the same views; another seed, other views', () => {
     assert.ok(a.amin().item() >= 0 && a.amax().item() <= 1);
     const gray = t.pair(ones([2, 1, 20, 20], { dtype: 'uint8' }).mul(100), new Random(1));
     assert.deepEqual(gray.shape, [4, 1, 16, 16]);
+  });
+});
+
+test('--augment turns T\'s transforms off: crop (and flip), color (jitter and grayscale), blur; a model\'s head none gives z = h', () => {
+  const config = (augment: AugmentChoice) => ({ ...pretrainDefaults, augment, blur: 1, strength: 1 });
+  const n = 400;
+  const sizes = Array.from({ length: n }, () => 40);
+  for (const augment of AUGMENT_CHOICES) {
+    const p = configAugmentation(config(augment), 40).sample(new Random(7), n, sizes, sizes);
+    const on = new Set(augment.split('+'));
+    const whole = p.boxes.every((b) => b.x === 0 && b.y === 0 && b.width === 40 && b.height === 40);
+    assert.equal(whole, !on.has('crop'), `${augment}: crops`);
+    assert.equal(p.flips.some(Boolean), on.has('crop'), `${augment}: flips`);
+    assert.equal(p.jitter.some(Boolean) && p.gray.some(Boolean), on.has('color'), `${augment}: colour`);
+    assert.equal(p.jitter.every((j) => !j) && p.gray.every((g) => !g), !on.has('color'), `${augment}: no colour`);
+    assert.equal(p.blur.every(Boolean), on.has('blur'), `${augment}: blur at p 1`);
+    assert.equal(p.blur.some(Boolean), on.has('blur'), `${augment}: no blur`);
+  }
+  // (every transform off: each view is the image itself)
+  tidy(() => {
+    const image = rand([1, 3, 16, 16]);
+    const views = configAugmentation(config('none'), 16).pair(image, new Random(1));
+    assert.equal(views.sub(image.expand([2, 3, 16, 16])).abs().amax().item(), 0);
+  });
+  tidy(() => {
+    const model = buildModel(modelConfig({ ...pretrainDefaults, cifarStem: true, head: 'none' }, 3));
+    model.eval();
+    const x = rand([2, 3, 16, 16]);
+    assert.equal(model.forward(x).sub(model.encoder.forward(x)).abs().amax().item(), 0);
+    model.dispose();
   });
 });

@@ -1,5 +1,5 @@
 // Test helpers: finite-difference gradient checks computed independently of autograd.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Tensor, tensor, tidy, noGrad } from '../src/index.js';
@@ -107,4 +107,20 @@ export async function colourFolder(root: string, perClass = 8, width = 32, heigh
     }
   }
   return files;
+}
+
+/** A page opened in headless Chromium (/usr/bin/chromium, installed by ./setup.sh) once `ready` (a JS expression) holds, with its console errors and every request it made. */
+export async function openInChromium(file: string, ready: string, viewport = { width: 1280, height: 900 }) {
+  const { chromium } = await import('playwright-core');
+  if (!existsSync('/usr/bin/chromium')) throw new Error('Chromium is installed by ./setup.sh');
+  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+  const page = await browser.newPage({ viewport });
+  const errors: string[] = [];
+  const requests: string[] = [];
+  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
+  page.on('pageerror', (e) => errors.push(e.message));
+  page.on('request', (r) => requests.push(r.url()));
+  await page.goto(`file://${file}`);
+  await page.waitForFunction(ready);
+  return { page, errors, requests, close: () => browser.close() };
 }

@@ -126,3 +126,23 @@ test('projection heads: v1 Linear-ReLU-Linear, v2 with BN and layer selection', 
     v2.dispose();
   });
 });
+
+test('the paper\'s Figure 8 heads: linear is one affine map W h + b, none gives z = h', () => {
+  tidy(() => {
+    const linear = new ProjectionHead({ inputDim: 3, outputDim: 2, layers: 1 });
+    assert.deepEqual([...linear.stateDict().keys()], ['0.0.weight', '0.0.bias']);
+    const w = linear.stateDict().get('0.0.weight')!.toNumbers();
+    const b = linear.stateDict().get('0.0.bias')!.toNumbers();
+    const h = [1, -2, 0.5];
+    // (by hand: row j of W times h, plus b_j; negative outputs too, so there is no ReLU)
+    const expected = [0, 1].map((j) => w[3 * j]! * h[0]! + w[3 * j + 1]! * h[1]! + w[3 * j + 2]! * h[2]! + b[j]!);
+    linear.forward(tensor([h])).toNumbers().forEach((v, j) => assert.ok(Math.abs(v - expected[j]!) < 1e-6));
+    const none = new ProjectionHead({ inputDim: 3, outputDim: 3, layers: 0 });
+    assert.equal(none.parameters().length, 0);
+    const x = tensor([h]);
+    assert.equal(none.forward(x), x);
+    assert.throws(() => new ProjectionHead({ inputDim: 3, outputDim: 2, layers: 0 }), /without layers gives z = h: its output is 3-d/);
+    assert.throws(() => new ProjectionHead({ inputDim: 3, layers: 3 }), /v1 projection head has 0, 1 or 2 layers/);
+    linear.dispose();
+  });
+});

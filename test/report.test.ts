@@ -2,10 +2,9 @@
 // opened in a real browser (Debian's Chromium through playwright-core).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chromium } from 'playwright-core';
 import { tensor, tidy } from '../src/index.js';
 import { confusionMatrix } from '../src/eval/evaluate.js';
 import { pca2d } from '../src/report/analysis.js';
@@ -13,6 +12,7 @@ import { nearestNeighbours } from '../src/search/image-index.js';
 import { buildReport, readCurves, reproduceCommand, writeReport } from '../src/report/report.js';
 import { pretrain } from '../src/simclr/pretrain.js';
 import { pretrainDefaults } from '../src/simclr/config.js';
+import { openInChromium } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-report-'));
 
@@ -78,17 +78,8 @@ test('the report of a run, opened in headless Chromium: no errors, no network, e
   const records = readFileSync(join(run, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string });
   const stepRecords = records.filter((r) => r.type === 'step').length;
   const epochRecords = records.filter((r) => r.type === 'epoch').length;
-  assert.ok(existsSync('/usr/bin/chromium'), 'Chromium is installed by ./setup.sh');
-  const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', args: ['--headless', '--no-sandbox'] });
+  const { page, errors, requests, close } = await openInChromium(out, '"simclrReport" in window');
   try {
-    const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
-    const errors: string[] = [];
-    const requests: string[] = [];
-    page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-    page.on('pageerror', (e) => errors.push(e.message));
-    page.on('request', (r) => requests.push(r.url()));
-    await page.goto(`file://${out}`);
-    await page.waitForFunction('"simclrReport" in window');
     const report = (await page.evaluate('window.simclrReport')) as { charts: { title: string; points: number[] }[]; mapPoints: number; mapClassCounts: number[]; galleryImages: number };
     assert.deepEqual(errors, []);
     assert.deepEqual(requests.filter((u) => !u.startsWith('data:') && u !== `file://${out}`), [], 'nothing fetched');
@@ -108,6 +99,6 @@ test('the report of a run, opened in headless Chromium: no errors, no network, e
     assert.ok(statSync(screenshot).size > 10_000);
     t.diagnostic(`screenshot: ${screenshot}`);
   } finally {
-    await browser.close();
+    await close();
   }
 });

@@ -6,7 +6,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { colourFolder, repoRoot } from './helpers.js';
+import { colourFolder, openInChromium, repoRoot } from './helpers.js';
 
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 const base = mkdtempSync(join(tmpdir(), 'simclr-sweep-'));
@@ -75,5 +75,61 @@ test('a two-axis sweep runs every combination once, in its own folder with its s
   assert.equal(statSync(first).mtimeMs, firstTime, 'the finished run was not trained again');
   const resumed = JSON.parse(readFileSync(join(cut, 'summary.json'), 'utf8')) as Summary;
   assert.deepEqual(resumed.runs, summary.runs);
-  assert.deepEqual(readdirSync(cut).sort(), [...summary.runs.map((run) => run.folder), 'baselines.json', 'summary.json'].sort());
+  assert.deepEqual(readdirSync(cut).sort(), [...summary.runs.map((run) => run.folder), 'baselines.json', 'report.html', 'summary.json'].sort());
 });
+
+test('--parallel 2 runs two combinations at once, each in its own process, and gives the table of one at a time; --probe-z scores z beside h', { timeout: 600_000 }, async () => {
+  const file = join(base, 'heads.yaml');
+  writeFileSync(file, grid().replace(/grid:[^]*$/, 'grid:\n  head: [none, v1]\n  temperature: [0.2, 0.5]\n'));
+  const run = (out: string, ...extra: string[]) => spawnSync(process.execPath, [cli, 'sweep', file, '--out', out, '--draws', '1', '--probe-z', ...extra], { encoding: 'utf8' });
+  const together = run(join(base, 'parallel'), '--parallel', '2');
+  assert.equal(together.status, 0, together.stderr);
+  assert.match(together.stderr, /sweep: run 4 of 4/);
+  const alone = run(join(base, 'sequential'));
+  assert.equal(alone.status, 0, alone.stderr);
+  const read = (out: string) => JSON.parse(readFileSync(join(base, out, 'summary.json'), 'utf8')) as Summary & { runs: { zScores: unknown }[] };
+  const [a, b] = [read('parallel'), read('sequential')];
+  assert.deepEqual(a.runs, b.runs);
+  const page = await openReport(join(base, 'parallel', 'report.html'));
+  assert.deepEqual(page, { rows: 4, charts: 0, chartPoints: [], heatmapCells: 8, curves: 4, best: page.best }, 'a two-axis grid: two heatmaps of 2 × 2');
+  for (const r of a.runs) {
+    // (head none: z is h, so its scores are h's; the v1 head's z is another space)
+    if (r.settings.head === 'none') assert.deepEqual(r.zScores, r.scores);
+    else assert.notDeepEqual(r.zScores, r.scores);
+  }
+});
+
+test('a one-axis sweep over seeds: its report charts each protocol against the setting, mean ± spread, and names the best setting', { timeout: 600_000 }, async () => {
+  const file = join(base, 'seeds.yaml');
+  writeFileSync(file, grid().replace(/grid:[^]*$/, 'grid:\n  temperature: [0.2, 0.5]\nseeds: [1, 2]\n'));
+  const out = join(base, 'seeds');
+  const r = spawnSync(process.execPath, [cli, 'sweep', file, '--out', out, '--draws', '1', '--parallel', '2', '--quiet'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as { runs: { settings: { temperature: number }; scores: { linear: number } }[] };
+  const page = await openReport(join(out, 'report.html'));
+  // 4 charts (linear, kNN, both few-label), each with 2 points of h (the baselines are dashed lines without points)
+  assert.deepEqual({ ...page, best: '' }, { rows: 4, charts: 4, chartPoints: [2, 2, 2, 2], heatmapCells: 0, curves: 4, best: '' });
+  // The best setting by hand: the higher mean of the linear probe over the two seeds.
+  const mean = (t: number) => summary.runs.filter((x) => x.settings.temperature === t).reduce((a, x) => a + x.scores.linear / 2, 0);
+  const best = mean(0.2) >= mean(0.5) ? 0.2 : 0.5;
+  assert.match(page.best, new RegExp(`^Best setting by the linear probe on h \\(all labels\\): ${best}, ${(100 * mean(best)).toFixed(2)} ± `));
+  assert.match(page.best, /Margin \d+\.\d\d points, (beyond|within) the seeds' spread/);
+});
+
+/** Opens a sweep report in headless Chromium: no console error, nothing fetched; what it drew, and its best-setting line. */
+async function openReport(file: string) {
+  const { page, errors, requests, close } = await openInChromium(file, '"simclrSweep" in window');
+  try {
+    assert.deepEqual(errors, []);
+    assert.deepEqual(requests, [`file://${file}`], 'nothing fetched beyond the file');
+    // (sorting by a score column puts the rows in that column's order)
+    await page.click('table.runs th:nth-child(5)');
+    const sorted = (await page.evaluate("[...document.querySelectorAll('table.runs tbody tr')].map((r) => parseFloat(r.children[4].textContent))")) as number[];
+    assert.deepEqual(sorted, [...sorted].sort((x, y) => x - y));
+    const drawn = (await page.evaluate('window.simclrSweep')) as { rows: number; charts: number; chartPoints: number[]; heatmapCells: number; curves: number };
+    const best = (await page.evaluate("document.querySelector('.best')?.textContent ?? ''")) as string;
+    return { ...drawn, best };
+  } finally {
+    await close();
+  }
+}

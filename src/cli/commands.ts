@@ -45,13 +45,13 @@ export const commands: Record<string, Command> = {
     run: quickstartCommand,
   },
   sweep: {
-    summary: 'Runs a grid of pretraining settings (a YAML or JSON file: base:, grid:, seeds:), each run in its own folder under --out, each scored by kNN and the linear probe (all labels and a few) against baselines computed once; resumable; summary.json.',
+    summary: 'Runs a grid of pretraining settings (a YAML or JSON file: base:, grid:, seeds:), each run in its own folder under --out, each scored by kNN and the linear probe (all labels and a few, on h and with --probe-z on z) against baselines computed once; one or more runs at once (--parallel); resumable; summary.json and report.html (table, charts, the best setting).',
     flags: sweepFlags,
     positional: '<file>',
     run: sweepCommand,
   },
   report: {
-    summary: 'Writes a self-contained HTML report of one or more run folders: curves, augmentations, feature map, neighbours, evaluation.',
+    summary: 'Writes a self-contained HTML report of one or more run folders (curves, augmentations, feature map, neighbours, evaluation) or of a sweep folder (its table, charts and best setting).',
     flags: reportFlags,
     positional: '<run>...',
     run: reportCommand,

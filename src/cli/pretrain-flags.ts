@@ -2,7 +2,8 @@
 // PretrainConfig as a kebab-case flag over its default, plus the flags that steer a run.
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
-import { pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
+import { AUGMENT_CHOICES, pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
+import { HEAD_KINDS } from '../simclr/model.js';
 import type { Flag, Flags } from './args.js';
 import { DataError } from '../data/source.js';
 
@@ -27,13 +28,14 @@ export const pretrainFlags = {
   depth: { type: 'int', default: pretrainDefaults.depth, check: (v) => ([18, 34, 50, 101, 152].includes(v) ? null : 'must be 18, 34, 50, 101 or 152'), help: 'ResNet depth of the encoder' },
   'cifar-stem': { type: 'boolean', default: pretrainDefaults.cifarStem, defaultText: 'from the recipe', help: '3×3 stride-1 first conv, no max-pool (for small images); false: the ImageNet stem (7×7 stride-2 conv, 3×3 stride-2 max-pool)' },
   width: { type: 'number', default: pretrainDefaults.width, check: positive, help: 'width multiplier of the encoder (0.25: 16/32/64/128 channels for ResNet-18)' },
-  head: { type: 'string', default: pretrainDefaults.head, choices: ['v1', 'v2'], help: 'projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm' },
+  head: { type: 'string', default: pretrainDefaults.head, choices: HEAD_KINDS, help: 'projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm, linear (one Linear layer), none (the loss on h itself)' },
   'head-layers': { type: 'int', default: pretrainDefaults.headLayers, check: positive, help: 'Linear layers of a v2 head' },
   'hidden-dim': { type: 'int', default: pretrainDefaults.hiddenDim, check: nonNegative, help: 'hidden width of the head (0: the width of h)' },
   'projection-dim': { type: 'int', default: pretrainDefaults.projectionDim, check: positive, help: 'dimension of z' },
   temperature: { type: 'number', default: pretrainDefaults.temperature, check: positive, help: 'τ of NT-Xent (the paper: 0.5 for CIFAR-10, 0.1 for ImageNet; 0.2 is best for the quickstart, see docs/results.md "Choosing the recipe")' },
   strength: { type: 'number', default: pretrainDefaults.strength, check: nonNegative, defaultText: 'from the recipe (1; 0.5 with --recipe cifar10)', help: 'colour distortion strength s: ColorJitter(0.8s, 0.8s, 0.8s, 0.2s)' },
   'min-scale': { type: 'number', default: pretrainDefaults.minScale, check: (v) => (v > 0 && v <= 1 ? null : 'must be in (0, 1]'), help: 'smallest area fraction of the random resized crop (the paper: 0.08; crops cover 0.08–1 of the image)' },
+  augment: { type: 'string', default: pretrainDefaults.augment, choices: AUGMENT_CHOICES, help: 'the transforms of T that are on (the paper\'s Figure 5): crop (random resized crop and flip), color (colour jitter and grayscale), blur (at --blur\'s probability); a transform left out is not applied (none: both views are the image)' },
   blur: { type: 'number', default: pretrainDefaults.blur, check: (v) => (v >= 0 && v <= 1 ? null : 'must be a probability'), defaultText: 'from the recipe (0.5 above 32 px, else 0)', help: 'Gaussian blur probability' },
   optimizer: { type: 'string', default: pretrainDefaults.optimizer, choices: ['lars', 'sgd', 'adam', 'adamw'], help: 'optimizer (the paper: lars)' },
   lr: { type: 'number', default: pretrainDefaults.lr, check: positive, help: 'base learning rate (scaled by --lr-scaling; 4e-3 suits Adam at batch 256, see docs/results.md "Choosing the recipe")' },

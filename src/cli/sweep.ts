@@ -3,7 +3,9 @@
 //   base:  pretrain options (camelCase, as in --config files)
 //   grid:  option → list of values (every combination)
 //   seeds: optional list (one more axis)
+import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Node, type Pair } from 'yaml';
 import { DataError } from '../data/source.js';
@@ -18,6 +20,7 @@ import { listCheckpoints } from '../simclr/checkpoint.js';
 import { pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
 import { randomEncoder, runDataOptions } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
+import { writeSweepReport } from '../report/sweep-report.js';
 import { makeFolder } from '../simclr/run-folder.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 import { optionProblem } from './pretrain-flags.js';
@@ -26,6 +29,9 @@ export const sweepFlags = {
   out: { type: 'string', help: 'the sweep folder: one run folder per combination, summary.json' },
   'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: this share of the training labels' },
   draws: { type: 'int', default: 3, check: (v) => (v >= 1 ? null : 'must be ≥ 1'), help: 'label draws of the few-label columns' },
+  'probe-z': { type: 'boolean', default: false, help: 'also score z, the projection head\'s output, by the same protocols (the paper\'s Figure 8: h against z)' },
+  parallel: { type: 'int', default: 1, check: (v) => (v >= 1 ? null : 'must be ≥ 1'), help: 'runs at once, each a process with the cores shared among them (2 on 2 cores: 1.6× the runs per hour at 32 px, docs/sweeps.md)' },
+  run: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'only combination N of the file, 1-based (what --parallel\'s workers do; also a way to spread a sweep over machines sharing --out); 0: all' },
 } satisfies Flags;
 
 /** One combination of the grid: its folder and the options it sets over `base`. */
@@ -99,61 +105,143 @@ export function readSweep(file: string): SweepPlan {
   return { base, axes: axes.map(([k]) => k), runs };
 }
 
+/** What a run of the sweep leaves in its folder's summary.json. */
+interface RunSummary {
+  settings: Record<string, unknown>;
+  /** Scores of h (and, with --probe-z, of z). */
+  scores: Columns;
+  zScores?: Columns;
+  /** The key of its baselines, and their rows where this run scored them. */
+  baselines: string;
+  baselineRows?: Record<string, Columns>;
+}
+type Columns = ReturnType<typeof summaryColumns>;
+
+/** Reads a finished run's summary.json, or null when the run has not finished. */
+function finishedRun(dir: string): RunSummary | null {
+  const file = join(dir, 'summary.json');
+  if (!existsSync(file)) return null;
+  const done = readJsonFile(file) as Partial<RunSummary> | null;
+  if (typeof done?.scores !== 'object' || done.scores === null || typeof done.baselines !== 'string') throw new DataError(file, 'not a sweep run\'s summary (remove it to run that combination again)');
+  return done as RunSummary;
+}
+
+/** Trains and scores one combination in `dir` (resuming a cut run), scoring its baselines unless `known` has them. */
+async function trainAndScore(plan: SweepPlan, run: SweepRun, dir: string, o: Parsed<typeof sweepFlags>, known: Record<string, unknown>, threads: number): Promise<RunSummary> {
+  const options = { fraction: o['label-fraction'], draws: o.draws };
+  const config = { ...pretrainDefaults, threads, ...plan.base, ...run.settings, out: dir } as PretrainConfig;
+  const resume = existsSync(dir) && listCheckpoints(dir).length > 0;
+  const result = await pretrain(config, { resume, overwrite: !resume });
+  const c = result.config;
+  const size = c.imageSize;
+  const data = await openEvalData(c.data, size, runDataOptions({ config: c, split: result.split }, c.data));
+  try {
+    const scoreOptions = { size, seed: c.seed, ...options };
+    const encoder = result.model.encoder as ResNet;
+    const scores = summaryColumns(await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, size), scoreOptions));
+    const zScores = o['probe-z'] ? summaryColumns(await scoreFeatures('simclr z', encoderFeatures(result.model, 'simclr z', data, size), scoreOptions)) : undefined;
+    const key = JSON.stringify([c.data, size, c.depth, c.cifarStem, c.width, encoder.options.inChannels, c.seed, options]);
+    let baselineRows: Record<string, Columns> | undefined;
+    if (!(key in known)) {
+      const random = randomEncoder({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: encoder.options.inChannels, imageSize: size }, c.seed);
+      const rows: Partial<Scores> = await baselineScores(random, data, scoreOptions);
+      random.dispose();
+      baselineRows = Object.fromEntries(FEATURE_SETS.filter((n) => n !== 'simclr').map((n) => [n, summaryColumns(rows[n]!)]));
+    }
+    const summary: RunSummary = { settings: run.settings, scores, ...(zScores ? { zScores } : {}), baselines: key, ...(baselineRows ? { baselineRows } : {}) };
+    writeFileAtomic(join(dir, 'summary.json'), [Buffer.from(`${JSON.stringify(summary, null, 2)}\n`)]);
+    return summary;
+  } finally {
+    data.dispose();
+    result.model.dispose();
+  }
+}
+
 export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<string>, positional: string[]): Promise<number> {
   if (positional.length !== 1) throw new UsageError('sweep: give the sweep file (simclr sweep <file.yaml> --out <folder>)');
   const file = positional[0]!;
   const plan = readSweep(file);
+  if (o.run > plan.runs.length) throw new UsageError(`sweep: --run ${o.run}, but ${file} has ${plan.runs.length} combinations`);
   makeFolder(o.out);
-  const options = { fraction: o['label-fraction'], draws: o.draws };
-  const summaryFile = join(o.out, 'summary.json');
   // Baselines depend on the data, the view size, the architecture and the seed, not on the rest: scored once per key.
   const baselinesFile = join(o.out, 'baselines.json');
   const baselines = (readJsonFile(baselinesFile) ?? {}) as Record<string, unknown>;
   if (typeof baselines !== 'object' || Array.isArray(baselines)) throw new DataError(baselinesFile, 'not a sweep\'s baselines (remove it to score them again)');
-  const results: { folder: string; settings: Record<string, unknown>; scores: unknown; baselines: string }[] = [];
-  const began = performance.now();
-  let trained = 0;
-  for (const [i, run] of plan.runs.entries()) {
+  // Each run gets the cores shared among the runs that go at once, unless the file sets threads.
+  const threads = Math.max(1, Math.floor(availableParallelism() / o.parallel));
+  if (o.run > 0) {
+    // (one combination, as --parallel's workers run them; a worker whose sweep is gone stops)
+    // (the channel to the sweep does not keep this process alive; its closing ends it)
+    process.channel?.unref();
+    process.on('disconnect', () => process.exit(1));
+    const run = plan.runs[o.run - 1]!;
     const dir = join(o.out, run.folder);
-    const runSummary = join(dir, 'summary.json');
-    const left = plan.runs.length - i;
-    const eta = trained > 0 ? ` · ETA ${formatDuration(((performance.now() - began) / 1000 / trained) * left)}` : '';
-    if (existsSync(runSummary)) {
-      // (finished before the sweep was stopped: not trained again)
-      const done = readJsonFile(runSummary) as { scores?: unknown; baselines?: string } | null;
-      if (typeof done?.scores !== 'object' || done.scores === null || typeof done.baselines !== 'string') throw new DataError(runSummary, 'not a sweep run\'s summary (remove it to run that combination again)');
-      results.push({ folder: run.folder, settings: run.settings, scores: done.scores, baselines: done.baselines });
-      continue;
-    }
-    note(`sweep: run ${i + 1} of ${plan.runs.length} (${run.folder})${eta}`);
-    const config = { ...pretrainDefaults, ...plan.base, ...run.settings, out: dir } as PretrainConfig;
-    const resume = existsSync(dir) && listCheckpoints(dir).length > 0;
-    const result = await pretrain(config, { resume, overwrite: !resume });
-    const c = result.config;
-    const size = c.imageSize;
-    const data = await openEvalData(c.data, size, runDataOptions({ config: c, split: result.split }, c.data));
-    const scoreOptions = { size, seed: c.seed, ...options };
-    const encoder = result.model.encoder as ResNet;
-    const scores = summaryColumns(await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, size), scoreOptions));
-    const key = JSON.stringify([c.data, size, c.depth, c.cifarStem, c.width, encoder.options.inChannels, c.seed, options]);
-    if (!(key in baselines)) {
-      const random = randomEncoder({ depth: c.depth, cifarStem: c.cifarStem, width: c.width, inChannels: encoder.options.inChannels, imageSize: size }, c.seed);
-      const rows: Partial<Scores> = await baselineScores(random, data, scoreOptions);
-      random.dispose();
-      baselines[key] = Object.fromEntries(FEATURE_SETS.filter((n) => n !== 'simclr').map((n) => [n, summaryColumns(rows[n]!)]));
+    if (finishedRun(dir) === null) await trainAndScore(plan, run, dir, o, baselines, threads);
+    return 0;
+  }
+  const results: (RunSummary & { folder: string })[] = new Array(plan.runs.length);
+  const keep = (i: number, summary: RunSummary) => {
+    results[i] = { folder: plan.runs[i]!.folder, ...summary };
+    if (summary.baselineRows && !(summary.baselines in baselines)) {
+      baselines[summary.baselines] = summary.baselineRows;
       writeFileAtomic(baselinesFile, [Buffer.from(`${JSON.stringify(baselines, null, 2)}\n`)]);
     }
-    data.dispose();
-    result.model.dispose();
-    writeFileAtomic(runSummary, [Buffer.from(`${JSON.stringify({ settings: run.settings, scores, baselines: key }, null, 2)}\n`)]);
-    results.push({ folder: run.folder, settings: run.settings, scores, baselines: key });
-    trained++;
+  };
+  const waiting: number[] = [];
+  for (const [i, run] of plan.runs.entries()) {
+    // (finished before the sweep was stopped: not trained again)
+    const done = finishedRun(join(o.out, run.folder));
+    if (done === null) waiting.push(i);
+    else keep(i, done);
   }
-  const summary = { sweep: file, base: plan.base, axes: plan.axes, labelFraction: options.fraction, draws: options.draws, runs: results, baselines };
+  const began = performance.now();
+  let trained = 0;
+  let running = 0;
+  const started = (i: number) => {
+    // (the time per run so far, at the sweep's pace, for the runs not yet finished: this one, those running, those waiting)
+    const eta = trained > 0 ? ` · ETA ${formatDuration(((performance.now() - began) / 1000 / trained) * (waiting.length + running + 1))}` : '';
+    note(`sweep: run ${i + 1} of ${plan.runs.length} (${plan.runs[i]!.folder})${eta}`);
+  };
+  if (o.parallel === 1) {
+    for (let i = waiting.shift(); i !== undefined; i = waiting.shift()) {
+      started(i);
+      keep(i, await trainAndScore(plan, plan.runs[i]!, join(o.out, plan.runs[i]!.folder), o, baselines, threads));
+      trained++;
+    }
+  } else {
+    // Runs at once, each a worker process (libtorch's threads are per process), one thread each on 2 cores.
+    const workers = new Set<ChildProcess>();
+    const worker = async (): Promise<void> => {
+      for (let i = waiting.shift(); i !== undefined; i = waiting.shift()) {
+        started(i);
+        running++;
+        const args = [process.argv[1]!, 'sweep', file, '--out', o.out, '--run', String(i + 1), '--parallel', String(o.parallel), '--label-fraction', String(o['label-fraction']), '--draws', String(o.draws), ...(o['probe-z'] ? ['--probe-z'] : []), '--quiet'];
+        const child = fork(args[0]!, args.slice(1), { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+        workers.add(child);
+        const code = await new Promise<number | null>((done) => child.once('exit', done));
+        workers.delete(child);
+        running--;
+        if (code !== 0) {
+          waiting.length = 0;
+          for (const w of workers) w.kill();
+          throw new Error(`sweep: run ${i + 1} (${plan.runs[i]!.folder}) failed${code === null ? '' : ` with exit code ${code}`} (its message is above); start the sweep again to go on`);
+        }
+        keep(i, finishedRun(join(o.out, plan.runs[i]!.folder))!);
+        trained++;
+      }
+    };
+    const outcomes = await Promise.allSettled(Array.from({ length: o.parallel }, worker));
+    const failed = outcomes.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+  const summaryFile = join(o.out, 'summary.json');
+  const runs = results.map(({ folder, settings, scores, zScores, baselines: key }) => ({ folder, settings, scores, ...(zScores ? { zScores } : {}), baselines: key }));
+  const summary = { sweep: file, base: plan.base, axes: plan.axes, labelFraction: o['label-fraction'], draws: o.draws, runs, baselines };
   writeFileAtomic(summaryFile, [Buffer.from(`${JSON.stringify(summary, null, 2)}\n`)]);
-  console.log(`sweep: ${results.length} runs (${trained} trained now), summary: ${summaryFile}`);
+  const report = writeSweepReport(o.out);
+  console.log(`sweep: ${results.length} runs (${trained} trained now), summary: ${summaryFile}, report: ${report}`);
   for (const r of results) {
-    const s = r.scores as ReturnType<typeof summaryColumns>;
+    const s = r.scores;
     console.log(`  ${r.folder.padEnd(40)} kNN ${pct(s.knn)}  linear ${pct(s.linear)}  few-label kNN ${pct(s.fewLabelKnn.mean)}  linear ${pct(s.fewLabelLinear.mean)}`);
   }
   return 0;

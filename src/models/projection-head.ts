@@ -2,6 +2,7 @@
 //   v1 (SimCLR):   Linear(h, hidden) → ReLU → Linear(hidden, out)
 //   v2 (SimCLRv2): `layers` Linear layers without bias, each followed by BatchNorm; ReLU between;
 //                  the last BatchNorm learns no shift (google-research/simclr, num_proj_layers = 3).
+//   v1 with 1 layer: Linear(h, out), the paper's "linear" head; with 0 layers: none, z = h (Figure 8).
 // For fine-tuning, v2 can hand out the output of head layer k (their ft_proj_selector): 0 is h itself.
 import { Module } from '../nn/module.js';
 import { BatchNorm1d, Linear, ReLU, Sequential } from '../nn/layers.js';
@@ -17,7 +18,7 @@ export interface ProjectionHeadOptions {
   hiddenDim?: number;
   /** Dimension of z, where the loss applies (default 128). */
   outputDim?: number;
-  /** v2 only: the number of Linear layers (default 3). */
+  /** The number of Linear layers: v2 default 3; v1 default 2, 1 for a linear head, 0 for none (z = h). */
   layers?: number;
 }
 
@@ -40,9 +41,10 @@ export class ProjectionHead extends Module {
     this.inputDim = inputDim;
     this.hiddenDim = hiddenDim;
     this.outputDim = outputDim;
-    const count = version === 1 ? 2 : layers ?? 3;
-    if (version === 1 && layers !== undefined && layers !== 2) throw new RangeError('a v1 projection head has 2 layers');
-    if (!(count >= 1)) throw new RangeError(`a projection head needs at least 1 layer (got ${count})`);
+    const count = layers ?? (version === 1 ? 2 : 3);
+    if (version === 1 && ![0, 1, 2].includes(count)) throw new RangeError(`a v1 projection head has 0, 1 or 2 layers (got ${count})`);
+    if (!(Number.isInteger(count) && count >= (version === 1 ? 0 : 1))) throw new RangeError(`a v2 projection head needs at least 1 layer (got ${count})`);
+    if (count === 0 && outputDim !== inputDim) throw new RangeError(`a projection head without layers gives z = h: its output is ${inputDim}-d (got ${outputDim})`);
     this.blocks = [];
     for (let j = 0; j < count; j++) {
       const last = j === count - 1;

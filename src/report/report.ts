@@ -24,6 +24,7 @@ import { DataError } from '../data/source.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/json.js';
 import { featureMap } from './analysis.js';
+import { escapeHtml } from './chart.js';
 import { nearestNeighbours } from '../search/image-index.js';
 import { spriteSheet } from '../io/sprite.js';
 
@@ -105,7 +106,6 @@ export function reproduceCommand(config: PretrainConfig): string {
   return ['simclr pretrain', ...flags, `--out ${config.out}`].join(' ');
 }
 
-const escapeHtml = (s: string) => s.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
 const dataUri = (mime: string, bytes: Buffer) => `data:${mime};base64,${bytes.toString('base64')}`;
 
 /** One uint8 image [C, H, W] as a PNG data URI. */
@@ -217,9 +217,32 @@ async function encoderViews(runDir: string, o: Required<ReportOptions>) {
   }
 }
 
+/** A file of the uPlot package, to inline into a page. */
 function asset(relative: string): string {
   const root = resolve(createRequire(import.meta.url).resolve('uplot'), '..', '..');
   return readFileSync(join(root, relative), 'utf8');
+}
+
+/**
+ * A self-contained page (the run's report, the sweep's): the shared styles and uPlot inline, the
+ * page's own styles and body, its data as embedded JSON (element `data.id`) and its glue script.
+ */
+export function htmlPage(p: { title: string; style: string; body: string; data: { id: string; value: unknown }; glue: string }): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(p.title)}</title>
+<style>${asset('dist/uPlot.min.css')}
+body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}
+h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}h3{font-size:15px}
+table{border-collapse:collapse}td,th{padding:3px 8px;border:1px solid #ddd;text-align:right}th{text-align:left}
+${p.style}
+</style></head><body>
+${p.body}
+<script type="application/json" id="${p.data.id}">${JSON.stringify(p.data.value).replace(/</g, '\\u003c')}</script>
+<script>${asset('dist/uPlot.iife.min.js')}</script>
+<script>${p.glue}</script>
+</body></html>
+`;
 }
 
 interface Summary {
@@ -287,14 +310,9 @@ export async function buildReport(runDirs: readonly string[], options: ReportOpt
         .join('')
     : '<p class="none">No encoder: no gallery.</p>';
   const title = `SimCLR report: ${runs.map((r) => r.curves.name).join(', ')}`;
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escapeHtml(title)}</title>
-<style>${asset('dist/uPlot.min.css')}
-body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:16px;color:#222}
-h1{font-size:22px}h2{font-size:18px;border-bottom:1px solid #ddd;padding-bottom:4px;margin-top:28px}h3{font-size:15px}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(370px,1fr));gap:12px}
-table{border-collapse:collapse}td,th{padding:3px 8px;border:1px solid #ddd;text-align:right}th{text-align:left}
+  return htmlPage({
+    title,
+    style: `.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(370px,1fr));gap:12px}
 table.confusion td{width:42px;text-align:center}th.rot{font-weight:normal;font-size:12px}
 pre{background:#f6f6f6;padding:8px;overflow:auto;font-size:12px}code{font-size:12px}
 .none{color:#777}.gallery .row{display:flex;gap:6px;margin-bottom:6px;align-items:flex-start}
@@ -302,20 +320,17 @@ figure{margin:0;text-align:center;font-size:11px}figure img{width:56px;height:56
 figure.query img{border-color:#333}figure.ok img{border-color:#2a8a3e}figure.bad img{border-color:#c0392b}
 #map{border:1px solid #ddd;cursor:crosshair}#tip{position:fixed;pointer-events:none;display:none;background:#fff;border:1px solid #999;padding:4px;font-size:12px}
 #tip div{width:84px;height:84px;image-rendering:pixelated}.legend span{display:inline-block;margin-right:12px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
-@media print{.charts{grid-template-columns:1fr 1fr}}
-</style></head><body>
-<h1>${escapeHtml(title)}</h1>
+@media print{.charts{grid-template-columns:1fr 1fr}}`,
+    body: `<h1>${escapeHtml(title)}</h1>
 <h2>Evaluation</h2>${evaluationHtml(first.summary)}
 <h2>Training curves</h2><div class="charts" id="charts"></div>
 <h2>Augmentation (T): originals and pairs of views</h2>${views ? `<img src="${views.augmentation}" alt="augmentation grid" style="max-width:100%">` : '<p class="none">No encoder or config: no grid.</p>'}
 <h2>Map of the ${views?.heldOut === false ? 'training images\' features h (unlabelled data)' : 'held-out features h'}</h2>${views?.map ? `<p id="map-note"></p><canvas id="map" width="900" height="640"></canvas><div class="legend" id="legend"></div><div id="tip"><div></div><span></span></div>` : '<p class="none">No encoder: no map.</p>'}
 <h2>Nearest neighbours (cosine on h): ${views?.heldOut === false ? 'training images as queries, each one\'s own image left out' : 'held-out queries, training images'}</h2><div class="gallery">${gallery}</div>
-<h2>Config and environment</h2>${configs}${timings}<pre>${escapeHtml(JSON.stringify(environment, null, 2))}</pre>
-<script type="application/json" id="report-data">${JSON.stringify(payload).replace(/</g, '\\u003c')}</script>
-<script>${asset('dist/uPlot.iife.min.js')}</script>
-<script>${GLUE}</script>
-</body></html>
-`;
+<h2>Config and environment</h2>${configs}${timings}<pre>${escapeHtml(JSON.stringify(environment, null, 2))}</pre>`,
+    data: { id: 'report-data', value: payload },
+    glue: GLUE,
+  });
 }
 
 // The page's glue: charts from the embedded columns (uPlot), the map on a canvas with hover

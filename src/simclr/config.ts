@@ -2,6 +2,7 @@
 // README's first command runs). The CLI's flags and config files over it are in cli/pretrain-flags.ts.
 import { augmentationPresets, SimCLRAugmentation } from '../augment/simclr-augmentation.js';
 import type { ResNetDepth } from '../models/resnet.js';
+import type { HeadKind } from './model.js';
 import { SOURCE_SCALE } from '../data/folder.js';
 import type { RecipeChoice, RecipeName } from './recipe.js';
 
@@ -32,8 +33,8 @@ export interface PretrainConfig {
   cifarStem: boolean | null;
   /** Width multiplier of the encoder (0.25: 16/32/64/128 channels for ResNet-18). */
   width: number;
-  /** Projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm. */
-  head: 'v1' | 'v2';
+  /** Projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm; linear (one Linear) and none (z = h) for the paper's Figure 8. */
+  head: HeadKind;
   /** Linear layers of a v2 head. */
   headLayers: number;
   /** Hidden width of the head (0: the width of h). */
@@ -46,6 +47,8 @@ export interface PretrainConfig {
   strength: number;
   /** Smallest area fraction of the random resized crop (the paper: 0.08). */
   minScale: number;
+  /** The transforms of T that are on (the paper's Figure 5): crop (random resized crop and flip), color (jitter and grayscale), blur (at `blur`'s probability). */
+  augment: AugmentChoice;
   /** Gaussian blur probability (-1: from the recipe). */
   blur: number;
   /** The optimizer (the paper: lars). */
@@ -133,6 +136,7 @@ export const pretrainDefaults: PretrainConfig = {
   temperature: 0.2,
   strength: -1,
   minScale: 0.08,
+  augment: 'crop+color+blur',
   blur: -1,
   optimizer: 'adam',
   lr: 4e-3,
@@ -161,12 +165,22 @@ export const pretrainDefaults: PretrainConfig = {
   gather: true,
 };
 
+/** Which of T's transforms are on: every non-empty combination of crop, color and blur, and none. */
+export const AUGMENT_CHOICES = ['crop+color+blur', 'crop+color', 'crop+blur', 'color+blur', 'crop', 'color', 'blur', 'none'] as const;
+/** One of {@link AUGMENT_CHOICES}. */
+export type AugmentChoice = (typeof AUGMENT_CHOICES)[number];
+
 /** The config's augmentation T for views of `size` pixels (a strength or blur left to the recipe: 1, and p 0.5 above 32 px). */
 export function configAugmentation(c: PretrainConfig, size: number): SimCLRAugmentation {
+  const on = new Set((c.augment ?? 'crop+color+blur').split('+'));
   return new SimCLRAugmentation({
     ...(size > 32 ? augmentationPresets.imagenet(size) : augmentationPresets.cifar(size)),
     strength: c.strength >= 0 ? c.strength : 1,
     scale: [c.minScale ?? 0.08, 1],
     ...(c.blur >= 0 ? { blurP: c.blur } : {}),
+    // (a transform that is off: the whole image, unflipped; no jitter or grayscale; no blur)
+    ...(on.has('crop') ? {} : { scale: [1, 1], ratio: [1, 1], flipP: 0 }),
+    ...(on.has('color') ? {} : { jitterP: 0, grayscaleP: 0 }),
+    ...(on.has('blur') ? {} : { blurP: 0 }),
   });
 }

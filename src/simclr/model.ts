@@ -26,6 +26,11 @@ export class SimCLRModel extends Module {
   }
 }
 
+/** The projection heads a run can train: the paper's Figure 8 compares none, linear and v1 (non-linear). */
+export const HEAD_KINDS = ['v1', 'v2', 'linear', 'none'] as const;
+/** One of {@link HEAD_KINDS}. */
+export type HeadKind = (typeof HEAD_KINDS)[number];
+
 /** The architecture of a {@link SimCLRModel}: the ResNet encoder's and the projection head's options. */
 export interface ModelConfig {
   /** ResNet depth of the encoder. */
@@ -36,8 +41,8 @@ export interface ModelConfig {
   width: number;
   /** Channels of the input images. */
   inChannels: number;
-  /** Projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm. */
-  head: 'v1' | 'v2';
+  /** Projection head: v1 Linear-ReLU-Linear, v2 deeper with BatchNorm, linear (one Linear), none (z = h). */
+  head: HeadKind;
   /** Linear layers of a v2 head. */
   headLayers: number;
   /** Hidden width of the head (0: the width of h). */
@@ -58,8 +63,8 @@ export function buildModel(c: ModelConfig): SimCLRModel {
     version: c.head === 'v2' ? 2 : 1,
     inputDim: encoder.featureDim,
     hiddenDim: c.hiddenDim || encoder.featureDim,
-    outputDim: c.projectionDim,
+    outputDim: c.head === 'none' ? encoder.featureDim : c.projectionDim,
   };
-  if (c.head === 'v2') head.layers = c.headLayers;
+  if (c.head !== 'v1') head.layers = { none: 0, linear: 1, v2: c.headLayers }[c.head];
   return new SimCLRModel(encoder, new ProjectionHead(head));
 }
