@@ -1,6 +1,7 @@
 // The paper's ablations at a scale a laptop runs: the sweep files in bench/ablations/ (each with the
-// direction the paper found, in its header and in FINDINGS below) run by `simclr sweep` on the 32-px
-// colour set (bench/colour32.ts: 10,000 training and 2,000 test images), 3 seeds per setting, every
+// direction the paper found, in its header and in FINDINGS below) run by `simclr sweep` on a class-
+// balanced part of CIFAR-10 (scripts/cifar10.sh fetches it: 1,000 training and 200 test images per
+// class, the first in file order; --per-class, --test-per-class), 3 seeds per setting, every
 // encoder scored by kNN and the linear probe, all labels and 1% of them. For the composition and head
 // ablations, the same settings trained by PyTorch (bench/torch_simclr.py) and scored by the same
 // protocol. Each finding gets a verdict on the linear probe (all labels), the paper's measure:
@@ -8,9 +9,11 @@
 // summed), not reproduced (the opposite holds by as much), or not resolvable at this scale (within
 // the spread). Prints JSON; --markdown FILE writes the tables and verdict lines, --charts DIR the
 // SVG charts (the README's).
-//   node dist/bench/ablations.js [--only composition,head,strength,temperature,batch] [--torch composition,head]
-//        [--dir runs/ablations] [--parallel 2] [--markdown FILE] [--charts DIR]
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+//   scripts/cifar10.sh data/cifar10
+//   node dist/bench/ablations.js --data data/cifar10 [--only composition,head,strength,temperature,batch]
+//        [--torch composition,head] [--dir runs/ablations] [--parallel 2] [--markdown FILE] [--charts DIR]
+//   (--data colour32: the colour set of bench/colour32.ts instead, where colour alone identifies each image)
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { encoderFeatures, scoreFeatures, summaryColumns } from '../src/eval/compare.js';
 import { meanStd, openEvalData } from '../src/eval/evaluate.js';
@@ -55,8 +58,30 @@ const torchSweeps = option('--torch', py === null ? '' : 'composition,head').spl
 const dir = option('--dir', join(repoRoot, 'runs', 'ablations'));
 const parallel = option('--parallel', '2');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-const data = await colourFolder(10_000);
+const perClass = Number(option('--per-class', '1000'));
+const testPerClass = Number(option('--test-per-class', '200'));
+// (--data colour32: bench/colour32.ts's colourised Fashion-MNIST, 10,000 training and 2,000 test images, where each image's random colours identify it)
+const source = option('--data', join(repoRoot, 'data', 'cifar10'));
+const data = source === 'colour32' ? await colourFolder(10_000) : balancedPart(source, join(dir, `data-${perClass}-${testPerClass}`));
 mkdirSync(dir, { recursive: true });
+
+/** The first `perClass` training and `testPerClass` test images of each class of `source` (train/ and test/ class folders), copied once into `dest`. */
+function balancedPart(source: string, dest: string): string {
+  if (!existsSync(join(source, 'train')) || !existsSync(join(source, 'test'))) throw new Error(`${source}: no train/ and test/ class folders (scripts/cifar10.sh ${source} makes them)`);
+  if (existsSync(dest)) return dest;
+  const partial = `${dest}.partial`;
+  rmSync(partial, { recursive: true, force: true });
+  for (const [split, count] of [['train', perClass], ['test', testPerClass]] as const) {
+    for (const cls of readdirSync(join(source, split)).sort()) {
+      const files = readdirSync(join(source, split, cls)).sort();
+      if (files.length < count) throw new Error(`${join(source, split, cls)}: ${files.length} images, fewer than ${count}`);
+      mkdirSync(join(partial, split, cls), { recursive: true });
+      for (const f of files.slice(0, count)) copyFileSync(join(source, split, cls, f), join(partial, split, cls, f));
+    }
+  }
+  renameSync(partial, dest);
+  return dest;
+}
 
 // Ours: each sweep file with the data filled in, run by simclr sweep (resumable: a finished sweep only reprints its table).
 const summaries: Partial<Record<SweepName, SweepSummary>> = {};
@@ -149,9 +174,9 @@ for (const name of only) {
     if (hasZ) series.push({ name: 'simclr z', mean: ours.map((g) => g.z!.linear.mean), spread: ours.map((g) => g.z!.linear.std) });
     if (torch) series.push({ name: 'PyTorch h', mean: ours.map((g) => torch.find((t) => t.label === g.label)!.h.linear.mean), spread: ours.map((g) => torch.find((t) => t.label === g.label)!.h.linear.std) });
     for (const [b, s] of Object.entries(baselines)) series.push({ name: b, mean: ours.map(() => s.mean), spread: ours.map(() => 0), dashed: true });
-    writeFileSync(join(chartsDir, `${name}.svg`), `${settingChart({ title: `${name}: linear probe, all labels (mean ± sd, 3 seeds)`, xLabel: axis, categories: ours.map((g) => g.label), series, width: 640 })}\n`);
+    writeFileSync(join(chartsDir, `${name}.svg`), `${settingChart({ title: `${name}: linear probe, all labels (mean ± sd, 3 seeds)`, xLabel: axis, categories: ours.map((g) => g.label), series })}\n`);
   }
 }
 const markdownFile = option('--markdown', '');
 if (markdownFile) writeFileSync(markdownFile, `${markdown.join('\n')}\n`);
-console.log(JSON.stringify({ bench: 'ablations', data: `${data} (10,000 train / 2,000 test, 32 px)`, metrics: Object.keys(SWEEP_METRICS), ablations: results }, null, 2));
+console.log(JSON.stringify({ bench: 'ablations', data: source === 'colour32' ? `${data} (colourised Fashion-MNIST, 10,000 training and 2,000 test images, 32 px)` : `${data} (CIFAR-10, ${perClass} training and ${testPerClass} test images per class, 32 px)`, metrics: Object.keys(SWEEP_METRICS), ablations: results }, null, 2));

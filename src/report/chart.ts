@@ -41,15 +41,17 @@ function ticks(lo: number, hi: number): number[] {
 
 /** The chart as an SVG element (a string that stands alone as an .svg file too). */
 export function settingChart(c: SettingChart): string {
-  const { width = 560, height = 300, percent = true } = c;
   const left = 56, right = 150, top = 28, bottom = 44;
+  // (room for each category's label; a line joins the points only where the setting is a number, an order)
+  const { width = Math.max(560, left + right + 100 * c.categories.length), height = 300, percent = true } = c;
+  const ordered = c.categories.every((v) => v.trim() !== '' && Number.isFinite(Number(v)));
   const values = c.series.flatMap((s) => s.mean.flatMap((m, i) => (Number.isFinite(m) ? [m - s.spread[i]!, m + s.spread[i]!] : [])));
   let lo = Math.min(...values), hi = Math.max(...values);
   if (!(hi > lo)) [lo, hi] = [lo - 0.01, hi + 0.01];
   const pad = (hi - lo) * 0.08;
   [lo, hi] = [lo - pad, hi + pad];
   const plotW = width - left - right, plotH = height - top - bottom;
-  const x = (i: number) => left + (c.categories.length === 1 ? plotW / 2 : (i / (c.categories.length - 1)) * plotW);
+  const x = (i: number) => left + ((i + 0.5) / c.categories.length) * plotW;
   const y = (v: number) => top + (1 - (v - lo) / (hi - lo)) * plotH;
   const label = (v: number) => (percent ? `${Number((100 * v).toPrecision(4))}%` : String(Number(v.toPrecision(4))));
   const parts: string[] = [
@@ -68,11 +70,11 @@ export function settingChart(c: SettingChart): string {
     const colour = COLOURS[k % COLOURS.length]!;
     const points = s.mean.map((m, i) => [i, m] as const).filter(([, m]) => Number.isFinite(m));
     const path = points.map(([i, m], j) => `${j === 0 ? 'M' : 'L'}${x(i).toFixed(1)},${y(m).toFixed(1)}`).join('');
-    parts.push(`<path d="${path}" fill="none" stroke="${colour}" stroke-width="${s.dashed ? 1.2 : 2}"${s.dashed ? ' stroke-dasharray="5 4"' : ''} class="series"/>`);
+    if (ordered || s.dashed) parts.push(`<path d="${path}" fill="none" stroke="${colour}" stroke-width="${s.dashed ? 1.2 : 2}"${s.dashed ? ' stroke-dasharray="5 4"' : ''} class="series"/>`);
     for (const [i, m] of points) {
       const e = s.spread[i]!;
       if (!s.dashed && e > 0) parts.push(`<path d="M${x(i).toFixed(1)},${y(m - e).toFixed(1)}V${y(m + e).toFixed(1)}M${(x(i) - 4).toFixed(1)},${y(m - e).toFixed(1)}h8M${(x(i) - 4).toFixed(1)},${y(m + e).toFixed(1)}h8" stroke="${colour}"/>`);
-      if (!s.dashed) parts.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(m).toFixed(1)}" r="3" fill="${colour}"><title>${escapeHtml(`${s.name}, ${c.categories[i]}: ${label(m)}${e > 0 ? ` ± ${label(e)}` : ''}`)}</title></circle>`);
+      if (!s.dashed) parts.push(`<circle cx="${x(i).toFixed(1)}" cy="${y(m).toFixed(1)}" r="${ordered ? 3 : 4}" fill="${colour}"><title>${escapeHtml(`${s.name}, ${c.categories[i]}: ${label(m)}${e > 0 ? ` ± ${label(e)}` : ''}`)}</title></circle>`);
     }
     const ly = top + 8 + 16 * k;
     parts.push(`<line x1="${left + plotW + 10}" x2="${left + plotW + 28}" y1="${ly}" y2="${ly}" stroke="${colour}" stroke-width="2"${s.dashed ? ' stroke-dasharray="5 4"' : ''}/>`);

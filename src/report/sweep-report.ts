@@ -156,7 +156,7 @@ export function buildSweepReport(folder: string): string {
     title,
     style: `table{margin-bottom:12px}td.name{text-align:left}
 table.sortable th{cursor:pointer;user-select:none}table.sortable th.asc::after{content:' ▲'}table.sortable th.desc::after{content:' ▼'}
-.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}.none{color:#777}.best{font-size:15px}`,
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(560px,1fr));gap:12px}.charts svg{max-width:100%;height:auto}.none{color:#777}.best{font-size:15px}`,
     body: `<h1>${escapeHtml(title)}</h1>
 <h2>Best setting</h2>${best}
 <h2>Score against the setting (mean ± standard deviation over seeds)</h2>${charts}${settingTable}
