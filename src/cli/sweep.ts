@@ -198,8 +198,9 @@ export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<str
   let trained = 0;
   let running = 0;
   const started = (i: number) => {
-    // (the time per run so far, at the sweep's pace, for the runs not yet finished: this one, those running, those waiting)
-    const eta = trained > 0 ? ` · ETA ${formatDuration(((performance.now() - began) / 1000 / trained) * (waiting.length + running + 1))}` : '';
+    // (the time per run so far, at the sweep's pace, for the runs not yet finished: this one and those
+    // waiting, and those running, about half done on average)
+    const eta = trained > 0 ? ` · ETA ${formatDuration(((performance.now() - began) / 1000 / trained) * (waiting.length + 1 + running / 2))}` : '';
     note(`sweep: run ${i + 1} of ${plan.runs.length} (${plan.runs[i]!.folder})${eta}`);
   };
   if (o.parallel === 1) {
