@@ -19,7 +19,7 @@ import { encoderFeatures, scoreFeatures, summaryColumns } from '../src/eval/comp
 import { meanStd, openEvalData } from '../src/eval/evaluate.js';
 import { readSweep } from '../src/cli/sweep.js';
 import { settingChart, type ChartSeries } from '../src/report/chart.js';
-import { settingScores, SWEEP_METRICS, type SettingScores, type SweepColumns, type SweepSummary } from '../src/report/sweep-report.js';
+import { pm as meanSpread, settingScores, SWEEP_METRICS, type SettingScores, type SweepColumns, type SweepSummary } from '../src/report/sweep-report.js';
 import { loadEncoder } from '../src/simclr/encoder-file.js';
 import { colourFolder } from './colour32.js';
 import { option, repoRoot, runToEnd, torchPython, twoAtATime, TUNED_MALLOC } from './common.js';
@@ -130,8 +130,9 @@ for (const name of torchSweeps) {
 }
 
 // Verdicts, tables, charts.
+// (every setting has 3 seeds: always with its spread)
+const pm = (s: { mean: number; std: number }) => meanSpread(s, 3);
 const matches = (g: SettingScores, want: Record<string, unknown>) => Object.entries(want).every(([k, v]) => g.settings[k] === v);
-const pm = (s: { mean: number; std: number }) => `${(100 * s.mean).toFixed(2)} ± ${(100 * s.std).toFixed(2)}`;
 function verdict(f: Finding, groups: SettingScores[]) {
   const [b, w] = [groups.find((g) => matches(g, f.better)), groups.find((g) => matches(g, f.worse))];
   if (!b || !w) return null;

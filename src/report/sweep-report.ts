@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../data/source.js';
+import { pct } from '../eval/compare.js';
 import { meanStd } from '../eval/evaluate.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/json.js';
@@ -85,8 +86,8 @@ export function bestSetting(settings: readonly SettingScores[], metric: SweepMet
   return { best, next, margin, spread, exceeds: best.seeds > 1 && next.seeds > 1 ? margin > spread : null };
 }
 
-const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
-const pm = (s: { mean: number; std: number }, seeds: number) => (seeds > 1 ? `${(100 * s.mean).toFixed(2)} ± ${(100 * s.std).toFixed(2)}` : (100 * s.mean).toFixed(2));
+/** A mean over seeds in percent, with its standard deviation when there was more than one seed. */
+export const pm = (s: { mean: number; std: number }, seeds: number) => (seeds > 1 ? `${(100 * s.mean).toFixed(2)} ± ${(100 * s.std).toFixed(2)}` : (100 * s.mean).toFixed(2));
 
 /** The charts of a one-axis sweep: each protocol's score on h (and z) against the setting, the baselines dashed. */
 export function sweepCharts(summary: SweepSummary, groups = settingScores(summary)): string[] {
