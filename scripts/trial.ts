@@ -718,7 +718,17 @@ await Promise.all([
   refused('eval: a run folder whose config.json is corrupt', ['eval', '--checkpoint', corruptConfig, ...quietly], /corrupt-config\/config\.json/, 30),
   refused('eval: data without labels', evalRun('--data', flatPhotos), /flat-photos.*label|label.*flat-photos/, 60),
   refused('eval: --out in a folder that does not exist', evalRun('--out', join(nowhere, 'eval.json')), /no-such-folder/, 30),
+  succeeds('eval: --engine onnxruntime', evalRun('--k', '5', '--engine', 'onnxruntime'), (r) => accuracy(r) ?? (/"engine":\{"engine":"onnxruntime"/.test(r.stdout) ? null : `engine not recorded: ${r.stdout.slice(-200)}`)),
+  refused('eval: --engine of an unknown name', evalRun('--engine', 'tensorrt'), /--engine/, 30, 2),
 ]);
+{
+  // The baseline cache: the second run of the same baseline takes it from the cache; a damaged entry is computed again.
+  const again = await succeeds('eval: --baseline pixels, again: from the baseline cache', ['eval', '--baseline', 'pixels', '--data', images, '--k', '5', '--threads', '1', ...quietly], (r) => accuracy(r) ?? (/"cached":/.test(r.stdout) ? null : 'not taken from the cache'));
+  const entry = /"cached":"([^"]+)"/.exec(again.stdout)?.[1];
+  if (entry !== undefined) writeFileSync(entry, '{"key": {"cut');
+  await succeeds('eval: --baseline pixels with a damaged cache entry: computed again', ['eval', '--baseline', 'pixels', '--data', images, '--k', '5', '--threads', '1', ...quietly], (r) =>
+    accuracy(r) ?? (entry === undefined ? 'no cache entry to damage' : /"cached":/.test(r.stdout) ? 'the damaged entry was trusted' : /ignoring the baseline cache entry/.test(r.stderr) ? null : 'no warning about the damaged entry'));
+}
 {
   const target = join(root, 'eval-kill.json');
   await succeeds('eval: --out a file', evalRun('--k', '5', '--out', target), () => jsonProblem(target));

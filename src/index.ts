@@ -90,6 +90,7 @@ export {
   type Evaluation,
 } from './eval/linear.js';
 export { extractFeatures, type Features } from './eval/features.js';
+export { ENGINE_CHOICES, getEngine, setEngine, type Engine, type EngineChoice, type EngineRecord } from './eval/engine.js';
 export { runProtocol, openEvalData, type EvalResult, type ProtocolOptions, type Protocol, type EvalData } from './eval/evaluate.js';
 export { verdict, type Verdict, type ColumnVerdict, type Scores, type FeatureSet, type Column } from './eval/verdict.js';
 export { buildIndex, saveIndex, loadIndex, nearestNeighbours, encoderFingerprint, decodeQueries, embedQueries, type ImageIndex, type Neighbours } from './search/image-index.js';

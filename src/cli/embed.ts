@@ -1,6 +1,6 @@
 // simclr embed: features h (and z on request) of a data set, with labels and the data order.
 import { openSource } from '../data/open.js';
-import { testFraction } from './pretrain-flags.js';
+import { engineFlag, testFraction } from './pretrain-flags.js';
 import { extractFeatures } from '../eval/features.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { loadEncoder, runDataOptions, type LoadedEncoder } from '../simclr/encoder-file.js';
@@ -19,6 +19,7 @@ export const encoderDataFlags = {
   'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'labelled data without a test split: share of each class held out as the test split (a run folder\'s own split.json wins)' },
   'split-seed': { type: 'int', default: 0, help: 'seed of the held-out test split (a run folder\'s own split.json wins)' },
   'skip-bad': { type: 'boolean', default: false, help: 'skip unreadable images with a warning (the run\'s own data: as its pretraining did)' },
+  ...engineFlag,
 } satisfies Flags;
 
 /** The images the encoder-data flags choose, at the encoder's input size. */
@@ -41,7 +42,7 @@ export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number
   const loaded = loadEncoder(o.checkpoint);
   if (o.z && loaded.model === null) throw new UsageError('embed: --z needs a pretraining checkpoint or run folder (an encoder file has no head)');
   const { source, size } = await openEncoderData('embed', loaded, o);
-  const { features, labels, indices } = await extractFeatures(loaded.encoder, source, { size });
+  const { features, labels, indices, engine } = await extractFeatures(loaded.encoder, source, { size });
   const tensors: Record<string, Tensor> = { h: features, index: tensor(indices, { dtype: 'int64' }) };
   if (labels !== null) tensors.labels = tensor(labels, { dtype: 'int64' });
   if (o.z) {
@@ -51,7 +52,7 @@ export async function embedCommand(o: Parsed<typeof embedFlags>): Promise<number
   const metadata: Record<string, string> = { data: source.description, split: o.split, checkpoint: o.checkpoint };
   if (source.classNames) metadata.classNames = JSON.stringify(source.classNames);
   saveSafetensors(o.out, tensors, metadata);
-  console.log(JSON.stringify({ out: o.out, images: indices.length, h: features.shape, z: o.z ? tensors.z!.shape : null, labels: labels !== null }));
+  console.log(JSON.stringify({ out: o.out, images: indices.length, h: features.shape, z: o.z ? tensors.z!.shape : null, labels: labels !== null, engine }));
   for (const t of Object.values(tensors)) t.dispose();
   source.dispose?.();
   return 0;

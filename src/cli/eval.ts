@@ -2,9 +2,11 @@
 // trained encoder (or of a baseline); one JSON line.
 import { join } from 'node:path';
 import { extractFeatures, type Features } from '../eval/features.js';
+import type { EngineRecord } from '../eval/engine.js';
 import { augmentedFeatures, fixedFeatures, linearSgd } from '../eval/linear-sgd.js';
-import { meanStd, openEvalData, pixelFeatures, runProtocol, splitSummary, type Protocol } from '../eval/evaluate.js';
-import { testFraction } from './pretrain-flags.js';
+import { meanStd, openEvalData, PIXEL_SIDE, pixelFeatures, runProtocol, splitSummary, type Protocol } from '../eval/evaluate.js';
+import { BaselineCache, baselineKey } from '../eval/baseline-cache.js';
+import { engineFlag, testFraction } from './pretrain-flags.js';
 import { loadEncoder, randomEncoder, runDataOptions, type LoadedEncoder } from '../simclr/encoder-file.js';
 import type { ResNet } from '../models/resnet.js';
 import type { ProjectionHead } from '../models/projection-head.js';
@@ -37,6 +39,7 @@ export const evalFlags = {
   out: { type: 'string', default: '', help: 'all: JSON file for the result (default: eval-<protocol>[-sgd][-<fraction>][-<baseline>].json in the run folder)' },
   seed: { type: 'int', default: 0, help: 'all: seed of the label fraction and its draws, the linear probe\'s validation split (lbfgs), the data order and crops (finetune, linear sgd), the random baseline' },
   threads: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'all: libtorch threads (0: all cores)' },
+  ...engineFlag,
 } satisfies Flags;
 
 type EvalOptions = Parsed<typeof evalFlags>;
@@ -85,8 +88,14 @@ export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = n
   }
   const common = { baseline: o.baseline, checkpoint: o.checkpoint || null, data, split: splitSummary(split.split) };
   const encoder = o.baseline === 'random' ? randomEncoder(loaded!.architecture, o.seed) : loaded?.encoder ?? null;
-  const features = async (which: 'train' | 'test') =>
-    o.baseline === 'pixels' || encoder === null ? pixelFeatures(split[which], size) : extractFeatures(encoder, split[which], { size, label: `features of the ${which === 'train' ? 'training' : 'test'} split` });
+  // (the engine that computed the encoder's first features: the one that measured, under auto)
+  let engine: EngineRecord | null = null;
+  const features = async (which: 'train' | 'test') => {
+    if (o.baseline === 'pixels' || encoder === null) return pixelFeatures(split[which], size);
+    const f = await extractFeatures(encoder, split[which], { size, label: `features of the ${which === 'train' ? 'training' : 'test'} split` });
+    engine ??= f.engine ?? null;
+    return f;
+  };
   try {
     if (protocol === 'finetune') {
       if (encoder === null) throw new UsageError('eval: --protocol finetune needs an encoder (not --baseline pixels)');
@@ -138,12 +147,22 @@ export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = n
         test.features.dispose();
       }
     }
+    const name = `eval-${protocol}${fraction < 1 ? `-${fraction}` : ''}${o.baseline === 'none' ? '' : `-${o.baseline}`}`;
+    const solver = protocol === 'linear' ? { solver: 'lbfgs' } : {};
+    // A baseline's score does not depend on any pretraining: from the baseline cache when it has it.
+    const cache = new BaselineCache();
+    const key = o.baseline === 'none' ? null : await baselineKey(o.baseline === 'random' ? 'random-init encoder' : 'raw pixels', encoder, split, { size, protocol: protocol as Protocol, fraction, draws, seed: o.seed, k: o.k, temperature: o.temperature });
+    const hit = key === null ? null : cache.get(key);
+    if (hit !== null) {
+      const featureDim = o.baseline === 'random' ? (encoder as ResNet).featureDim : split.train.imageShape[0] * Math.min(size, PIXEL_SIDE) ** 2;
+      return finish(name, { ...hit, ...solver, ...common, test: split.test.size, featureDim, cached: cache.file(key!) });
+    }
     const train = await features('train');
     const test = await features('test');
     try {
       const result = runProtocol(protocol as 'knn' | 'linear', train, test, { k: o.k, temperature: o.temperature, seed: o.seed, fraction, draws });
-      const name = `eval-${protocol}${fraction < 1 ? `-${fraction}` : ''}${o.baseline === 'none' ? '' : `-${o.baseline}`}`;
-      return finish(name, { ...result, ...(protocol === 'linear' ? { solver: 'lbfgs' } : {}), ...common, test: test.features.size(0), featureDim: train.features.size(1) });
+      if (key !== null) cache.put(key, result);
+      return finish(name, { ...result, ...solver, ...common, test: test.features.size(0), featureDim: train.features.size(1) });
     } finally {
       train.features.dispose();
       test.features.dispose();
@@ -153,7 +172,7 @@ export async function evalCommand(o: EvalOptions, given: ReadonlySet<string> = n
   }
 
   function finish(name: string, result: Record<string, unknown>): number {
-    const line = JSON.stringify(result);
+    const line = JSON.stringify(engine === null ? result : { ...result, engine });
     const outFile = o.out || (loaded?.runDir ? join(loaded.runDir, `${name}.json`) : '');
     if (outFile) writeFileAtomic(outFile, [Buffer.from(`${line}\n`)]);
     console.log(line);

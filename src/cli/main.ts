@@ -3,6 +3,7 @@
 import { setProgressOutput, streamOutput } from '../progress.js';
 import { givenFlags, helpText, parseFlags, UsageError } from './args.js';
 import { commands, commonFlags, usage } from './commands.js';
+import { setEngine, type EngineChoice } from '../eval/engine.js';
 
 async function main(argv: string[]): Promise<number> {
   const [name, ...rest] = argv;
@@ -22,7 +23,9 @@ async function main(argv: string[]): Promise<number> {
   const positional: string[] = [];
   if (command.positional) while (flags.length > 0 && !flags[0]!.startsWith('--')) positional.push(flags.shift()!);
   setProgressOutput(quiet ? null : streamOutput(process.stderr), { plainIntervalSeconds: 10 });
-  return command.run(parseFlags(flags, command.flags, name), givenFlags(flags), positional);
+  const options = parseFlags(flags, command.flags, name);
+  if ('engine' in options) setEngine(options.engine as unknown as EngineChoice);
+  return command.run(options, givenFlags(flags), positional);
 }
 
 main(process.argv.slice(2)).then(

@@ -4,12 +4,18 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { AUGMENT_CHOICES, pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
 import { HEAD_KINDS } from '../simclr/model.js';
+import { ENGINE_CHOICES } from '../eval/engine.js';
 import type { Flag, Flags } from './args.js';
 import { DataError } from '../data/source.js';
 
 const positive = (v: number) => (v > 0 ? null : 'must be positive');
 const nonNegative = (v: number) => (v >= 0 ? null : 'must be ≥ 0');
 export const testFraction = (v: number) => (v >= 0 && v < 1 ? null : 'must be in [0, 1)');
+
+/** --engine, for the commands that compute features of a frozen encoder (main.ts applies it). */
+export const engineFlag = {
+  engine: { type: 'string', default: 'auto', choices: ENGINE_CHOICES, help: 'what runs the frozen encoder for its features: libtorch, onnxruntime (ONNX Runtime on the exported graph), or auto: time both on the first batch and keep the faster (recorded in the output)' },
+} satisfies Flags;
 
 /** Every option as a CLI flag (kebab-case), with its default and help. */
 export const pretrainFlags = {

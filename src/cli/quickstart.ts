@@ -6,11 +6,11 @@
 // Unlabelled data gets the pretraining and the report's map and neighbours, and says why no table.
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
-import { baselineScores, encoderFeatures, FEATURE_SETS, pct, plusMinus, scoreFeatures, summaryColumns } from '../eval/compare.js';
+import { baselineScores, encoderFeatures, FEATURE_SETS, type EngineRecords, pct, plusMinus, scoreFeatures, summaryColumns } from '../eval/compare.js';
 import { openEvalData, PIXEL_SIDE, splitSummary} from '../eval/evaluate.js';
 import { imageFolderListing, openSplits } from '../data/open.js';
 import { describeRecipe } from '../simclr/recipe.js';
-import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
+import { engineFlag, pretrainFlags, resolveConfig } from './pretrain-flags.js';
 import { randomEncoder, runDataOptions } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { ResNet } from '../models/resnet.js';
@@ -34,6 +34,7 @@ export const quickstartFlags = {
   overwrite: { ...pretrainFlags.overwrite, default: true, help: 'start over in --out when it holds a run (the main job replaces its previous run; --no-overwrite refuses instead)' },
   'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: share of the training labels (class-balanced)' },
   draws: { type: 'int', default: 3, check: (v) => (v > 1 ? null : 'must be at least 2 (for a spread)'), help: 'label draws averaged in the few-label columns' },
+  ...engineFlag,
 } satisfies Flags;
 
 export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, given: Set<string>): Promise<number> {
@@ -78,9 +79,11 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
   note(`evaluating the encoder, a random-init encoder and raw pixels: kNN and linear probe, all labels and ${100 * fraction}% of them (${draws} draws)`);
   const data = await openEvalData(config.data, size, runDataOptions({ config: trained, split: run.split }, config.data));
   const options = { size, fraction, draws, seed: config.seed };
-  const simclr = await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, options.size), options);
+  const engines: EngineRecords = {};
+  const simclr = await scoreFeatures('simclr', encoderFeatures(encoder, 'simclr', data, options.size, engines), options);
   const random = randomEncoder(architecture, config.seed);
-  const scores: Scores = { simclr, ...(await baselineScores(random, data, options)) };
+  const cached: Record<string, string[]> = {};
+  const scores: Scores = { simclr, ...(await baselineScores(random, data, options, { engines, cached })) };
   random.dispose();
   const trainImages = data.train.size;
   const classNames = data.train.classNames ?? null;
@@ -98,6 +101,8 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     recipe,
     pretrainSeconds: Math.round(pretrainSeconds),
     evalSeconds: Math.round(evalSeconds),
+    engines,
+    baselinesCached: cached,
     finalLoss: run.lastLoss,
     labelFraction: fraction,
     draws,
@@ -115,6 +120,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     `SimCLR on ${config.data}: ${config.epochs} epochs of ResNet-${config.depth} (width ${config.width}, ${run.precision}) in ${Math.round(pretrainSeconds)} s; evaluated in ${Math.round(evalSeconds)} s`,
     ...(recipe === null ? [] : [recipe]),
     `scored on the ${split.testImages as number} test images${data.split.kind === 'held-out' ? ' held out from pretraining' : ''}`,
+    ...(Object.keys(cached).length === 0 ? [] : [`baselines from the cache (computed by an earlier run on the same data, split, architecture and seed): ${Object.keys(cached).join(', ')}`]),
     ...(size > PIXEL_SIDE ? [`raw pixels: the images at ${PIXEL_SIDE}×${PIXEL_SIDE} (a ${size}-px view's ${(encoder.options.inChannels * size * size).toLocaleString('en')} values are beyond the linear probe)`] : []),
     '',
     `                          all ${trainImages.toLocaleString('en')} labels      ${100 * fraction}% of the labels (${fewImages}; mean ± std of ${draws} draws)`,

@@ -3,6 +3,7 @@ import { writeReport } from '../report/report.js';
 import { isSweepFolder, writeSweepReport } from '../report/sweep-report.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 import { checkOutputFile } from './output.js';
+import { engineFlag } from './pretrain-flags.js';
 
 export const reportFlags = {
   out: { type: 'string', default: '', help: 'HTML file to write (default: report.html in the first run folder)' },
@@ -10,6 +11,7 @@ export const reportFlags = {
   'umap-limit': { type: 'int', default: 3000, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'UMAP of up to this many map points: a larger split is mapped by a seeded, class-balanced sample of this size (0: PCA of all the map points)' },
   bank: { type: 'int', default: 10_000, check: (v) => (v > 0 ? null : 'must be positive'), help: 'training images searched by the nearest-neighbour gallery' },
   seed: { type: 'int', default: 0, help: 'seed of the augmentation grid and UMAP' },
+  ...engineFlag,
 } satisfies Flags;
 
 export async function reportCommand(parsed: Parsed<typeof reportFlags>, _given: Set<string>, runs: string[]): Promise<number> {

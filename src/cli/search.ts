@@ -24,7 +24,7 @@ export async function indexCommand(o: Parsed<typeof indexFlags>): Promise<number
   const { source, size } = await openEncoderData('index', loaded, o);
   const index = await buildIndex(loaded.encoder, source, { imageSize: size, inChannels: loaded.architecture.inChannels, checkpoint: resolve(o.checkpoint) });
   saveIndex(o.out, index);
-  console.log(JSON.stringify({ out: o.out, images: index.files.length, dim: index.vectors.size(1), fingerprint: index.fingerprint }));
+  console.log(JSON.stringify({ out: o.out, images: index.files.length, dim: index.vectors.size(1), fingerprint: index.fingerprint, engine: index.engine }));
   index.vectors.dispose();
   index.thumbnails.dispose();
   source.dispose?.();

@@ -23,7 +23,7 @@ import { pretrain } from '../simclr/pretrain.js';
 import { writeSweepReport } from '../report/sweep-report.js';
 import { makeFolder } from '../simclr/run-folder.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
-import { optionProblem } from './pretrain-flags.js';
+import { engineFlag, optionProblem } from './pretrain-flags.js';
 
 export const sweepFlags = {
   out: { type: 'string', help: 'the sweep folder: one run folder per combination, summary.json' },
@@ -32,6 +32,7 @@ export const sweepFlags = {
   'probe-z': { type: 'boolean', default: false, help: 'also score z, the projection head\'s output, by the same protocols (the paper\'s Figure 8: h against z)' },
   parallel: { type: 'int', default: 1, check: (v) => (v >= 1 ? null : 'must be ≥ 1'), help: 'runs at once, each a process with the cores shared among them (2 on 2 cores: 1.6× the runs per hour at 32 px, docs/sweeps.md)' },
   run: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'only combination N of the file, 1-based (what --parallel\'s workers do; also a way to spread a sweep over machines sharing --out); 0: all' },
+  ...engineFlag,
 } satisfies Flags;
 
 /** One combination of the grid: its folder and the options it sets over `base`. */
@@ -216,7 +217,7 @@ export async function sweepCommand(o: Parsed<typeof sweepFlags>, _given: Set<str
       for (let i = waiting.shift(); i !== undefined; i = waiting.shift()) {
         started(i);
         running++;
-        const args = [process.argv[1]!, 'sweep', file, '--out', o.out, '--run', String(i + 1), '--parallel', String(o.parallel), '--label-fraction', String(o['label-fraction']), '--draws', String(o.draws), ...(o['probe-z'] ? ['--probe-z'] : []), '--quiet'];
+        const args = [process.argv[1]!, 'sweep', file, '--out', o.out, '--run', String(i + 1), '--parallel', String(o.parallel), '--label-fraction', String(o['label-fraction']), '--draws', String(o.draws), '--engine', o.engine, ...(o['probe-z'] ? ['--probe-z'] : []), '--quiet'];
         const child = fork(args[0]!, args.slice(1), { stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
         workers.add(child);
         const code = await new Promise<number | null>((done) => child.once('exit', done));

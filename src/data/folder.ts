@@ -244,7 +244,8 @@ export function packFrames(decoded: readonly DecodedFrame[], channels: number): 
   return new Frames(tensor(all), channels, 'interleaved', offsets, Int32Array.from(decoded, (d) => d.height), Int32Array.from(decoded, (d) => d.width));
 }
 
-function defaultCacheDir(): string {
+/** The folder of the decode cache (and of the baseline cache): $XDG_CACHE_HOME/simclr or ~/.cache/simclr. */
+export function defaultCacheDir(): string {
   return join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'simclr');
 }
 

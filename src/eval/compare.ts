@@ -4,7 +4,9 @@
 import type { Module } from '../nn/module.js';
 import { note } from '../progress.js';
 import { extractFeatures, type Features } from './features.js';
-import { pixelFeatures, runProtocol, type EvalData, type EvalResult } from './evaluate.js';
+import type { EngineRecord } from './engine.js';
+import { pixelFeatures, runProtocol, type EvalData, type EvalResult, type Protocol } from './evaluate.js';
+import { BaselineCache, baselineKey } from './baseline-cache.js';
 import type { Column, FeatureSet, Scores } from './verdict.js';
 
 export interface CompareOptions {
@@ -42,16 +44,52 @@ export async function scoreFeatures(name: string, features: (split: 'train' | 't
   }
 }
 
-/** Features of an encoder on one split of the data, with progress. */
-export function encoderFeatures(encoder: Module, name: string, data: EvalData, size: number): (split: 'train' | 'test') => Promise<Features> {
-  return (s) => extractFeatures(encoder, data[s], { size, label: `${name}: features of the ${s === 'train' ? 'training' : 'test'} split` });
+/** Which engine computed each encoder's features (the first split's record: the one that measured, under auto), by name. */
+export type EngineRecords = Record<string, EngineRecord>;
+
+/** Features of an encoder on one split of the data, with progress (the engine recorded in `engines` under `name`). */
+export function encoderFeatures(encoder: Module, name: string, data: EvalData, size: number, engines?: EngineRecords): (split: 'train' | 'test') => Promise<Features> {
+  return async (s) => {
+    const f = await extractFeatures(encoder, data[s], { size, label: `${name}: features of the ${s === 'train' ? 'training' : 'test'} split` });
+    if (engines !== undefined && f.engine !== undefined) engines[name] ??= f.engine;
+    return f;
+  };
 }
 
-/** The two baselines' rows (computed once; they do not depend on the pretraining). */
-export async function baselineScores(random: Module, data: EvalData, o: CompareOptions): Promise<Pick<Scores, 'random-init encoder' | 'raw pixels'>> {
+/** The columns' protocols and label fractions. */
+const COLUMNS: [Column, Protocol, (o: CompareOptions) => number][] = [
+  ['knn', 'knn', () => 1],
+  ['linear', 'linear', () => 1],
+  ['fewKnn', 'knn', (o) => o.fraction],
+  ['fewLinear', 'linear', (o) => o.fraction],
+];
+
+/**
+ * The two baselines' rows. They do not depend on the pretraining: each column comes from the
+ * baseline cache when it holds it (`cached` gets the baseline's entry files; null: no cache), and is
+ * computed and cached otherwise.
+ */
+export async function baselineScores(
+  random: Module,
+  data: EvalData,
+  o: CompareOptions,
+  { engines, cache = new BaselineCache(), cached }: { engines?: EngineRecords; cache?: BaselineCache | null; cached?: Record<string, string[]> } = {},
+): Promise<Pick<Scores, 'random-init encoder' | 'raw pixels'>> {
+  const row = async (name: 'random-init encoder' | 'raw pixels', features: (split: 'train' | 'test') => Promise<Features>) => {
+    const keys = cache === null ? null : await Promise.all(COLUMNS.map(([, protocol, fraction]) => baselineKey(name, random, data, { size: o.size, protocol, fraction: fraction(o), draws: o.draws, seed: o.seed })));
+    const hits = keys?.map((k) => (k === null ? null : cache!.get(k))) ?? [];
+    if (hits.length > 0 && hits.every((h) => h !== null)) {
+      if (cached !== undefined) cached[name] = keys!.map((k) => cache!.file(k!));
+      note(`${name}: from the baseline cache (${cache!.dir})`);
+      return Object.fromEntries(COLUMNS.map(([column], i) => [column, hits[i]!])) as Record<Column, EvalResult>;
+    }
+    const scores = await scoreFeatures(name, features, o);
+    keys?.forEach((k, i) => k !== null && cache!.put(k, scores[COLUMNS[i]![0]]));
+    return scores;
+  };
   return {
-    'random-init encoder': await scoreFeatures('random-init encoder', encoderFeatures(random, 'random-init encoder', data, o.size), o),
-    'raw pixels': await scoreFeatures('raw pixels', (s) => pixelFeatures(data[s], o.size), o),
+    'random-init encoder': await row('random-init encoder', encoderFeatures(random, 'random-init encoder', data, o.size, engines)),
+    'raw pixels': await row('raw pixels', (s) => pixelFeatures(data[s], o.size)),
   };
 }
 

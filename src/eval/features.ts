@@ -1,9 +1,9 @@
 // Features h of a data set from a frozen encoder (eval mode, no gradients), in batches.
 import * as F from '../tensor/functional.js';
-import { cat } from '../tensor/create.js';
-import { keep, noGrad, Tensor, tidy, type MemoryFormat } from '../tensor/tensor.js';
+import { cat, zeros } from '../tensor/create.js';
+import { keep, tidy, type Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
-import { withBatchNormsFolded } from '../nn/fold.js';
+import { withFeatureEngine, type EngineChoice, type EngineRecord } from './engine.js';
 import type { DataSource } from '../data/source.js';
 import { Task } from '../progress.js';
 
@@ -15,6 +15,8 @@ export interface Features {
   labels: Int32Array | null;
   /** The source's index of each row. */
   indices: Int32Array;
+  /** The engine that computed them (encoders; absent for raw pixels). */
+  engine?: EngineRecord;
 }
 
 /** uint8 images → float [0, 1] at the encoder's input size (bilinear, antialiased, when it differs). */
@@ -25,7 +27,7 @@ export function prepareImages(images: Tensor, size: number): Tensor {
   });
 }
 
-/** The encoder's features h [N, D] (float32, owned by the caller) of a source's images (or those at `indices`), in eval mode without gradients, at view size `size`. */
+/** The encoder's features h [N, D] (float32, owned by the caller) of a source's images (or those at `indices`), in eval mode without gradients, at view size `size`, on the engine `engine` (default: {@link getEngine}). */
 export async function extractFeatures(
   encoder: Module,
   source: DataSource,
@@ -34,14 +36,14 @@ export async function extractFeatures(
     batchSize = 500,
     indices,
     label = 'features',
-    memoryFormat = 'channels_last',
+    engine,
     onImages,
   }: {
     size: number;
     batchSize?: number;
     indices?: Int32Array;
     label?: string | null;
-    memoryFormat?: MemoryFormat;
+    engine?: EngineChoice;
     /** Sees each batch's uint8 images (still owned by extractFeatures) after they are encoded: other uses of the same decode. */
     onImages?: (images: Tensor) => void;
   },
@@ -51,27 +53,40 @@ export async function extractFeatures(
   encoder.eval();
   const parts: Tensor[] = [];
   const task = label === null ? null : new Task(label, { total: order.length, unit: 'images' });
+  const load = async (start: number) => {
+    const batch = order.subarray(start, Math.min(start + batchSize, order.length));
+    const images = source.loadSync ? source.loadSync(batch) : await source.load(batch);
+    return { images, x: prepareImages(images, size) };
+  };
+  let first: Awaited<ReturnType<typeof load>> | null = null;
   try {
-    // (BatchNorms folded into their convolutions: one pass over the activations fewer per layer)
-    await withBatchNormsFolded(encoder, async () => {
+    first = order.length === 0 ? null : await load(0);
+    const batches = Math.ceil(order.length / batchSize);
+    const record = await withFeatureEngine(encoder, { size, choice: engine, first: first?.x ?? null, batches }, async (engine, firstFeatures) => {
       for (let start = 0; start < order.length; start += batchSize) {
-        const batch = order.subarray(start, Math.min(start + batchSize, order.length));
-        const images = source.loadSync ? source.loadSync(batch) : await source.load(batch);
-        // (channels-last input: oneDNN's convolutions are faster in that layout, whatever the model's)
-        parts.push(keep(noGrad(() => tidy(() => encoder.forward(prepareImages(images, size).contiguous(memoryFormat))))));
-        onImages?.(images);
-        images.dispose();
-        task?.update(start + batch.length);
+        const { images, x } = start === 0 ? first! : await load(start);
+        try {
+          parts.push(start === 0 && firstFeatures !== null ? firstFeatures : await engine.forward(x));
+          onImages?.(images);
+        } finally {
+          images.dispose();
+          x.dispose();
+          if (start === 0) first = null;
+        }
+        task?.update(Math.min(start + batchSize, order.length));
       }
+      return engine.record;
     });
-    const features = keep(tidy(() => cat(parts, 0)));
+    const features = keep(tidy(() => (parts.length === 0 ? zeros([0, 0]) : cat(parts, 0))));
     const labels = source.labels === null ? null : Int32Array.from(order, (i) => source.labels![i]!);
-    task?.end(`${order.length} images`);
-    return { features, labels, indices: order };
+    task?.end(`${order.length} images (${record.engine})`);
+    return { features, labels, indices: order, engine: record };
   } catch (e) {
     task?.end('failed');
     throw e;
   } finally {
+    first?.images.dispose();
+    first?.x.dispose();
     for (const p of parts) p.dispose();
     encoder.train(wasTraining);
   }

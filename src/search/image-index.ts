@@ -8,6 +8,7 @@ import { existsSync, statSync } from 'node:fs';
 import { prepareFiles } from '../data/folder.js';
 import { DataError, filePaths, type DataSource } from '../data/source.js';
 import { extractFeatures, prepareImages } from '../eval/features.js';
+import type { EngineRecord } from '../eval/engine.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import * as F from '../tensor/functional.js';
@@ -40,6 +41,8 @@ export interface ImageIndex {
   checkpoint: string;
   /** Where the images came from (the data source's description). */
   data: string;
+  /** The engine that computed the vectors (an index just built; not saved). */
+  engine?: EngineRecord;
 }
 
 /** A short hash of an encoder's weights (names, shapes and values): which encoder made a vector. */
@@ -67,13 +70,13 @@ export async function buildIndex(
 ): Promise<ImageIndex> {
   // (the thumbnails come from the same decoded batches as the features)
   const parts: Tensor[] = [];
-  const { features, labels } = await extractFeatures(encoder, source, { size: imageSize, label: 'index: features', onImages: (images) => parts.push(keep(noGrad(() => thumbnailsOf(images)))) });
+  const { features, labels, engine } = await extractFeatures(encoder, source, { size: imageSize, label: 'index: features', onImages: (images) => parts.push(keep(noGrad(() => thumbnailsOf(images)))) });
   const vectors = keep(noGrad(() => tidy(() => F.normalize(features, { dim: 1 }))));
   features.dispose();
   const thumbnails = keep(tidy(() => cat(parts, 0)));
   for (const p of parts) p.dispose();
   const files = filePaths(source) ?? Array.from({ length: source.size }, (_, i) => `${source.description}#${i}`);
-  return { vectors, files, labels, classNames: source.classNames ? [...source.classNames] : null, thumbnails, fingerprint: encoderFingerprint(encoder), imageSize, inChannels, checkpoint, data: source.description };
+  return { vectors, files, labels, classNames: source.classNames ? [...source.classNames] : null, thumbnails, fingerprint: encoderFingerprint(encoder), imageSize, inChannels, checkpoint, data: source.description, engine };
 }
 
 /** Writes an index as one safetensors file (vectors, thumbnails, labels; the rest in its metadata). */

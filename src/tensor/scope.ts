@@ -23,7 +23,8 @@ type Tensors = Tensor | readonly Tensors[] | { readonly [key: string]: Tensors }
 
 function collect(value: Tensors, into: Set<Tensor>, depth = 0): void {
   if (value !== null && typeof value === 'object' && scopeOf in value) into.add(value as Tensor);
-  else if (depth < 8 && value !== null && typeof value === 'object') {
+  // (a typed array holds no tensors: walking its millions of values would cost more than the scope's work)
+  else if (depth < 8 && value !== null && typeof value === 'object' && !ArrayBuffer.isView(value)) {
     for (const v of Array.isArray(value) ? value : Object.values(value)) collect(v, into, depth + 1);
   }
 }
