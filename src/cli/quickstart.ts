@@ -6,6 +6,7 @@
 // Unlabelled data gets the pretraining and the report's map and neighbours, and says why no table.
 import { writeFileAtomic } from '../io/atomic.js';
 import { join } from 'node:path';
+import { describeEngine } from '../eval/engine.js';
 import { baselineScores, encoderFeatures, FEATURE_SETS, type EngineRecords, pct, plusMinus, scoreFeatures, summaryColumns } from '../eval/compare.js';
 import { openEvalData, PIXEL_SIDE, splitSummary} from '../eval/evaluate.js';
 import { imageFolderListing, openSplits } from '../data/open.js';
@@ -120,6 +121,7 @@ export async function quickstartCommand(parsed: Parsed<typeof quickstartFlags>, 
     `SimCLR on ${config.data}: ${config.epochs} epochs of ResNet-${config.depth} (width ${config.width}, ${run.precision}) in ${Math.round(pretrainSeconds)} s; evaluated in ${Math.round(evalSeconds)} s`,
     ...(recipe === null ? [] : [recipe]),
     `scored on the ${split.testImages as number} test images${data.split.kind === 'held-out' ? ' held out from pretraining' : ''}`,
+    ...(engines.simclr === undefined ? [] : [`features computed by ${describeEngine(engines.simclr)}`]),
     ...(Object.keys(cached).length === 0 ? [] : [`baselines from the cache (computed by an earlier run on the same data, split, architecture and seed): ${Object.keys(cached).join(', ')}`]),
     ...(size > PIXEL_SIDE ? [`raw pixels: the images at ${PIXEL_SIDE}×${PIXEL_SIDE} (a ${size}-px view's ${(encoder.options.inChannels * size * size).toLocaleString('en')} values are beyond the linear probe)`] : []),
     '',

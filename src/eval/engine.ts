@@ -49,6 +49,13 @@ export function getEngine(): EngineChoice {
   return defaultChoice;
 }
 
+/** The record in words, e.g. "onnxruntime (auto: 2,990 images/s against libtorch's 2,230)". */
+export function describeEngine(r: EngineRecord): string {
+  const rates = r.imagesPerSecond;
+  const how = rates !== undefined ? `auto: ${rates[r.engine].toLocaleString('en')} images/s against ${r.engine === 'libtorch' ? 'onnxruntime' : 'libtorch'}'s ${rates[r.engine === 'libtorch' ? 'onnxruntime' : 'libtorch'].toLocaleString('en')}` : r.reason ?? (r.requested === 'auto' ? 'auto: the choice made earlier for this architecture' : 'asked for');
+  return `${r.engine} (${how})`;
+}
+
 /** A frozen encoder's forward pass: float images [B, C, S, S] in [0, 1] → h [B, D], owned by the caller. */
 export interface FeatureEngine {
   /** Which engine this is, and why. */
