@@ -14,7 +14,7 @@ export const testFraction = (v: number) => (v >= 0 && v < 1 ? null : 'must be in
 
 /** --engine, for the commands that compute features of a frozen encoder (main.ts applies it). */
 export const engineFlag = {
-  engine: { type: 'string', default: 'auto', choices: ENGINE_CHOICES, help: 'what runs the frozen encoder for its features: libtorch, onnxruntime (ONNX Runtime on the exported graph), or auto: time both on the first batch and keep the faster (recorded in the output)' },
+  engine: { type: 'string', default: 'auto', choices: ENGINE_CHOICES, help: 'what runs the frozen encoder for its features: libtorch, onnxruntime (ONNX Runtime on the exported graph), or auto: time both on the first batch and keep onnxruntime where it is faster by more than 5% (recorded in the output)' },
 } satisfies Flags;
 
 /** Every option as a CLI flag (kebab-case), with its default and help. */

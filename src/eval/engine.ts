@@ -2,7 +2,8 @@
 // folded, channels-last input) or ONNX Runtime's CPU provider on the graph the exporter writes
 // (src/export/onnx.ts, BatchNorms folded, built in memory), which fuses Conv with ReLU and Add and
 // computes in its blocked NCHWc layout. Which is faster depends on the CPU, the architecture, the
-// image size and the threads, so `auto` times both on the first batch and keeps the faster. The
+// image size and the threads, so `auto` times both on the first batch and keeps the faster (ONNX
+// Runtime by a margin: libtorch needs no second runtime in memory). The
 // choice is remembered for the rest of the process for that architecture, input and thread count
 // (it does not depend on the weights), and recorded with the features.
 import { ResNet } from '../models/resnet.js';
@@ -33,6 +34,9 @@ export interface EngineRecord {
 
 /** The timed forward passes of each engine on the first batch (after one untimed: kernel creation). */
 export const ENGINE_ROUNDS = 2;
+
+/** ONNX Runtime must be faster by this share to be chosen: close timings would make the choice (and the last digits of the features) flip between runs. */
+export const ENGINE_MARGIN = 0.05;
 
 /** auto measures only when there are at least this many batches: below it the measurement would cost more than it could save. */
 export const MEASURED_BATCHES = 4;
@@ -142,7 +146,7 @@ export async function withFeatureEngine<T>(
       const a = await timed(libtorch.forward, first!);
       const b = await timed(session.forward, first!);
       const n = first!.size(0);
-      const record: EngineRecord = { engine: b.seconds < a.seconds ? 'onnxruntime' : 'libtorch', requested: choice, imagesPerSecond: { libtorch: Math.round(n / a.seconds), onnxruntime: Math.round(n / b.seconds) } };
+      const record: EngineRecord = { engine: b.seconds * (1 + ENGINE_MARGIN) < a.seconds ? 'onnxruntime' : 'libtorch', requested: choice, imagesPerSecond: { libtorch: Math.round(n / a.seconds), onnxruntime: Math.round(n / b.seconds) } };
       remembered.set(key, record.engine);
       if (record.engine === 'onnxruntime') {
         a.output.dispose();
