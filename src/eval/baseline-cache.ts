@@ -14,6 +14,7 @@ import { writeFileAtomic } from '../io/atomic.js';
 import { ResNet } from '../models/resnet.js';
 import type { Module } from '../nn/module.js';
 import { warning } from '../progress.js';
+import { tidy } from '../tensor/tensor.js';
 import type { EvalData, EvalResult, Protocol } from './evaluate.js';
 
 /** Bump when the kNN, the linear probe, the label draws, the pixel features or the random initialisation change what they compute. */
@@ -54,9 +55,8 @@ export async function dataFingerprint(data: EvalData): Promise<string> {
     for (let start = 0; start < source.size; start += 2000) {
       const batch = Int32Array.from({ length: Math.min(2000, source.size - start) }, (_, i) => start + i);
       const images = source.loadSync ? source.loadSync(batch) : await source.load(batch);
-      const bytes = images.contiguous().toArray() as Uint8Array;
+      hash.update(tidy(() => images.contiguous().toArray()) as Uint8Array);
       images.dispose();
-      hash.update(bytes);
     }
   };
   await add(data.train);

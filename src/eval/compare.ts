@@ -28,6 +28,14 @@ export function summaryColumns(s: Record<Column, EvalResult>) {
   return { knn: s.knn.accuracy, linear: s.linear.accuracy, fewLabelKnn: few(s.fewKnn), fewLabelLinear: few(s.fewLinear) };
 }
 
+/** The columns' protocols and label fractions. */
+export const COLUMNS: [Column, Protocol, (o: CompareOptions) => number][] = [
+  ['knn', 'knn', () => 1],
+  ['linear', 'linear', () => 1],
+  ['fewKnn', 'knn', (o) => o.fraction],
+  ['fewLinear', 'linear', (o) => o.fraction],
+];
+
 /** The four columns for one set of features. */
 export async function scoreFeatures(name: string, features: (split: 'train' | 'test') => Promise<Features>, o: CompareOptions): Promise<Record<Column, EvalResult>> {
   const train = await features('train');
@@ -35,7 +43,7 @@ export async function scoreFeatures(name: string, features: (split: 'train' | 't
   try {
     const run = (protocol: 'knn' | 'linear', fraction: number) =>
       runProtocol(protocol, train, test, { fraction, draws: o.draws, seed: o.seed, label: `${name}: ${protocol === 'knn' ? 'kNN' : 'linear probe'}${fraction < 1 ? `, ${100 * fraction}% of the labels` : ''}` });
-    const s = { knn: run('knn', 1), linear: run('linear', 1), fewKnn: run('knn', o.fraction), fewLinear: run('linear', o.fraction) };
+    const s = Object.fromEntries(COLUMNS.map(([column, protocol, fraction]) => [column, run(protocol, fraction(o))])) as Record<Column, EvalResult>;
     note(`${name}: kNN ${pct(s.knn.accuracy)}, linear ${pct(s.linear.accuracy)}; ${100 * o.fraction}% of the labels: kNN ${plusMinus(s.fewKnn)}, linear ${plusMinus(s.fewLinear)}`);
     return s;
   } finally {
@@ -55,14 +63,6 @@ export function encoderFeatures(encoder: Module, name: string, data: EvalData, s
     return f;
   };
 }
-
-/** The columns' protocols and label fractions. */
-const COLUMNS: [Column, Protocol, (o: CompareOptions) => number][] = [
-  ['knn', 'knn', () => 1],
-  ['linear', 'linear', () => 1],
-  ['fewKnn', 'knn', (o) => o.fraction],
-  ['fewLinear', 'linear', (o) => o.fraction],
-];
 
 /**
  * The two baselines' rows. They do not depend on the pretraining: each column comes from the

@@ -124,26 +124,26 @@ export async function withFeatureEngine<T>(
   body: (engine: FeatureEngine, firstFeatures: Tensor | null) => Promise<T>,
 ): Promise<T> {
   return withBatchNormsFolded(encoder, async () => {
-    const libtorch = { forward: libtorchForward(encoder) };
-    const onLibtorch = (record: EngineRecord) => body({ record, forward: libtorch.forward }, null);
+    const libtorch = libtorchForward(encoder);
+    const onLibtorch = (record: EngineRecord) => body({ record, forward: libtorch }, null);
     if (choice === 'libtorch') return onLibtorch({ engine: 'libtorch', requested: choice });
-    const unavailable = !(encoder instanceof ResNet) ? `the encoder (${encoder.constructor.name}) has no ONNX form` : (await loadOrt()) === null ? 'onnxruntime-node is not installed (an optional dependency: ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install onnxruntime-node)' : null;
-    if (unavailable !== null) {
+    const runtime = encoder instanceof ResNet ? await loadOrt() : null;
+    if (!(encoder instanceof ResNet) || runtime === null) {
+      const unavailable = runtime === null && encoder instanceof ResNet ? 'onnxruntime-node is not installed (an optional dependency: ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install onnxruntime-node)' : `the encoder (${encoder.constructor.name}) has no ONNX form`;
       if (choice === 'onnxruntime') throw new Error(`--engine onnxruntime: ${unavailable}; use --engine libtorch`);
       return onLibtorch({ engine: 'libtorch', requested: choice, reason: unavailable });
     }
-    const resnet = encoder as ResNet;
-    const key = speedKey(resnet, size, first?.size(0) ?? 0);
+    const key = speedKey(encoder, size, first?.size(0) ?? 0);
     const known = remembered.get(key);
     if (choice === 'auto' && known === undefined && (first === null || batches < MEASURED_BATCHES)) {
       return onLibtorch({ engine: 'libtorch', requested: choice, reason: `fewer than ${MEASURED_BATCHES} batches: not measured` });
     }
     if (choice === 'auto' && known === 'libtorch') return onLibtorch({ engine: 'libtorch', requested: choice });
-    let session: Awaited<ReturnType<typeof onnxSession>> | null = await onnxSession(resnet, size, (await loadOrt())!);
+    let session: Awaited<ReturnType<typeof onnxSession>> | null = await onnxSession(encoder, size, runtime);
     try {
       const onnx = (record: EngineRecord): FeatureEngine => ({ record, forward: session!.forward });
       if (choice === 'onnxruntime' || known === 'onnxruntime') return await body(onnx({ engine: 'onnxruntime', requested: choice }), null);
-      const a = await timed(libtorch.forward, first!);
+      const a = await timed(libtorch, first!);
       const b = await timed(session.forward, first!);
       const n = first!.size(0);
       const record: EngineRecord = { engine: b.seconds * (1 + ENGINE_MARGIN) < a.seconds ? 'onnxruntime' : 'libtorch', requested: choice, imagesPerSecond: { libtorch: Math.round(n / a.seconds), onnxruntime: Math.round(n / b.seconds) } };
@@ -155,7 +155,7 @@ export async function withFeatureEngine<T>(
       b.output.dispose();
       await session.release();
       session = null;
-      return await body({ record, forward: libtorch.forward }, a.output);
+      return await body({ record, forward: libtorch }, a.output);
     } finally {
       await session?.release();
     }
