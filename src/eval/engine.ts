@@ -10,7 +10,7 @@ import { ResNet } from '../models/resnet.js';
 import type { Module } from '../nn/module.js';
 import { withBatchNormsFolded } from '../nn/fold.js';
 import { exportOnnx } from '../export/onnx.js';
-import { getNumThreads, tensor } from '../tensor/create.js';
+import { getNumThreads, setNumThreads, tensor } from '../tensor/create.js';
 import { keep, noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 
 /** The values of --engine. */
@@ -26,14 +26,11 @@ export interface EngineRecord {
   engine: Engine;
   /** What was asked for. */
   requested: EngineChoice;
-  /** auto: each engine's images per second on the timed batch (best of ENGINE_ROUNDS); absent when the choice was remembered or not measured. */
+  /** auto: each engine's images per second on the timed batch; absent when the choice was remembered or not measured. */
   imagesPerSecond?: Record<Engine, number>;
   /** Why auto kept libtorch without measuring (an encoder with no ONNX form, too few images…). */
   reason?: string;
 }
-
-/** The timed forward passes of each engine on the first batch (after one untimed: kernel creation). */
-export const ENGINE_ROUNDS = 2;
 
 /** ONNX Runtime must be faster by this share to be chosen: close timings would make the choice (and the last digits of the features) flip between runs. */
 export const ENGINE_MARGIN = 0.05;
@@ -97,19 +94,27 @@ async function onnxSession(encoder: ResNet, size: number, runtime: Ort) {
 /** libtorch's forward of an eval-mode encoder, on channels-last input (oneDNN's faster layout). */
 const libtorchForward = (encoder: Module) => async (images: Tensor) => keep(noGrad(() => tidy(() => encoder.forward(images.contiguous('channels_last')))));
 
-async function timed(forward: (x: Tensor) => Promise<Tensor>, x: Tensor): Promise<{ seconds: number; output: Tensor }> {
-  (await forward(x)).dispose();
-  let best = { seconds: Infinity, output: null as Tensor | null };
-  for (let r = 0; r < ENGINE_ROUNDS; r++) {
-    const t0 = performance.now();
-    const output = await forward(x);
-    const seconds = (performance.now() - t0) / 1000;
-    if (seconds < best.seconds) {
-      best.output?.dispose();
-      best = { seconds, output };
-    } else output.dispose();
+/** forward's output on x and its seconds, after `warmUps` untimed passes (whose outputs are dropped). */
+async function timed(forward: (x: Tensor) => Promise<Tensor>, x: Tensor, warmUps: number): Promise<{ seconds: number; output: Tensor }> {
+  for (let i = 0; i < warmUps; i++) (await forward(x)).dispose();
+  const t0 = performance.now();
+  const output = await forward(x);
+  return { seconds: (performance.now() - t0) / 1000, output };
+}
+
+/**
+ * Runs `body` with libtorch on one thread: beside ONNX Runtime, whose threads spin a while after each
+ * run, libtorch's own small work between runs (loading, scaling the images) would wait for a core
+ * for its second thread (1.4–2 s of a 60,000-image embed).
+ */
+async function onOneLibtorchThread<T>(body: () => Promise<T>): Promise<T> {
+  const threads = getNumThreads();
+  setNumThreads(1);
+  try {
+    return await body();
+  } finally {
+    setNumThreads(threads);
   }
-  return best as { seconds: number; output: Tensor };
 }
 
 /**
@@ -142,15 +147,18 @@ export async function withFeatureEngine<T>(
     let session: Awaited<ReturnType<typeof onnxSession>> | null = await onnxSession(encoder, size, runtime);
     try {
       const onnx = (record: EngineRecord): FeatureEngine => ({ record, forward: session!.forward });
-      if (choice === 'onnxruntime' || known === 'onnxruntime') return await body(onnx({ engine: 'onnxruntime', requested: choice }), null);
-      const a = await timed(libtorch, first!);
-      const b = await timed(session.forward, first!);
+      if (choice === 'onnxruntime' || known === 'onnxruntime') return await onOneLibtorchThread(() => body(onnx({ engine: 'onnxruntime', requested: choice }), null));
+      // libtorch's first pass creates oneDNN's kernels (slower by a third); ONNX Runtime's first
+      // plans its memory (a few percent), and is timed as it is: the measurement costs two passes
+      // beyond the features it keeps.
+      const a = await timed(libtorch, first!, 1);
+      const b = await timed(session.forward, first!, 0);
       const n = first!.size(0);
       const record: EngineRecord = { engine: b.seconds * (1 + ENGINE_MARGIN) < a.seconds ? 'onnxruntime' : 'libtorch', requested: choice, imagesPerSecond: { libtorch: Math.round(n / a.seconds), onnxruntime: Math.round(n / b.seconds) } };
       remembered.set(key, record.engine);
       if (record.engine === 'onnxruntime') {
         a.output.dispose();
-        return await body(onnx(record), b.output);
+        return await onOneLibtorchThread(() => body(onnx(record), b.output));
       }
       b.output.dispose();
       await session.release();
