@@ -516,6 +516,8 @@ const indexB = join(root, 'index-b.safetensors');
 const indexOf = (checkpoint: string, out: string, ...more: string[]) => ['index', '--checkpoint', checkpoint, '--data', images, '--out', out, ...more, ...quietly];
 await succeeds('index: a folder of images', indexOf(run, indexA), () => safetensorsProblem(indexA, 'simclr-index/1'));
 await succeeds('index: the same images by another encoder', indexOf(other, indexB), () => safetensorsProblem(indexB, 'simclr-index/1'));
+const index8 = join(root, 'index-int8.safetensors');
+await succeeds('index: --engine int8 (recorded)', indexOf(run, index8, '--engine', 'int8'), (r) => safetensorsProblem(index8, 'simclr-index/1') ?? (/"engine":\{"engine":"int8"/.test(r.stdout) ? null : `engine not recorded: ${r.stdout.slice(-200)}`));
 await succeeds('index: the run\'s own data by default (--split test: its held-out images)', ['index', '--checkpoint', run, '--split', 'test', '--out', join(root, 'index-test.safetensors'), ...quietly], () => safetensorsProblem(join(root, 'index-test.safetensors'), 'simclr-index/1'));
 await Promise.all([
   refused('index: no --checkpoint', ['index', '--data', images, ...quietly], /--checkpoint/, 30, 2),
@@ -550,6 +552,7 @@ await Promise.all([
 
 const similarOf = (index: string, q = query, ...more: string[]) => ['similar', '--index', index, '--query', q, ...more, ...quietly];
 await succeeds('similar: an image', similarOf(indexA, query, '-k', '3'), (r) => (r.stdout.trim().split('\n').length === 4 ? null : `expected the query and 3 neighbours: ${r.stdout}`));
+await succeeds('similar: an int8 index (queries quantised alike)', similarOf(index8, query, '-k', '3'), (r) => (r.stdout.trim().split('\n').length === 4 ? null : `expected the query and 3 neighbours: ${r.stdout}`));
 const grid = join(root, 'grid.png');
 await succeeds('similar: a folder of queries, --json and a grid', similarOf(indexA, join(images, 'square'), '--json', '--out', grid), (r) => {
   const out = JSON.parse(r.stdout) as { results: unknown[] };
@@ -673,6 +676,7 @@ await Promise.all([
 const features = join(root, 'features.safetensors');
 const embedOf = (checkpoint: string, out: string, ...more: string[]) => ['embed', '--checkpoint', checkpoint, '--out', out, ...more, ...quietly];
 await succeeds('embed: h and z of the run\'s data', embedOf(run, features, '--z'), () => safetensorsProblem(features));
+await succeeds('embed: --engine int8 (recorded)', embedOf(run, join(root, 'features-int8.safetensors'), '--engine', 'int8'), (r) => safetensorsProblem(join(root, 'features-int8.safetensors')) ?? (/"engine":\{"engine":"int8"/.test(r.stdout) ? null : `engine not recorded: ${r.stdout.slice(-200)}`));
 await Promise.all([
   refused('embed: --z of an encoder file (no head)', embedOf(lone, join(root, 'x.safetensors'), '--data', images, '--z'), /--z/, 30, 2),
   refused('embed: a run folder without an encoder', embedOf(noEncoder, join(root, 'x.safetensors')), /no-encoder/, 30),
@@ -720,6 +724,7 @@ await Promise.all([
   refused('eval: --out in a folder that does not exist', evalRun('--out', join(nowhere, 'eval.json')), /no-such-folder/, 30),
   succeeds('eval: --engine onnxruntime', evalRun('--k', '5', '--engine', 'onnxruntime'), (r) => accuracy(r) ?? (/"engine":\{"engine":"onnxruntime"/.test(r.stdout) ? null : `engine not recorded: ${r.stdout.slice(-200)}`)),
   refused('eval: --engine of an unknown name', evalRun('--engine', 'tensorrt'), /--engine/, 30, 2),
+  refused('eval: --engine int8 (8-bit features are for embed and index, not accuracies)', evalRun('--engine', 'int8'), /--engine/, 30, 2),
 ]);
 {
   // The baseline cache: the second run of the same baseline takes it from the cache; a damaged entry is computed again.

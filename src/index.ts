@@ -90,11 +90,12 @@ export {
   type Evaluation,
 } from './eval/linear.js';
 export { extractFeatures, type Features } from './eval/features.js';
-export { ENGINE_CHOICES, getEngine, setEngine, type Engine, type EngineChoice, type EngineRecord } from './eval/engine.js';
+export { ENGINE_CHOICES, ENGINE_CHOICES_INT8, CALIBRATION_IMAGES, getEngine, setEngine, int8Ranges, setInt8Ranges, type Engine, type EngineChoice, type EngineRecord } from './eval/engine.js';
 export { runProtocol, openEvalData, type EvalResult, type ProtocolOptions, type Protocol, type EvalData } from './eval/evaluate.js';
 export { verdict, type Verdict, type ColumnVerdict, type Scores, type FeatureSet, type Column } from './eval/verdict.js';
-export { buildIndex, saveIndex, loadIndex, nearestNeighbours, encoderFingerprint, decodeQueries, embedQueries, type ImageIndex, type Neighbours } from './search/image-index.js';
+export { buildIndex, saveIndex, loadIndex, nearestNeighbours, encoderFingerprint, decodeQueries, embedQueries, embedQueriesAsIndexed, type ImageIndex, type Neighbours } from './search/image-index.js';
 export { exportOnnx, type OnnxExportOptions } from './export/onnx.js';
+export { quantizeOnnx, quantizedActivations, withActivationOutputs, type Range } from './export/quantize.js';
 export { writeWebDemo, serveStatic } from './export/web.js';
 export { setProgressOutput, streamOutput, Task, type ProgressOutput } from './progress.js';
 export { loadEncoder, type LoadedEncoder, type Architecture } from './simclr/encoder-file.js';

@@ -1,6 +1,6 @@
 // simclr embed: features h (and z on request) of a data set, with labels and the data order.
 import { openSource } from '../data/open.js';
-import { engineFlag, testFraction } from './pretrain-flags.js';
+import { engineFlagInt8, testFraction } from './pretrain-flags.js';
 import { extractFeatures } from '../eval/features.js';
 import { saveSafetensors } from '../io/safetensors.js';
 import { loadEncoder, runDataOptions, type LoadedEncoder } from '../simclr/encoder-file.js';
@@ -19,7 +19,7 @@ export const encoderDataFlags = {
   'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'labelled data without a test split: share of each class held out as the test split (a run folder\'s own split.json wins)' },
   'split-seed': { type: 'int', default: 0, help: 'seed of the held-out test split (a run folder\'s own split.json wins)' },
   'skip-bad': { type: 'boolean', default: false, help: 'skip unreadable images with a warning (the run\'s own data: as its pretraining did)' },
-  ...engineFlag,
+  ...engineFlagInt8,
 } satisfies Flags;
 
 /** The images the encoder-data flags choose, at the encoder's input size. */

@@ -4,7 +4,7 @@ import { resolve } from 'node:path';
 import sharp from 'sharp';
 import { listImageFolder } from '../data/folder.js';
 import { loadEncoder } from '../simclr/encoder-file.js';
-import { buildIndex, decodeQueries, embedQueries, encoderFingerprint, loadIndex, nearestNeighbours, saveIndex } from '../search/image-index.js';
+import { buildIndex, decodeQueries, embedQueriesAsIndexed, encoderFingerprint, loadIndex, nearestNeighbours, saveIndex } from '../search/image-index.js';
 import { cat, full } from '../tensor/create.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import * as F from '../tensor/functional.js';
@@ -59,7 +59,7 @@ export async function similarCommand(o: Parsed<typeof similarFlags>): Promise<nu
     }
     const files = queryFiles(o.query);
     const images = await decodeQueries(files, index.imageSize, index.inChannels as 1 | 3);
-    const h = embedQueries(encoder, images, index.imageSize);
+    const h = await embedQueriesAsIndexed(encoder, images, index);
     const lists = nearestNeighbours(h, index.vectors, o.k, { normalisedBank: true });
     h.dispose();
     const results = files.map((query, q) => ({

@@ -3,7 +3,8 @@ import * as F from '../tensor/functional.js';
 import { cat, zeros } from '../tensor/create.js';
 import { keep, tidy, type Tensor } from '../tensor/tensor.js';
 import type { Module } from '../nn/module.js';
-import { withFeatureEngine, type EngineChoice, type EngineRecord } from './engine.js';
+import { CALIBRATION_IMAGES, withFeatureEngine, type EngineChoice, type EngineRecord } from './engine.js';
+import { evenlySpaced } from '../data/split.js';
 import type { DataSource } from '../data/source.js';
 import { Task } from '../progress.js';
 
@@ -62,7 +63,17 @@ export async function extractFeatures(
   try {
     first = order.length === 0 ? null : await load(0);
     const batches = Math.ceil(order.length / batchSize);
-    const record = await withFeatureEngine(encoder, { size, choice: engine, first: first?.x ?? null, batches }, async (engine, firstFeatures) => {
+    // (int8's calibration images: evenly spaced over the ones to encode)
+    const calibration = async () => {
+      const picked = Int32Array.from(evenlySpaced(order.length, CALIBRATION_IMAGES), (i) => order[i]!);
+      const images = source.loadSync ? source.loadSync(picked) : await source.load(picked);
+      try {
+        return prepareImages(images, size);
+      } finally {
+        images.dispose();
+      }
+    };
+    const record = await withFeatureEngine(encoder, { size, choice: engine, first: first?.x ?? null, batches, calibration }, async (engine, firstFeatures) => {
       for (let start = 0; start < order.length; start += batchSize) {
         const { images, x } = start === 0 ? first! : await load(start);
         try {

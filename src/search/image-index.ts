@@ -8,7 +8,8 @@ import { existsSync, statSync } from 'node:fs';
 import { prepareFiles } from '../data/folder.js';
 import { DataError, filePaths, type DataSource } from '../data/source.js';
 import { extractFeatures, prepareImages } from '../eval/features.js';
-import type { EngineRecord } from '../eval/engine.js';
+import { int8Ranges, setInt8Ranges, withFeatureEngine, type EngineRecord } from '../eval/engine.js';
+import type { Range } from '../export/quantize.js';
 import { loadSafetensors, saveSafetensors } from '../io/safetensors.js';
 import type { Module } from '../nn/module.js';
 import * as F from '../tensor/functional.js';
@@ -43,6 +44,8 @@ export interface ImageIndex {
   data: string;
   /** The engine that computed the vectors (an index just built; not saved). */
   engine?: EngineRecord;
+  /** The int8 engine's activation ranges, when it made the vectors (saved: queries are quantised alike). */
+  int8?: ReadonlyMap<string, Range> | null;
 }
 
 /** A short hash of an encoder's weights (names, shapes and values): which encoder made a vector. */
@@ -76,7 +79,8 @@ export async function buildIndex(
   const thumbnails = keep(tidy(() => cat(parts, 0)));
   for (const p of parts) p.dispose();
   const files = filePaths(source) ?? Array.from({ length: source.size }, (_, i) => `${source.description}#${i}`);
-  return { vectors, files, labels, classNames: source.classNames ? [...source.classNames] : null, thumbnails, fingerprint: encoderFingerprint(encoder), imageSize, inChannels, checkpoint, data: source.description, engine };
+  const int8 = engine?.engine === 'int8' ? int8Ranges(encoder, imageSize) : null;
+  return { vectors, files, labels, classNames: source.classNames ? [...source.classNames] : null, thumbnails, fingerprint: encoderFingerprint(encoder), imageSize, inChannels, checkpoint, data: source.description, engine, int8 };
 }
 
 /** Writes an index as one safetensors file (vectors, thumbnails, labels; the rest in its metadata). */
@@ -93,6 +97,7 @@ export function saveIndex(path: string, index: ImageIndex): void {
     inChannels: String(index.inChannels),
     checkpoint: index.checkpoint,
     data: index.data,
+    ...(!index.int8 ? {} : { int8Ranges: JSON.stringify([...index.int8]) }),
   });
   labels?.dispose();
 }
@@ -131,6 +136,18 @@ export function loadIndex(path: string): ImageIndex {
     throw problem(`its thumbnails are ${thumbnails.dtype} [${thumbnails.shape.join(', ')}], not uint8 [${n}, ${inChannels}, t, t] (t at most ${THUMBNAIL_MAX})`);
   }
   if (classNames !== null && !(Array.isArray(classNames) && classNames.every((c) => typeof c === 'string'))) throw problem('its class names are not a list of names');
+  let int8: Map<string, Range> | null = null;
+  if (metadata.int8Ranges !== undefined) {
+    let entries: unknown;
+    try {
+      entries = JSON.parse(metadata.int8Ranges);
+    } catch {
+      entries = null;
+    }
+    const isRange = (r: unknown) => Array.isArray(r) && r.length === 2 && r.every((v) => typeof v === 'number' && Number.isFinite(v)) && r[0] <= r[1];
+    if (!Array.isArray(entries) || !entries.every((e) => Array.isArray(e) && e.length === 2 && typeof e[0] === 'string' && isRange(e[1]))) throw problem('its int8 ranges are not [activation, [min, max]] pairs');
+    int8 = new Map(entries as [string, Range][]);
+  }
   const labelTensor = tensors.get('labels');
   let labels: Int32Array | null = null;
   if (labelTensor !== undefined) {
@@ -155,6 +172,7 @@ export function loadIndex(path: string): ImageIndex {
     inChannels,
     checkpoint: metadata.checkpoint ?? '',
     data: metadata.data ?? '',
+    int8,
   };
 }
 
@@ -189,7 +207,22 @@ export async function decodeQueries(files: readonly string[], size: number, chan
   return prepareFiles(files, size, channels);
 }
 
-/** h of query images, as the index's vectors were made. */
+/** h of query images as `index`'s vectors were made: by the int8 engine with the index's ranges when it made them, else embedQueries. */
+export async function embedQueriesAsIndexed(encoder: Module, images: Tensor, index: Pick<ImageIndex, 'imageSize' | 'int8'>): Promise<Tensor> {
+  if (!index.int8) return embedQueries(encoder, images, index.imageSize);
+  setInt8Ranges(encoder, index.imageSize, index.int8);
+  const x = prepareImages(images, index.imageSize);
+  const wasTraining = encoder.training;
+  encoder.eval();
+  try {
+    return await withFeatureEngine(encoder, { size: index.imageSize, choice: 'int8', first: x, batches: 1 }, (engine) => engine.forward(x));
+  } finally {
+    x.dispose();
+    encoder.train(wasTraining);
+  }
+}
+
+/** h of query images, as a float index's vectors were made (libtorch). */
 export function embedQueries(encoder: Module, images: Tensor, size: number): Tensor {
   const wasTraining = encoder.training;
   encoder.eval();
