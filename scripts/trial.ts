@@ -211,6 +211,21 @@ await succeeds('a first run', ['pretrain', '--data', images, '--out', run, ...ti
 const config = readFileSync(join(run, 'config.json'), 'utf8');
 await refused('a fresh run into a folder holding a run', ['pretrain', '--data', images, '--out', run, ...tiny], /--resume|--overwrite/);
 if (readFileSync(join(run, 'config.json'), 'utf8') !== config) record('the refused run left the folder as it was', { code: 0, signal: null, stderr: '', stdout: '', seconds: 0, hung: false }, 'config.json changed');
+{
+  // Continued pretraining: from the first run (recorded in config.json), and the starts that cannot work.
+  const continued = join(root, 'run-continued');
+  await succeeds('pretrain --init: from a run folder', ['pretrain', '--data', images, '--out', continued, '--init', run, ...tiny], () => {
+    const c = JSON.parse(readFileSync(join(continued, 'config.json'), 'utf8')) as { initFrom?: { sha256?: string } };
+    return typeof c.initFrom?.sha256 === 'string' ? null : 'config.json records no initFrom';
+  });
+  const torchvision = fileURLToPath(new URL('../../test/fixtures/torchvision_r18_w0125.safetensors', import.meta.url));
+  await Promise.all([
+    refused('pretrain --init: torchvision weights with an fc', ['pretrain', '--data', images, '--out', join(root, 'init-fc'), '--init', torchvision, '--cifar-stem', 'true', ...tiny], /torchvision_r18_w0125\.safetensors: does not fit the encoder being trained \(unexpected fc\.weight, fc\.bias\)/, 60),
+    refused('pretrain --init: weights of another width', ['pretrain', '--data', images, '--out', join(root, 'init-width'), '--init', torchvision, ...tiny, '--width', '0.25'], /of another shape conv1\.weight/, 60),
+    refused('pretrain --init: a path that does not exist', ['pretrain', '--data', images, '--out', join(root, 'init-missing'), '--init', join(root, 'no-such-run'), ...tiny], /no-such-run: no such run folder/, 60),
+    refused('pretrain --init-head without --init', ['pretrain', '--data', images, '--out', join(root, 'init-head'), '--init-head', ...tiny], /--init-head and --init-partial go with --init/, 60),
+  ]);
+}
 
 {
   // Two runs on one folder at once: the second is refused while the first owns it.

@@ -73,6 +73,9 @@ export const pretrainFlags = {
   'master-port': { type: 'int', default: pretrainDefaults.masterPort, check: (v) => (v >= 0 && v < 65536 ? null : 'must be a TCP port'), help: 'rendezvous port on node 0 (0: a free one; multi-machine jobs must name one)' },
   'sync-bn': { type: 'boolean', default: pretrainDefaults.syncBn, help: 'global BatchNorm: statistics over every worker\'s batch, as in the paper (with more than one worker)' },
   gather: { type: 'boolean', default: pretrainDefaults.gather, help: 'gather every worker\'s z so that the NT-Xent negatives span the global batch (off: each worker\'s own views)' },
+  init: { type: 'string', default: pretrainDefaults.init, help: 'start the encoder from these weights: a run folder, a pretraining checkpoint, an encoder file, or a torchvision ResNet state_dict saved as safetensors (the head, optimizer and schedule start fresh; depth, width and stem from the file when it records them and they are not given)' },
+  'init-head': { type: 'boolean', default: pretrainDefaults.initHead, help: 'with --init: also start the projection head from the checkpoint\'s' },
+  'init-partial': { type: 'boolean', default: pretrainDefaults.initPartial, help: 'with --init: load the tensors that fit and list the others (a file with other keys or shapes is refused otherwise)' },
 } satisfies Flags;
 
 /** Flags that steer a run rather than define it: not part of its config. */

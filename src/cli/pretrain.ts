@@ -4,12 +4,22 @@ import { launchWorkers, threadsPerWorker, workerEnv } from '../distributed/launc
 import { ProcessGroup } from '../distributed/process-group.js';
 import { pretrainFlags, resolveConfig } from './pretrain-flags.js';
 import { pretrain } from '../simclr/pretrain.js';
+import { initArchitecture } from '../simclr/init.js';
 import type { Parsed } from './args.js';
 import { splitSummary } from '../eval/evaluate.js';
 import { writeReport } from '../report/report.js';
 
 export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, given: Set<string>): Promise<number> {
   const config = resolveConfig(parsed, given);
+  if (config.init && !parsed.resume) {
+    // the architecture of the weights a run starts from, where they record it and the flags do not say
+    const recorded = initArchitecture(config.init);
+    if (recorded !== null) {
+      if (!given.has('depth')) config.depth = recorded.depth as typeof config.depth;
+      if (!given.has('width')) config.width = recorded.width;
+      if (!given.has('cifar-stem')) config.cifarStem = recorded.cifarStem;
+    }
+  }
   const worker = workerEnv();
   if (worker === null && (config.nproc > 1 || config.nnodes > 1)) {
     return launchWorkers({ ...config, argv: process.argv.slice(2) });

@@ -15,6 +15,7 @@ import { cpuFlags, info } from '../info.js';
 import { Random } from '../random.js';
 import { loadEncoder, runDataOptions } from '../simclr/encoder-file.js';
 import { configAugmentation, pretrainDefaults, type PretrainConfig } from '../simclr/config.js';
+import { describeInit } from '../simclr/init.js';
 import { cat, tensor } from '../tensor/create.js';
 import { centreSquares } from '../augment/geometry.js';
 import { Frames } from '../data/frames.js';
@@ -301,7 +302,7 @@ export async function buildReport(runDirs: readonly string[], options: ReportOpt
     map: views?.map ?? null,
   };
   const configs = runs
-    .map((r) => `<h3>${escapeHtml(r.curves.name)}</h3>${r.config ? `<p>Reproduce: <code>${escapeHtml(reproduceCommand(r.config))}</code></p><pre>${escapeHtml(JSON.stringify(r.config, null, 2))}</pre>` : '<p class="none">no config.json</p>'}`)
+    .map((r) => `<h3>${escapeHtml(r.curves.name)}</h3>${r.config ? `<p>Reproduce: <code>${escapeHtml(reproduceCommand(r.config))}</code></p>${r.config.initFrom ? `<p>Continued pretraining: ${escapeHtml(describeInit(r.config.initFrom))}</p>` : ''}<pre>${escapeHtml(JSON.stringify(r.config, null, 2))}</pre>` : '<p class="none">no config.json</p>'}`)
     .join('');
   const timings = first.summary?.pretrainSeconds !== undefined ? `<p>Pretraining ${first.summary.pretrainSeconds} s, evaluation ${first.summary.evalSeconds ?? '–'} s.</p>` : '';
   const gallery = views?.gallery

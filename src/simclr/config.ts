@@ -5,6 +5,7 @@ import type { ResNetDepth } from '../models/resnet.js';
 import type { HeadKind } from './model.js';
 import { SOURCE_SCALE } from '../data/folder.js';
 import type { RecipeChoice, RecipeName } from './recipe.js';
+import type { InitRecord } from './init.js';
 
 /** Arithmetic of a training step (see precision.ts). */
 export type Precision = 'auto' | 'fp32' | 'bf16';
@@ -101,6 +102,14 @@ export interface PretrainConfig {
   syncBn: boolean;
   /** NT-Xent negatives gathered from all workers. */
   gather: boolean;
+  /** Start the encoder from these weights (a run folder, a checkpoint, an encoder file or torchvision-named safetensors; '': a fresh encoder). */
+  init: string;
+  /** With init: also start the projection head from the checkpoint's. */
+  initHead: boolean;
+  /** With init: load the tensors that fit and list the others, instead of refusing a file that does not fit exactly. */
+  initPartial: boolean;
+  /** Set by the run: where its weights came from (with init). */
+  initFrom?: InitRecord;
   /** Set by the run from the data (recorded in checkpoints). */
   inChannels?: number;
   /** Set by the run: the recipe it chose and why, and the time per epoch it expected (recorded in config.json). */
@@ -163,6 +172,9 @@ export const pretrainDefaults: PretrainConfig = {
   masterPort: 0,
   syncBn: true,
   gather: true,
+  init: '',
+  initHead: false,
+  initPartial: false,
 };
 
 /** Which of T's transforms are on: every non-empty combination of crop, color and blur, and none. */

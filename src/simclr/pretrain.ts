@@ -26,6 +26,7 @@ import { buildModel, modelConfig, type SimCLRModel } from './model.js';
 import { architectureMetadata } from './encoder-file.js';
 import { ntXentMetrics } from './nt-xent.js';
 import { knnMonitor } from './monitor.js';
+import { describeInit, initFile, initialiseFrom } from './init.js';
 import { buildOptimizer, contrastiveStep } from './step.js';
 import { measurePrecision, type PrecisionChoice } from './precision.js';
 import { takeRunFolder, truncateMetrics } from './run-folder.js';
@@ -215,6 +216,8 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   const rank = group?.rank ?? 0;
   const workers = group?.size ?? 1;
   const leader = rank === 0;
+  if (!config.init && (config.initHead || config.initPartial)) throw new Error('pretrain: --init-head and --init-partial go with --init');
+  if (config.init && !resume) initFile(config.init, config.initHead);
   const runDir = config.out;
   let resumed: ResolvedConfig | null = null;
   let start: Position = { epoch: 0, step: 0, globalStep: 0 };
@@ -266,6 +269,12 @@ async function train(config: PretrainConfig, { resume = false, log, handleSignal
   manualSeed(c.seed); // (the measurements drew from the generator)
   const model = buildModel(architecture);
   model.to({ memoryFormat });
+  if (resumed === null && c.init && leader) {
+    // (continued pretraining: the weights a user has; other workers get them by the broadcast below)
+    const initFrom = initialiseFrom(model, c.init, { head: c.initHead, partial: c.initPartial });
+    c = { ...c, initFrom };
+    out?.(describeInit(initFrom), false);
+  }
   const loader = new Loader(source, { batchSize: c.batchSize, seed: c.seed, dropLast: true, shard: { rank, count: workers } });
   const stepsPerEpoch = loader.stepsPerEpoch;
   const totalSteps = c.epochs * stepsPerEpoch;
