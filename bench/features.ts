@@ -1,9 +1,9 @@
 // Feature extraction's forward pass, engine by engine, in eval mode on batches of 500 images, in
 // alternating rounds: libtorch unfolded and with its BatchNorms folded into their convolutions,
 // ONNX Runtime as extractFeatures runs it (src/eval/engine.ts: the exported graph, folded, built in
-// memory, libtorch's thread count) and a plain onnxruntime-node session of the same graph (its
-// defaults, all cores); the share of libtorch's folded forward spent in convolutions (its profiler);
-// and in every round PyTorch's inference paths on the same architecture (bench/torch_features.py:
+// memory, libtorch's thread count), a plain onnxruntime-node session of the same graph (its
+// defaults, all cores) and the int8 engine (the graph quantised, calibrated on the first batch);
+// the share of libtorch's folded forward spent in convolutions (its profiler); and in every round PyTorch's inference paths on the same architecture (bench/torch_features.py:
 // eager row-major and channels-last, oneDNN's blocked layout, frozen TorchScript). Prints JSON.
 //   node dist/bench/features.js [--run runs/quickstart] [--images 20000] [--rounds 3] [--threads 2] [--no-torch]
 //   node dist/bench/features.js --channels 3 --size 96 [--depth 18 --width 0.25 --cifar-stem 1]
@@ -65,6 +65,12 @@ const engineRate = () =>
     (await engine.forward(batches[0]!)).dispose();
     return rate(async (x) => (await engine.forward(x)).dispose());
   });
+// the int8 engine (calibrated once, on the first batch), as embed --engine int8 runs it
+const int8Rate = () =>
+  withFeatureEngine(encoder, { size, choice: 'int8', first: batches[0]!, batches: batches.length }, async (engine) => {
+    (await engine.forward(batches[0]!)).dispose();
+    return rate(async (x) => (await engine.forward(x)).dispose());
+  });
 // a plain session of the same graph: onnxruntime-node's defaults but the threads, float32 arrays made once
 const plain = await ort.InferenceSession.create(exportOnnx(encoder, { imageSize: size, foldBatchNorm: true }), { intraOpNumThreads: threads });
 const feeds = batches.map((x) => ({ images: new ort.Tensor('float32', x.toArray() as Float32Array, x.shape) }));
@@ -77,8 +83,9 @@ const plainRate = async () => {
 // (one untimed pass of each first: oneDNN creates its kernels, ONNX Runtime plans its memory)
 await rate(libtorchForward);
 await engineRate();
+await int8Rate();
 await plainRate();
-const results = { libtorch: [] as number[], libtorchFolded: [] as number[], onnxruntime: [] as number[], onnxruntimePlain: [] as number[] };
+const results = { libtorch: [] as number[], libtorchFolded: [] as number[], onnxruntime: [] as number[], onnxruntimePlain: [] as number[], int8: [] as number[] };
 const torch: { imagesPerSecond: Record<string, number> }[] = [];
 const withTorch = !process.argv.includes('--no-torch');
 const { depth, width, cifarStem, inChannels } = architecture;
@@ -88,6 +95,7 @@ for (let r = 0; r < rounds; r++) {
   results.libtorchFolded.push(await withBatchNormsFolded(encoder, () => rate(libtorchForward)));
   results.onnxruntime.push(await engineRate());
   results.onnxruntimePlain.push(await plainRate());
+  results.int8.push(await int8Rate());
   const t = withTorch ? (runTorch('torch_features.py', torchArgs) as (typeof torch)[number] | null) : null;
   if (t !== null) torch.push(t);
 }
@@ -108,6 +116,7 @@ console.log(
     imagesPerSecond: results,
     onnxruntimeOverLibtorchFolded: median(results.onnxruntime.map((o, r) => o / results.libtorchFolded[r]!)),
     engineOverPlainSession: median(results.onnxruntime.map((o, r) => o / results.onnxruntimePlain[r]!)),
+    int8OverOnnxruntime: median(results.int8.map((o, r) => o / results.onnxruntime[r]!)),
     foldedConvolutionShare: Number((convolution / total).toFixed(3)),
     pytorch: torch.length === 0 ? null : { rounds: torch, fastest: torchBest, foldedOverFastest: median(results.libtorchFolded.map((f, r) => f / torchBest[r]!)) },
   }),

@@ -74,6 +74,7 @@ export type { ProcessGroup } from './distributed/process-group.js';
 export { knnMonitor } from './simclr/monitor.js';
 export { SimCLRModel, buildModel, type ModelConfig } from './simclr/model.js';
 export { pretrainDefaults, configAugmentation, type PretrainConfig, type Precision, type ResolvedConfig } from './simclr/config.js';
+export { initialiseFrom, initArchitecture, initFile, describeInit, type InitRecord, type InitOptions } from './simclr/init.js';
 export type { RecipeName, RecipeChoice } from './simclr/recipe.js';
 export type { Position } from './simclr/checkpoint.js';
 export { knnPredict, knnAccuracy, type KnnOptions } from './eval/knn.js';

@@ -15,7 +15,7 @@ export async function pretrainCommand(parsed: Parsed<typeof pretrainFlags>, give
     // the architecture of the weights a run starts from, where they record it and the flags do not say
     const recorded = initArchitecture(config.init);
     if (recorded !== null) {
-      if (!given.has('depth')) config.depth = recorded.depth as typeof config.depth;
+      if (!given.has('depth')) config.depth = recorded.depth;
       if (!given.has('width')) config.width = recorded.width;
       if (!given.has('cifar-stem')) config.cifarStem = recorded.cifarStem;
     }

@@ -13,6 +13,7 @@ import { DataError } from '../data/source.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { listCheckpoints } from './checkpoint.js';
 import type { SimCLRModel } from './model.js';
+import type { Architecture } from './encoder-file.js';
 
 /** Where a run's weights came from, as config.json and the report record it. */
 export interface InitRecord {
@@ -23,7 +24,12 @@ export interface InitRecord {
   /** The first 16 hex digits of that file's SHA-256. */
   sha256: string;
   /** How many of the encoder's (and the head's) tensors were loaded. */
-  loaded: { encoder: number; head: number };
+  loaded: {
+    /** The encoder's tensors loaded. */
+    encoder: number;
+    /** The head's tensors loaded (0 without --init-head). */
+    head: number;
+  };
   /** A partial load: the encoder's tensors left at their fresh initialisation (absent from the file or of another shape). */
   fresh?: string[];
   /** A partial load: the file's tensors not used (no such tensor in the encoder, or of another shape). */
@@ -133,12 +139,12 @@ export function initialiseFrom(model: SimCLRModel, from: string, { head = false,
 }
 
 /** The architecture the weights --init names record (a checkpoint's config, an encoder file's metadata); null for torchvision-named weights. */
-export function initArchitecture(from: string): { depth: number; width: number; cifarStem: boolean } | null {
+export function initArchitecture(from: string): Pick<Architecture, 'depth' | 'width' | 'cifarStem'> | null {
   const file = initFile(from, false);
   const { metadata } = readSafetensorsHeader(file);
-  if (metadata.format === 'simclr-encoder/1') return { depth: Number(metadata.depth), width: Number(metadata.width), cifarStem: metadata.cifarStem === 'true' };
+  if (metadata.format === 'simclr-encoder/1') return { depth: Number(metadata.depth) as Architecture['depth'], width: Number(metadata.width), cifarStem: metadata.cifarStem === 'true' };
   if (metadata.format !== 'simclr-checkpoint/1') return null;
-  const c = JSON.parse(metadata.config ?? '{}') as { depth?: number; width?: number; cifarStem?: boolean };
+  const c = JSON.parse(metadata.config ?? '{}') as Partial<Architecture>;
   return typeof c.depth === 'number' && typeof c.width === 'number' && typeof c.cifarStem === 'boolean' ? { depth: c.depth, width: c.width, cifarStem: c.cifarStem } : null;
 }
 
