@@ -104,9 +104,11 @@ async function ortSession(graph: Uint8Array, runtime: Ort) {
   return { run, release: () => session.release() };
 }
 
-/** An ONNX Runtime session of the encoder's graph (BatchNorms folded; quantised to 8 bits with `ranges`). */
-async function onnxSession(encoder: ResNet, size: number, runtime: Ort, ranges?: ReadonlyMap<string, Range>) {
-  const graph = exportOnnx(encoder, { imageSize: size, foldBatchNorm: true });
+/** The encoder's graph for ONNX Runtime: BatchNorms folded. */
+const encoderGraph = (encoder: ResNet, size: number) => exportOnnx(encoder, { imageSize: size, foldBatchNorm: true });
+
+/** A feature engine's session of an encoder graph (quantised to 8 bits with `ranges`). */
+async function onnxSession(graph: Uint8Array, runtime: Ort, ranges?: ReadonlyMap<string, Range>) {
   const session = await ortSession(ranges === undefined ? graph : quantizeOnnx(graph, ranges, { weightBits: INT8_WEIGHT_BITS }), runtime);
   const forward = async (images: Tensor): Promise<Tensor> => {
     const { h } = await session.run(images);
@@ -139,8 +141,7 @@ export function setInt8Ranges(encoder: Module, size: number, ranges: ReadonlyMap
 }
 
 /** Each quantised activation's range over the calibration images (the float graph run on them in batches of 100). */
-async function calibrate(encoder: ResNet, size: number, runtime: Ort, images: Tensor): Promise<Map<string, Range>> {
-  const graph = exportOnnx(encoder, { imageSize: size, foldBatchNorm: true });
+async function calibrate(graph: Uint8Array, runtime: Ort, images: Tensor): Promise<Map<string, Range>> {
   const names = quantizedActivations(graph);
   const session = await ortSession(withActivationOutputs(graph, names), runtime);
   const ranges = new Map<string, Range>(names.map((n) => [n, [Infinity, -Infinity]]));
@@ -222,16 +223,17 @@ export async function withFeatureEngine<T>(
       return onLibtorch({ engine: 'libtorch', requested: choice, reason: unavailable });
     }
     if (choice === 'int8') {
+      const graph = encoderGraph(encoder, size);
       let ranges = int8Ranges(encoder, size);
       let calibrationImages = 0;
       if (ranges === null) {
         const images = calibration === undefined ? first?.clone() : await calibration();
         if (images === undefined) throw new Error('--engine int8: no images to calibrate on');
         calibrationImages = images.size(0);
-        ranges = await calibrate(encoder, size, runtime, images).finally(() => images.dispose());
+        ranges = await calibrate(graph, runtime, images).finally(() => images.dispose());
         setInt8Ranges(encoder, size, ranges);
       }
-      const session = await onnxSession(encoder, size, runtime, ranges);
+      const session = await onnxSession(graph, runtime, ranges);
       try {
         return await onOneLibtorchThread(() => body({ record: { engine: 'int8', requested: choice, calibrationImages }, forward: session.forward }, null));
       } finally {
@@ -244,7 +246,7 @@ export async function withFeatureEngine<T>(
       return onLibtorch({ engine: 'libtorch', requested: choice, reason: `fewer than ${MEASURED_BATCHES} batches: not measured` });
     }
     if (choice === 'auto' && known === 'libtorch') return onLibtorch({ engine: 'libtorch', requested: choice });
-    let session: Awaited<ReturnType<typeof onnxSession>> | null = await onnxSession(encoder, size, runtime);
+    let session: Awaited<ReturnType<typeof onnxSession>> | null = await onnxSession(encoderGraph(encoder, size), runtime);
     try {
       const onnx = (record: EngineRecord): FeatureEngine => ({ record, forward: session!.forward });
       if (choice === 'onnxruntime' || known === 'onnxruntime') return await onOneLibtorchThread(() => body(onnx({ engine: 'onnxruntime', requested: choice }), null));

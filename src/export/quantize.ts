@@ -13,7 +13,10 @@ type Node = onnxProto.onnx.INodeProto;
 
 /** The activations quantised: the input, every Relu's output, every Conv's output not followed by a Relu (the residual additions' inputs), MaxPool's output. */
 export function quantizedActivations(model: Uint8Array): string[] {
-  const graph = onnx.ModelProto.decode(model).graph!;
+  return activationsOf(onnx.ModelProto.decode(model).graph!);
+}
+
+function activationsOf(graph: Graph): string[] {
   const consumers = consumersOf(graph);
   const names = [graph.input![0]!.name!];
   for (const node of graph.node!) {
@@ -64,9 +67,16 @@ export function quantizeOnnx(model: Uint8Array, ranges: ReadonlyMap<string, Rang
   const m = onnx.ModelProto.decode(model);
   const graph = m.graph!;
   const initializers = new Map(graph.initializer!.map((t) => [t.name!, t]));
-  const scalar = (name: string, dataType: number, value: ArrayBufferView, dims: number[] = []) => {
+  const initializer = (name: string, dataType: number, value: ArrayBufferView, dims: number[] = []) => {
     graph.initializer!.push({ name, dims, dataType, rawData: bytes(value) });
     return name;
+  };
+  /** A weight stored as integers `q` with one scale per output channel (zero points 0), read through a DequantizeLinear: its output's name. */
+  const dequantisedPerChannel = (name: string, dataType: number, q: Int8Array | Int32Array, dims: number[], scale: Float32Array) => {
+    const zero = dataType === DataType.INT8 ? new Int8Array(scale.length) : new Int32Array(scale.length);
+    const inputs = [initializer(`${name}.q`, dataType, q, dims), initializer(`${name}.scale`, DataType.FLOAT, scale, [scale.length]), initializer(`${name}.zero_point`, dataType, zero, [scale.length])];
+    nodes.push({ opType: 'DequantizeLinear', name: `${name}.dequantize`, input: inputs, output: [`${name}.dq`], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] });
+    return `${name}.dq`;
   };
   const activation = new Map<string, { scale: number; zeroPoint: number; dequantised: string }>();
   const nodes: Node[] = [];
@@ -74,12 +84,12 @@ export function quantizeOnnx(model: Uint8Array, ranges: ReadonlyMap<string, Rang
     const range = ranges.get(name);
     if (range === undefined) throw new Error(`int8 quantisation: no calibrated range for ${name}`);
     const q = activationQuantisation(range);
-    const [scale, zeroPoint] = [scalar(`${name}.scale`, DataType.FLOAT, Float32Array.of(q.scale)), scalar(`${name}.zero_point`, DataType.UINT8, Uint8Array.of(q.zeroPoint))];
+    const [scale, zeroPoint] = [initializer(`${name}.scale`, DataType.FLOAT, Float32Array.of(q.scale)), initializer(`${name}.zero_point`, DataType.UINT8, Uint8Array.of(q.zeroPoint))];
     nodes.push({ opType: 'QuantizeLinear', name: `${name}.quantize`, input: [name, scale, zeroPoint], output: [`${name}.q`] });
     nodes.push({ opType: 'DequantizeLinear', name: `${name}.dequantize`, input: [`${name}.q`, scale, zeroPoint], output: [`${name}.dq`] });
     activation.set(name, { ...q, dequantised: `${name}.dq` });
   };
-  const quantised = new Set(quantizedActivations(model));
+  const quantised = new Set(activationsOf(graph));
   const inputName = graph.input![0]!.name!;
   quantise(inputName);
   const limit = weightBits === 8 ? 127 : 63;
@@ -101,17 +111,12 @@ export function quantizeOnnx(model: Uint8Array, ranges: ReadonlyMap<string, Rang
         wScale[c] = largest > 0 ? largest / limit : 1;
         for (let i = c * perChannel; i < (c + 1) * perChannel; i++) wq[i] = Math.round(values[i]! / wScale[c]!);
       }
-      const wName = scalar(`${w.name}.q`, DataType.INT8, wq, w.dims!.map(Number));
-      const wScaleName = scalar(`${w.name}.scale`, DataType.FLOAT, wScale, [outChannels]);
-      nodes.push({ opType: 'DequantizeLinear', name: `${w.name}.dequantize`, input: [wName, wScaleName, scalar(`${w.name}.zero_point`, DataType.INT8, new Int8Array(outChannels), [outChannels])], output: [`${w.name}.dq`], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] });
-      inputs[1] = `${w.name}.dq`;
+      inputs[1] = dequantisedPerChannel(w.name!, DataType.INT8, wq, w.dims!.map(Number), wScale);
       if (node.input!.length > 2) {
         const b = initializers.get(node.input![2]!)!;
         const bScale = wScale.map((s) => s * x.scale);
         const bq = Int32Array.from(floats(b), (v, c) => Math.round(v / bScale[c]!));
-        const bName = scalar(`${b.name}.q`, DataType.INT32, bq, [outChannels]);
-        nodes.push({ opType: 'DequantizeLinear', name: `${b.name}.dequantize`, input: [bName, scalar(`${b.name}.scale`, DataType.FLOAT, bScale, [outChannels]), scalar(`${b.name}.zero_point`, DataType.INT32, new Int32Array(outChannels), [outChannels])], output: [`${b.name}.dq`], attribute: [{ name: 'axis', type: onnx.AttributeProto.AttributeType.INT, i: 0 }] });
-        inputs[2] = `${b.name}.dq`;
+        inputs[2] = dequantisedPerChannel(b.name!, DataType.INT32, bq, [outChannels], bScale);
       }
     }
     nodes.push({ ...node, input: inputs });
