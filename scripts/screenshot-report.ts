@@ -15,7 +15,7 @@ const browser = await chromium.launch({ executablePath: '/usr/bin/chromium', arg
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 1000 }, deviceScaleFactor: 1 });
   await page.goto(`file://${resolve(file)}`);
-  await page.waitForFunction('"simclrReport" in window || "simclrSweep" in window');
+  await page.waitForFunction('"simclrReport" in window || "simclrSweep" in window || "simclrTransfer" in window');
   const top = async (heading: string | undefined, fallback: string) =>
     heading === undefined
       ? ((await page.evaluate(fallback)) as number)

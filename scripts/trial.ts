@@ -225,6 +225,28 @@ if (readFileSync(join(run, 'config.json'), 'utf8') !== config) record('the refus
     refused('pretrain --init: a path that does not exist', ['pretrain', '--data', images, '--out', join(root, 'init-missing'), '--init', join(root, 'no-such-run'), ...tiny], /no-such-run: no such run folder/, 60),
     refused('pretrain --init-head without --init', ['pretrain', '--data', images, '--out', join(root, 'init-head'), '--init-head', ...tiny], /--init-head and --init-partial go with --init/, 60),
   ]);
+  // Transfer: both runs on their data (held out) and on gray IDX images (conv1 adapted), and the inputs it refuses.
+  const gray = join(root, 'transfer-gray');
+  mkdirSync(gray, { recursive: true });
+  idx(join(gray, 'train-images-idx3-ubyte'), [24, 8, 8], Uint8Array.from({ length: 24 * 64 }, (_, i) => ((i >> 6) % 2) * 100 + ((i * 37) % 101)));
+  idx(join(gray, 'train-labels-idx1-ubyte'), [24], Uint8Array.from({ length: 24 }, (_, i) => i % 2));
+  const unlabelled = join(root, 'unlabelled-transfer');
+  mkdirSync(unlabelled, { recursive: true });
+  for (const i of [0, 1, 2, 3]) cpSync(join(images, 'circle', `${i}.png`), join(unlabelled, `${i}.png`));
+  // (into the first run's folder, its default: the run's report then shows the tables)
+  const transferOut = join(run, 'transfer');
+  await succeeds('transfer: two runs on their folder and on gray IDX images', ['transfer', run, continued, '--data', `${images},${join(gray, 'train-images-idx3-ubyte')}`, '--label-fraction', '0.25', '--draws', '2', '--test-fraction', '0.25', '--threads', '1', '--quiet'], () => {
+    const t = JSON.parse(readFileSync(join(transferOut, 'transfer.json'), 'utf8')) as { tables?: { rows: { role: string }[] }[] };
+    const roles = t.tables?.map((table) => table.rows.map((r) => r.role).join(',')).join(' / ');
+    return roles === 'from scratch,continued,random-init encoder,raw pixels / transferred,transferred,random-init encoder,raw pixels' && existsSync(join(transferOut, 'report.html')) ? null : `roles ${roles}`;
+  });
+  const runReport = join(root, 'run-with-transfer.html');
+  await succeeds('report: a run folder with a transfer evaluation shows its tables', ['report', run, '--out', runReport, '--quiet'], () => (/<h2>Transfer \(simclr transfer, /.test(readFileSync(runReport, 'utf8')) ? null : 'no Transfer section'));
+  await Promise.all([
+    refused('transfer: a data set that does not exist', ['transfer', run, '--data', `${images},${join(root, 'no-such-data')}`, '--out', join(root, 'transfer-missing')], /no-such-data: no such data/, 60),
+    refused('transfer: no encoder named', ['transfer', '--data', images], /name one or more encoders/, 60, 2),
+    refused('transfer: unlabelled data', ['transfer', run, '--data', join(root, 'unlabelled-transfer')], /unlabelled-transfer/, 60),
+  ]);
 }
 
 {

@@ -14,6 +14,7 @@ import { reportCommand, reportFlags } from './report.js';
 import { indexCommand, indexFlags, similarCommand, similarFlags } from './search.js';
 import { exportCommand, exportFlags, serveCommand, serveFlags } from './export.js';
 import { sweepCommand, sweepFlags } from './sweep.js';
+import { transferCommand, transferFlags } from './transfer.js';
 
 export interface Command {
   summary: string;
@@ -44,6 +45,12 @@ export const commands: Record<string, Command> = {
     flags: quickstartFlags,
     run: quickstartCommand,
   },
+  transfer: {
+    summary: 'Scores encoders on several labelled data sets (--data a,b) with the main job\'s protocol — kNN and linear probe, all labels and a few — each beside its random-init and raw-pixel baselines and any encoder pretrained on it; each row says whether it is transferred, from scratch or continued; transfer.json, transfer.md and report.html.',
+    flags: transferFlags,
+    positional: '<encoder>...',
+    run: transferCommand,
+  },
   sweep: {
     summary: 'Runs a grid of pretraining settings (a YAML or JSON file: base:, grid:, seeds:), each run in its own folder under --out, each scored by kNN and the linear probe (all labels and a few, on h and with --probe-z on z) against baselines computed once; one or more runs at once (--parallel); resumable; summary.json and report.html (table, charts, the best setting).',
     flags: sweepFlags,
@@ -51,7 +58,7 @@ export const commands: Record<string, Command> = {
     run: sweepCommand,
   },
   report: {
-    summary: 'Writes a self-contained HTML report of one or more run folders (curves, augmentations, feature map, neighbours, evaluation) or of a sweep folder (its table, charts and best setting).',
+    summary: 'Writes a self-contained HTML report of one or more run folders (curves, augmentations, feature map, neighbours, evaluation) of a sweep folder (its table, charts and best setting), or of a transfer folder (simclr transfer\'s tables).',
     flags: reportFlags,
     positional: '<run>...',
     run: reportCommand,

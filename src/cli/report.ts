@@ -1,6 +1,7 @@
 // simclr report <run folder…>: the self-contained HTML report of one or more runs (or of a sweep, given its folder).
 import { writeReport } from '../report/report.js';
 import { isSweepFolder, writeSweepReport } from '../report/sweep-report.js';
+import { isTransferFolder, writeTransferReport } from '../report/transfer-report.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
 import { checkOutputFile } from './output.js';
 import { engineFlag } from './pretrain-flags.js';
@@ -17,6 +18,11 @@ export const reportFlags = {
 export async function reportCommand(parsed: Parsed<typeof reportFlags>, _given: Set<string>, runs: string[]): Promise<number> {
   if (runs.length === 0) throw new UsageError('report: name one or more run folders (simclr report runs/quickstart [runs/other …]) or a sweep folder');
   if (parsed.out) checkOutputFile('--out', parsed.out);
+  if (runs.length === 1 && isTransferFolder(runs[0]!)) {
+    const out = writeTransferReport(runs[0]!, parsed.out || undefined);
+    console.log(JSON.stringify({ report: out, transfer: runs[0] }));
+    return 0;
+  }
   if (runs.length === 1 && isSweepFolder(runs[0]!)) {
     const out = writeSweepReport(runs[0]!, parsed.out || undefined);
     console.log(JSON.stringify({ report: out, sweep: runs[0] }));

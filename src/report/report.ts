@@ -28,6 +28,7 @@ import { featureMap } from './analysis.js';
 import { escapeHtml } from './chart.js';
 import { nearestNeighbours } from '../search/image-index.js';
 import { spriteSheet } from '../io/sprite.js';
+import { readTransfer, TRANSFER_STYLE, transferTablesHtml } from './transfer-report.js';
 
 export interface ReportOptions {
   /** Map points: the held-out images (all of them up to this many, evenly spaced beyond). */
@@ -310,6 +311,13 @@ export async function buildReport(runDirs: readonly string[], options: ReportOpt
         .map((g) => `<div class="row"><figure class="query"><img src="${g.query}" alt="query"><figcaption>${escapeHtml(g.label)}</figcaption></figure>${g.neighbours.map((n) => `<figure class="${n.correct === null ? 'plain' : n.correct ? 'ok' : 'bad'}"><img src="${n.image}" alt="neighbour"><figcaption>${escapeHtml(n.label)} ${n.similarity.toFixed(3)}</figcaption></figure>`).join('')}</div>`)
         .join('')
     : '<p class="none">No encoder: no gallery.</p>';
+  // (simclr transfer's default folder in the first run: its tables join the report)
+  let transfer = null;
+  try {
+    transfer = readTransfer(join(first.dir, 'transfer'));
+  } catch (e) {
+    warning(`simclr: ${e instanceof Error ? e.message : String(e)}: the report leaves it out`);
+  }
   const title = `SimCLR report: ${runs.map((r) => r.curves.name).join(', ')}`;
   return htmlPage({
     title,
@@ -321,9 +329,11 @@ figure{margin:0;text-align:center;font-size:11px}figure img{width:56px;height:56
 figure.query img{border-color:#333}figure.ok img{border-color:#2a8a3e}figure.bad img{border-color:#c0392b}
 #map{border:1px solid #ddd;cursor:crosshair}#tip{position:fixed;pointer-events:none;display:none;background:#fff;border:1px solid #999;padding:4px;font-size:12px}
 #tip div{width:84px;height:84px;image-rendering:pixelated}.legend span{display:inline-block;margin-right:12px;font-size:12px}.legend i{display:inline-block;width:10px;height:10px;margin-right:4px}
-@media print{.charts{grid-template-columns:1fr 1fr}}`,
+@media print{.charts{grid-template-columns:1fr 1fr}}
+${TRANSFER_STYLE}`,
     body: `<h1>${escapeHtml(title)}</h1>
 <h2>Evaluation</h2>${evaluationHtml(first.summary)}
+${transfer === null ? '' : `<h2>Transfer (simclr transfer, ${escapeHtml(transfer.date.slice(0, 10))})</h2>${transferTablesHtml(transfer, 3)}`}
 <h2>Training curves</h2><div class="charts" id="charts"></div>
 <h2>Augmentation (T): originals and pairs of views</h2>${views ? `<img src="${views.augmentation}" alt="augmentation grid" style="max-width:100%">` : '<p class="none">No encoder or config: no grid.</p>'}
 <h2>Map of the ${views?.heldOut === false ? 'training images\' features h (unlabelled data)' : 'held-out features h'}</h2>${views?.map ? `<p id="map-note"></p><canvas id="map" width="900" height="640"></canvas><div class="legend" id="legend"></div><div id="tip"><div></div><span></span></div>` : '<p class="none">No encoder: no map.</p>'}

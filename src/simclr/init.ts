@@ -14,6 +14,7 @@ import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { listCheckpoints } from './checkpoint.js';
 import type { SimCLRModel } from './model.js';
 import type { Architecture } from './encoder-file.js';
+import { resnet, type ResNet } from '../models/resnet.js';
 
 /** Where a run's weights came from, as config.json and the report record it. */
 export interface InitRecord {
@@ -135,6 +136,32 @@ export function initialiseFrom(model: SimCLRModel, from: string, { head = false,
     };
   } finally {
     for (const t of tensors.values()) t.dispose();
+  }
+}
+
+/** An encoder for images of given channels, from {@link withInputChannels}. */
+export interface AdaptedEncoder {
+  /** The encoder itself, or an adapted copy. */
+  encoder: ResNet;
+  /** The adaptation in words; null when the encoder took those channels already. */
+  adapted: string | null;
+}
+
+/**
+ * The encoder for images of `channels` channels: itself when it takes them, else a copy whose
+ * conv1 is adapted 1 ↔ 3 as --init adapts it (transfer scores a colour encoder on gray images and
+ * back). The copy is owned by the caller.
+ */
+export function withInputChannels(encoder: ResNet, channels: number): AdaptedEncoder {
+  if (encoder.options.inChannels === channels) return { encoder, adapted: null };
+  const { depth, cifarStem, widthMultiplier } = encoder.options;
+  const copy = resnet(depth, { cifarStem, widthMultiplier, inChannels: channels }).to({ memoryFormat: 'channels_last' });
+  try {
+    const { adapted } = tidy(() => loadInto(`the ${encoder.options.inChannels}-channel encoder`, 'encoder', copy.stateDict(), encoder.stateDict(), false));
+    return { encoder: copy, adapted: adapted! };
+  } catch (e) {
+    copy.dispose();
+    throw e;
   }
 }
 
