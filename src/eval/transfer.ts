@@ -13,7 +13,7 @@ import { withInputChannels } from '../simclr/init.js';
 import { baselineScores, encoderFeatures, scoreFeatures, type EngineRecords } from './compare.js';
 import type { EngineRecord } from './engine.js';
 import { openEvalData, splitSummary, type EvalData, type EvalResult } from './evaluate.js';
-import { pairedGain, type Column } from './verdict.js';
+import { pairedGain, points, type Column } from './verdict.js';
 
 /** What an encoder is to a data set it is scored on. */
 export type TransferRole = 'transferred' | 'from scratch' | 'continued' | 'random-init encoder' | 'raw pixels';
@@ -115,8 +115,6 @@ export function transferRole(r: TransferRow): string {
   if (r.role === 'from scratch') return `pretrained here from scratch${epochs}`;
   return 'baseline';
 }
-
-const points = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(2)}`;
 
 /**
  * The table in words: each encoder's gain over the data set's from-scratch encoder (when there is

@@ -35,7 +35,8 @@ export interface Verdict {
   lines: string[];
 }
 
-const points = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(2)}`;
+/** A gain (0–1) in signed points with two decimals. */
+export const points = (v: number) => `${v >= 0 ? '+' : '−'}${Math.abs(100 * v).toFixed(2)}`;
 
 /** One result against another scored on the same label draws: the mean paired gain, its spread, and whether it exceeds the spread. */
 export function pairedGain(ours: EvalResult, theirs: EvalResult): { gain: number; spread: number; wins: boolean } {
