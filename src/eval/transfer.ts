@@ -10,7 +10,7 @@ import type { ResNet } from '../models/resnet.js';
 import { note } from '../progress.js';
 import { loadEncoder, randomEncoder, runDataOptions, type LoadedEncoder } from '../simclr/encoder-file.js';
 import { withInputChannels } from '../simclr/init.js';
-import { baselineScores, encoderFeatures, scoreFeatures, type EngineRecords } from './compare.js';
+import { baselineScores, COLUMNS, encoderFeatures, scoreFeatures, type EngineRecords } from './compare.js';
 import type { EngineRecord } from './engine.js';
 import { openEvalData, splitSummary, type EvalData, type EvalResult } from './evaluate.js';
 import { pairedGain, points, type Column } from './verdict.js';
@@ -106,6 +106,12 @@ function roleOf(run: LoadedEncoder, data: string): TransferRole {
 }
 
 const epochCount = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
+
+/** A row's score in one column, in percent: the few-label columns with their draws' spread. */
+export function transferScore(r: TransferRow, column: Column): string {
+  const s = r.scores[column];
+  return column === 'fewKnn' || column === 'fewLinear' ? `${(100 * s.accuracy).toFixed(2)} ± ${(100 * s.std).toFixed(2)}` : (100 * s.accuracy).toFixed(2);
+}
 
 /** What a row is to its data set, in words. */
 export function transferRole(r: TransferRow): string {
@@ -230,12 +236,11 @@ export async function transferTables(encoders: readonly string[], datasets: read
 /** A data set's table as Markdown: a row per encoder and baseline, the four columns, then its lines. */
 export function transferMarkdown(result: TransferResult): string {
   const few = `${100 * result.fraction}%`;
-  const cell = (r: EvalResult, spread: boolean) => (spread ? `${(100 * r.accuracy).toFixed(2)} ± ${(100 * r.std).toFixed(2)}` : (100 * r.accuracy).toFixed(2));
   return result.tables
     .map((t) => {
       const head = `### ${t.data}\n\n| encoder | what it is here | kNN | linear | kNN, ${few} of the labels | linear, ${few} of the labels |\n|---|---|---:|---:|---:|---:|`;
       const rows = t.rows.map((r) => {
-        return `| ${r.name} | ${transferRole(r)}${r.adapted ? '; conv1 adapted' : ''}${r.cached ? '; from the baseline cache' : ''} | ${cell(r.scores.knn, false)} | ${cell(r.scores.linear, false)} | ${cell(r.scores.fewKnn, true)} | ${cell(r.scores.fewLinear, true)} |`;
+        return `| ${r.name} | ${transferRole(r)}${r.adapted ? '; conv1 adapted' : ''}${r.cached ? '; from the baseline cache' : ''} | ${COLUMNS.map(([c]) => transferScore(r, c)).join(' | ')} |`;
       });
       return [head, ...rows, '', ...t.lines.map((l) => `- ${l}`)].join('\n');
     })

@@ -3,13 +3,12 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../data/source.js';
-import { transferRole, type TransferResult } from '../eval/transfer.js';
+import { COLUMNS } from '../eval/compare.js';
+import { transferRole, transferScore, type TransferResult } from '../eval/transfer.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/json.js';
 import { escapeHtml } from './chart.js';
 import { htmlPage } from './report.js';
-
-const COLUMNS = ['knn', 'linear', 'fewKnn', 'fewLinear'] as const;
 
 /** The tables' styles: each score's bar behind its number. */
 export const TRANSFER_STYLE = `table.transfer td{position:relative;min-width:110px}table.transfer td .bar{position:absolute;left:0;top:0;bottom:0;background:#dbe8f5;z-index:0}
@@ -22,13 +21,12 @@ export function transferTablesHtml(result: TransferResult, level = 2): string {
   const heads = ['kNN', 'linear', `kNN, ${few} of the labels`, `linear, ${few} of the labels`];
   return result.tables
     .map((t) => {
-      const best = COLUMNS.map((c) => Math.max(...t.rows.map((r) => r.scores[c].accuracy)));
+      const best = COLUMNS.map(([c]) => Math.max(...t.rows.map((r) => r.scores[c].accuracy)));
       const rows = t.rows
         .map((r) => {
-          const cells = COLUMNS.map((c, i) => {
+          const cells = COLUMNS.map(([c], i) => {
             const s = r.scores[c];
-            const text = `${(100 * s.accuracy).toFixed(2)}${c === 'fewKnn' || c === 'fewLinear' ? ` ± ${(100 * s.std).toFixed(2)}` : ''}`;
-            return `<td class="${s.accuracy === best[i] ? 'best' : ''}"><div class="bar" style="width:${(100 * s.accuracy).toFixed(1)}%"></div><span>${text}</span></td>`;
+            return `<td class="${s.accuracy === best[i] ? 'best' : ''}"><div class="bar" style="width:${(100 * s.accuracy).toFixed(1)}%"></div><span>${transferScore(r, c)}</span></td>`;
           }).join('');
           const notes = [r.adapted, r.cached ? 'from the baseline cache' : null].filter((n) => n !== null).join('; ');
           return `<tr class="${r.role.replace(/ /g, '-')}"><th>${escapeHtml(r.name)}</th><td class="what">${escapeHtml(transferRole(r))}${notes ? `<br><small>${escapeHtml(notes)}</small>` : ''}</td>${cells}</tr>`;

@@ -6,9 +6,9 @@
 // for 1-channel images serves 3-channel ones and back the usual way (conv1 replicated and divided
 // by 3, or summed over its input channels), which gives a gray image the same h either way.
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { loadSafetensors, readSafetensorsHeader } from '../io/safetensors.js';
+import { parseSafetensors, readSafetensorsHeader } from '../io/safetensors.js';
 import { DataError } from '../data/source.js';
 import { noGrad, tidy, type Tensor } from '../tensor/tensor.js';
 import { listCheckpoints } from './checkpoint.js';
@@ -45,19 +45,6 @@ export interface InitOptions {
   head?: boolean;
   /** Load the tensors that fit and list the others, instead of refusing. */
   partial?: boolean;
-}
-
-/** The first 16 hex digits of a file's SHA-256. */
-function fileHash(file: string): string {
-  const hash = createHash('sha256');
-  const fd = openSync(file, 'r');
-  try {
-    const buffer = Buffer.alloc(1 << 20);
-    for (let n; (n = readSync(fd, buffer, 0, buffer.length, null)) > 0; ) hash.update(buffer.subarray(0, n));
-  } finally {
-    closeSync(fd);
-  }
-  return hash.digest('hex').slice(0, 16);
 }
 
 /** The file --init names: a run folder's newest checkpoint (else its encoder.safetensors), or the file itself (checked before a run opens its data). */
@@ -116,7 +103,9 @@ function loadInto(file: string, part: string, target: Map<string, Tensor>, sourc
  */
 export function initialiseFrom(model: SimCLRModel, from: string, { head = false, partial = false }: InitOptions = {}): InitRecord {
   const file = initFile(from, head);
-  const { tensors, metadata } = loadSafetensors(file);
+  // (read once: the same bytes give the tensors and the fingerprint)
+  const bytes = readFileSync(file);
+  const { tensors, metadata } = parseSafetensors(bytes, file);
   try {
     const checkpoint = metadata.format === 'simclr-checkpoint/1';
     const part = (prefix: string) => new Map([...tensors].filter(([k]) => k.startsWith(prefix)).map(([k, v]) => [k.slice(prefix.length), v]));
@@ -129,7 +118,7 @@ export function initialiseFrom(model: SimCLRModel, from: string, { head = false,
     return {
       from,
       file,
-      sha256: fileHash(file),
+      sha256: createHash('sha256').update(bytes).digest('hex').slice(0, 16),
       loaded: { encoder: encoder.loaded, head: headLoad?.loaded ?? 0 },
       ...(partial ? { fresh, unused } : {}),
       ...(encoder.adapted === undefined ? {} : { adapted: encoder.adapted }),
