@@ -8,7 +8,10 @@
         "<!@(node scripts/libtorch.cjs include)"
       ],
       "libraries": ["<!@(node scripts/libtorch.cjs libs)"],
-      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_VERSION=8"],
+      # NAPI_EXPERIMENTAL: a handle's finalizer takes a BasicEnv and so runs within the collection that
+      # found it dead. Stable Node-API defers every finalizer to the next turn of the event loop, so a
+      # synchronous training loop grew by every handle it had made, disposed or not, until it returned.
+      "defines": ["NAPI_CPP_EXCEPTIONS", "NAPI_EXPERIMENTAL"],
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-rtti", "-fno-exceptions"],
       # -fopenmp: ATen's at::parallel_for is inline, and serial in code compiled without OpenMP. The

@@ -41,7 +41,8 @@ void account(const at::Tensor& t) {
   }
 }
 
-void release(Napi::Env env, Handle* handle) {
+// (A BasicEnv: this also runs as the finalizer, inside a garbage collection.)
+void release(Napi::BasicEnv env, Handle* handle) {
   if (!handle->tensor.defined()) return;
   --liveHandles;
   const auto* impl = storageOf(handle->tensor);
@@ -327,7 +328,7 @@ Napi::Value wrap(Napi::Env env, at::Tensor tensor) {
   if (!tensor.defined()) return env.Null();
   auto* handle = new Handle{std::move(tensor)};
   account(handle->tensor);
-  auto external = Napi::External<Handle>::New(env, handle, [](Napi::Env env, Handle* h) {
+  auto external = Napi::External<Handle>::New(env, handle, [](Napi::BasicEnv env, Handle* h) {
     release(env, h);
     delete h;
   });

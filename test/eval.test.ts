@@ -8,7 +8,7 @@ import { autogradObjective, cat, grad, knnPredict, lbfgs, lbfgsRuns, linearProbe
 import { Module } from '../src/nn/module.js';
 import { rowsOf, softmaxRegressionObjective } from '../src/eval/linear.js';
 import { augmentedFeatures, fixedFeatures, linearAccuracy, linearSgd, trainLinearSgd } from '../src/eval/linear-sgd.js';
-import { repoRoot } from './helpers.js';
+import { collectGarbage, repoRoot } from './helpers.js';
 
 test('kNN: weighted votes of the nearest neighbours by cosine similarity', () => {
   tidy(() => {
@@ -124,6 +124,7 @@ test('the linear probe separates separable classes and picks λ on held-out data
  */
 function agreementWithMinimum(train: { features: Tensor; labels: Int32Array }, test: { features: Tensor; labels: Int32Array }, classes: number, l2: number): { agree: number; iterations: number } {
   return tidy(() => {
+    collectGarbage();
     const before = memory().tensors;
     const probe = linearProbe(train, test, { l2Grid: [l2], label: null });
     assert.equal(memory().tensors, before, 'the probe frees what it makes');
@@ -207,6 +208,7 @@ test('SGD linear protocol: reaches the cross-entropy minimum and the Bayes accur
   }
   assert.ok(bayes > 0.8 && bayes < 0.86, `Bayes accuracy ${bayes}`); // sanity of the integration
   const minimum = crossEntropyMinimum(train.x, train.labels, classes);
+  collectGarbage();
   const before = memory().tensors;
   const trained = await trainLinearSgd(fixedFeatures(train.x, train.labels), { seed: 3 }); // the defaults: 90 epochs, batch 256
   assert.equal(trained.epochs, 90);

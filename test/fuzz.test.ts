@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { repoRoot } from './helpers.js';
+import { collectGarbage, repoRoot } from './helpers.js';
 import { targets, type FuzzTarget } from '../fuzz/targets.js';
 import { runTarget, type RunResult } from '../fuzz/run.js';
 import { DataError } from '../src/data/source.js';
@@ -128,6 +128,7 @@ describe("fuzzers' findings, refused as they are now", () => {
     assert.throws(() => loadEncoder(encoder), refusal(config, /not a run's config \(its sourceScale -2 is not a number ≥ 1\)/));
     // (each refusal kept the encoder's tensors: the fuzzer ran out of memory after 8,000 inputs)
     writeFileSync(config, input('run-config', 'finding-refused-config-leaked-the-encoder.json'));
+    collectGarbage();
     const before = native.memory().tensors;
     assert.throws(() => loadEncoder(encoder), refusal(config, /not a run's config \(no data named\)/));
     assert.equal(native.memory().tensors, before, 'tensors left behind by a refusal');

@@ -2,7 +2,21 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { Tensor, tensor, tidy, noGrad } from '../src/index.js';
+
+setFlagsFromString('--expose-gc');
+const fullGc = runInNewContext('gc') as () => void;
+
+/**
+ * A full collection now. Handles the GC owns (tensors made outside any scope) are finalized within
+ * the collection that finds them dead, so a test that counts live tensors collects first: garbage of
+ * earlier tests must not die inside what it measures.
+ */
+export function collectGarbage(): void {
+  fullGc();
+}
 
 /** Float64 data of a tensor as a plain array. */
 export function values(t: Tensor): number[] {

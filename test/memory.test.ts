@@ -6,7 +6,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
 import { join } from 'node:path';
 import { F, Tensor, memory, noGrad, randn, tidy, manualSeed } from '../src/index.js';
-import { repoRoot } from './helpers.js';
+import { collectGarbage, repoRoot } from './helpers.js';
 
 const index = join(repoRoot, 'dist', 'src', 'index.js');
 
@@ -15,8 +15,13 @@ test('10,000 forward+backward steps of a small conv net keep memory flat', () =>
   const params: Tensor[] = [randn([4, 1, 3, 3]), randn([4]), randn([8, 4, 3, 3]), randn([8]), randn([10, 8]), randn([10])];
   for (const p of params) p.mul_(0.1).requiresGrad_(true);
   const x = randn([2, 1, 8, 8]);
-  const labels = randn([2, 10]).argmax(1);
-  let atStep100 = { tensors: 0, bytes: 0, rss: 0 };
+  const scores = randn([2, 10]);
+  const labels = scores.argmax(1);
+  scores.dispose();
+  // From step 1,000 on the allocator has its blocks; a handle that outlived its step (its finalizer
+  // deferred past a synchronous loop) grew RSS by ~4 MB per 1,000 steps here.
+  let atStep1000 = { tensors: 0, bytes: 0, rss: 0 };
+  collectGarbage();
   const start = memory();
   for (let step = 1; step <= 10_000; step++) {
     tidy(() => {
@@ -33,16 +38,16 @@ test('10,000 forward+backward steps of a small conv net keep memory flat', () =>
         }
       });
     });
-    if (step === 100) atStep100 = { ...memory(), rss: process.memoryUsage().rss };
+    if (step === 1000) atStep1000 = { ...memory(), rss: process.memoryUsage().rss };
   }
   const end = memory();
   const rss = process.memoryUsage().rss;
   // The parameters' gradients appear after the first step; after that nothing may be added.
-  assert.equal(end.tensors, atStep100.tensors);
-  assert.equal(end.bytes, atStep100.bytes);
+  assert.equal(end.tensors, atStep1000.tensors);
+  assert.equal(end.bytes, atStep1000.bytes);
   assert.equal(end.tensors, start.tensors);
-  const growth = (rss - atStep100.rss) / 2 ** 20;
-  assert.ok(growth < 50, `RSS grew ${growth.toFixed(1)} MB after step 100`);
+  const growth = (rss - atStep1000.rss) / 2 ** 20;
+  assert.ok(growth < 16, `RSS grew ${growth.toFixed(1)} MB from step 1,000 to 10,000`);
 });
 
 test('the idle-block limit: SIMCLR_CACHE_LIMIT_MB, else a quarter of what the machine or its cgroup allows', () => {

@@ -17,7 +17,7 @@ import { imageFolder } from '../src/data/folder.js';
 import { Loader } from '../src/data/loader.js';
 import { DataError } from '../src/data/source.js';
 import { Random } from '../src/random.js';
-import { colourFolder, repoRoot } from './helpers.js';
+import { collectGarbage, colourFolder, repoRoot } from './helpers.js';
 
 const base = mkdtempSync(join(tmpdir(), 'simclr-photos-'));
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -210,6 +210,7 @@ test('a folder above the decode limit streams: every batch decoded anew, memory 
       tidy(() => void t.pair(batch.frames, new Random(epoch, batch.step)));
       batch.frames.dispose();
     }
+    collectGarbage();
     live.push(memory().tensors);
     rss.push(process.memoryUsage().rss);
   }

@@ -23,6 +23,7 @@ import {
   setNumThreads,
   ntXentLoss,
 } from '../src/index.js';
+import { collectGarbage } from './helpers.js';
 
 test('creation, dtype inference and read-back', () => {
   tidy(() => {
@@ -96,6 +97,7 @@ test('in-place ops change the tensor and return it', () => {
 });
 
 test('tidy disposes what it does not return; keep and nested scopes', () => {
+  collectGarbage();
   const before = memory().tensors;
   let kept!: Tensor;
   const result = tidy(() => {
@@ -119,6 +121,7 @@ test('tidy disposes what it does not return; keep and nested scopes', () => {
 });
 
 test('memory() counts shared storage once', () => {
+  collectGarbage();
   tidy(() => {
     const start = memory();
     const a = zeros([256], { dtype: 'float32' });
@@ -134,6 +137,7 @@ test('memory() counts shared storage once', () => {
 });
 
 test('using disposes at the end of the block', () => {
+  collectGarbage();
   const before = memory().tensors;
   {
     using a = ones([3]);
