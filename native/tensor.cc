@@ -132,26 +132,49 @@ Napi::Value FromArray(const Napi::CallbackInfo& info) {
   SIMCLR_CATCH(env)
 }
 
-// toArray(handle): a TypedArray with a copy of the elements in row-major order.
+// The TypedArray type that holds a dtype's elements (bits, for the 16-bit floats).
+napi_typedarray_type arrayTypeOf(Napi::Env env, at::ScalarType dtype) {
+  switch (dtype) {
+    case at::kFloat: return napi_float32_array;
+    case at::kDouble: return napi_float64_array;
+    case at::kLong: return napi_bigint64_array;
+    case at::kInt: return napi_int32_array;
+    case at::kShort: return napi_int16_array;
+    case at::kChar: return napi_int8_array;
+    case at::kByte: case at::kBool: return napi_uint8_array;
+    case at::kBFloat16: case at::kHalf: return napi_uint16_array;
+    default: throw Napi::TypeError::New(env, std::string("no TypedArray for dtype ") + dtypeName(dtype));
+  }
+}
+
+// toArray(handle[, into]): the elements in row-major order, copied into a new TypedArray, or into
+// `into` (of the same type and length): a reused buffer spares a fresh, zeroed allocation per call.
 Napi::Value ToArray(const Napi::CallbackInfo& info) {
   auto env = info.Env();
   SIMCLR_TRY
-  auto t = unwrap(env, info[0], "tensor").detach().to(at::kCPU).contiguous();
-  size_t bytes = t.numel() * t.element_size();
-  auto buffer = Napi::ArrayBuffer::New(env, bytes);
-  if (bytes) std::memcpy(buffer.Data(), t.data_ptr(), bytes);
-  size_t n = t.numel();
-  switch (t.scalar_type()) {
-    case at::kFloat: return Napi::Float32Array::New(env, n, buffer, 0);
-    case at::kDouble: return Napi::Float64Array::New(env, n, buffer, 0);
-    case at::kLong: return Napi::BigInt64Array::New(env, n, buffer, 0);
-    case at::kInt: return Napi::Int32Array::New(env, n, buffer, 0);
-    case at::kShort: return Napi::Int16Array::New(env, n, buffer, 0);
-    case at::kChar: return Napi::Int8Array::New(env, n, buffer, 0);
-    case at::kByte: case at::kBool: return Napi::Uint8Array::New(env, n, buffer, 0);
-    case at::kBFloat16: case at::kHalf: return Napi::Uint16Array::New(env, n, buffer, 0);
-    default: throw Napi::TypeError::New(env, std::string("no TypedArray for dtype ") + dtypeName(t.scalar_type()));
+  const auto& source = unwrap(env, info[0], "tensor");
+  auto type = arrayTypeOf(env, source.scalar_type());
+  size_t n = source.numel();
+  Napi::TypedArray out;
+  if (info.Length() > 1 && !info[1].IsUndefined()) {
+    if (!info[1].IsTypedArray() || info[1].As<Napi::TypedArray>().TypedArrayType() != type)
+      throw Napi::TypeError::New(env, std::string("toArray: a ") + dtypeName(source.scalar_type()) +
+                                          " tensor copies into the TypedArray toArray() would make for it");
+    out = info[1].As<Napi::TypedArray>();
+    if (out.ElementLength() != n)
+      throw Napi::RangeError::New(env, "toArray: the array holds " + std::to_string(out.ElementLength()) +
+                                           " elements but the tensor " + std::to_string(n));
+  } else {
+    auto buffer = Napi::ArrayBuffer::New(env, n * source.element_size());
+    napi_value array;
+    NAPI_THROW_IF_FAILED(env, napi_create_typedarray(env, type, n, buffer, 0, &array), Napi::Value());
+    out = Napi::TypedArray(env, array);
   }
+  if (n) {
+    auto* base = static_cast<uint8_t*>(out.ArrayBuffer().Data()) + out.ByteOffset();
+    at::from_blob(base, source.sizes(), at::TensorOptions().dtype(source.scalar_type())).copy_(source.detach());
+  }
+  return out;
   SIMCLR_CATCH(env)
 }
 

@@ -22,7 +22,8 @@ export interface NativeInfo {
 
 export interface Native {
   fromArray(data: ArrayBufferView, shape: readonly number[], dtype: string): Handle;
-  toArray(h: Handle): ArrayBufferView;
+  /** The elements, copied into a new TypedArray or into `into` (of that type and length). */
+  toArray(h: Handle, into?: ArrayBufferView): ArrayBufferView;
   shape(h: Handle): number[];
   strides(h: Handle): number[];
   dtype(h: Handle): string;

@@ -42,6 +42,19 @@ test('creation, dtype inference and read-back', () => {
   });
 });
 
+test('toArray into a given array: row-major from any strides, the same array returned; a wrong type or length refused', () => {
+  tidy(() => {
+    const into = new Float32Array([9, 9, 9, 9, 9, 9]);
+    const transposed = tensor([[1, 2, 3], [4, 5, 6]]).t(); // strides [1, 3]: the copy walks them
+    assert.equal(transposed.toArray(into), into);
+    assert.deepEqual(Array.from(into), [1, 4, 2, 5, 3, 6]);
+    assert.deepEqual(Array.from(tensor([7, 8], { dtype: 'int64' }).toArray(new BigInt64Array(2))), [7n, 8n]);
+    assert.throws(() => transposed.toArray(new Float64Array(6)), /a float32 tensor copies into the TypedArray toArray\(\) would make for it/);
+    assert.throws(() => transposed.toArray(new Float32Array(5)), /the array holds 5 elements but the tensor 6/);
+    assert.deepEqual(Array.from(into), [1, 4, 2, 5, 3, 6], 'a refused copy writes nothing');
+  });
+});
+
 test('arithmetic with broadcasting, reductions and matmul against hand-computed values', () => {
   tidy(() => {
     const a = tensor([[1, 2], [3, 4]]);

@@ -97,10 +97,12 @@ export class Tensor {
   /**
    * A copy of the elements in row-major order: Float32Array for float32, Float64Array for float64,
    * BigInt64Array for int64, Int32Array, Int16Array, Int8Array, Uint8Array for uint8 and bool,
-   * Uint16Array with the raw bits for float16 and bfloat16.
+   * Uint16Array with the raw bits for float16 and bfloat16. With `into` (an array of that type and
+   * of the tensor's length) the elements are copied there and `into` is returned: a buffer reused
+   * from batch to batch is neither allocated nor zeroed again.
    */
-  toArray(): ArrayBufferView {
-    return native.toArray(this.#handle);
+  toArray<T extends ArrayBufferView = ArrayBufferView>(into?: T): T {
+    return native.toArray(this.#handle, into) as T;
   }
   /** The elements as plain numbers (int64 beyond 2^53 loses precision). */
   toNumbers(): number[] {
