@@ -94,7 +94,7 @@ export { extractFeatures, type Features } from './eval/features.js';
 export { ENGINE_CHOICES, ENGINE_CHOICES_INT8, CALIBRATION_IMAGES, getEngine, setEngine, int8Ranges, setInt8Ranges, type Engine, type EngineChoice, type EngineRecord } from './eval/engine.js';
 export { runProtocol, openEvalData, type EvalResult, type ProtocolOptions, type Protocol, type EvalData } from './eval/evaluate.js';
 export { verdict, type Verdict, type ColumnVerdict, type Scores, type FeatureSet, type Column } from './eval/verdict.js';
-export { transferTables, transferMarkdown, transferLines, transferRole, transferScore, type TransferResult, type TransferTable, type TransferRow, type TransferRole, type TransferOptions } from './eval/transfer.js';
+export { transferTables, transferMarkdown, transferLines, transferRole, transferScore, transferHeads, type TransferResult, type TransferTable, type TransferRow, type TransferRole, type TransferOptions } from './eval/transfer.js';
 export { buildIndex, saveIndex, loadIndex, nearestNeighbours, encoderFingerprint, decodeQueries, embedQueries, embedQueriesAsIndexed, type ImageIndex, type Neighbours } from './search/image-index.js';
 export { exportOnnx, type OnnxExportOptions } from './export/onnx.js';
 export { quantizeOnnx, quantizedActivations, withActivationOutputs, type Range } from './export/quantize.js';

@@ -17,6 +17,12 @@ export const engineFlag = {
   engine: { type: 'string', default: 'auto', choices: ENGINE_CHOICES, help: 'what runs the frozen encoder for its features: libtorch, onnxruntime (ONNX Runtime on the exported graph), or auto: time both on the first batch and keep onnxruntime where it is faster by more than 5% (recorded in the output)' },
 } satisfies Flags;
 
+/** The few-label columns of the main job's protocol (quickstart, transfer). */
+export const fewLabelFlags = {
+  'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: share of the training labels (class-balanced)' },
+  draws: { type: 'int', default: 3, check: (v) => (v > 1 ? null : 'must be at least 2 (for a spread)'), help: 'label draws averaged in the few-label columns' },
+} satisfies Flags;
+
 /** --engine for the commands whose features may be 8-bit (embed, index): int8 too. */
 export const engineFlagInt8 = {
   engine: { ...engineFlag.engine, choices: ENGINE_CHOICES_INT8, help: `${engineFlag.engine.help}; int8: ONNX Runtime on the encoder quantised to 8 bits, calibrated on up to 1,000 of the images (about 1.5–2× faster; h moves by a few percent)` },

@@ -11,7 +11,7 @@ import { baselineScores, encoderFeatures, FEATURE_SETS, type EngineRecords, pct,
 import { openEvalData, PIXEL_SIDE, splitSummary} from '../eval/evaluate.js';
 import { imageFolderListing, openSplits } from '../data/open.js';
 import { describeRecipe } from '../simclr/recipe.js';
-import { engineFlag, pretrainFlags, resolveConfig } from './pretrain-flags.js';
+import { engineFlag, fewLabelFlags, pretrainFlags, resolveConfig } from './pretrain-flags.js';
 import { randomEncoder, runDataOptions } from '../simclr/encoder-file.js';
 import { pretrain } from '../simclr/pretrain.js';
 import type { ResNet } from '../models/resnet.js';
@@ -33,8 +33,7 @@ export const quickstartFlags = {
   out: { ...pretrainFlags.out, default: 'runs/quickstart' },
   epochs: { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), defaultText: `as many as make about ${MAIN_JOB_STEPS} steps (3 on fashion-mnist), at least 3`, help: 'epochs of the schedule' },
   overwrite: { ...pretrainFlags.overwrite, default: true, help: 'start over in --out when it holds a run (the main job replaces its previous run; --no-overwrite refuses instead)' },
-  'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: share of the training labels (class-balanced)' },
-  draws: { type: 'int', default: 3, check: (v) => (v > 1 ? null : 'must be at least 2 (for a spread)'), help: 'label draws averaged in the few-label columns' },
+  ...fewLabelFlags,
   ...engineFlag,
 } satisfies Flags;
 

@@ -8,13 +8,12 @@ import { DataError } from '../data/source.js';
 import { writeTransferReport } from '../report/transfer-report.js';
 import { setNumThreads } from '../tensor/create.js';
 import { UsageError, type Flags, type Parsed } from './args.js';
-import { engineFlag, testFraction } from './pretrain-flags.js';
+import { engineFlag, fewLabelFlags, testFraction } from './pretrain-flags.js';
 
 export const transferFlags = {
   data: { type: 'string', default: '', help: 'the labelled data sets to score on, separated by commas (each: fashion-mnist, an image folder, a CIFAR folder or an IDX file, with a test split or held out as --test-fraction says)' },
   out: { type: 'string', default: '', help: 'folder for transfer.json, transfer.md and report.html (created; default: transfer/ in the first encoder\'s run folder, else ./transfer)' },
-  'label-fraction': { type: 'number', default: 0.01, check: (v) => (v > 0 && v < 1 ? null : 'must be in (0, 1)'), help: 'the few-label columns: share of the training labels (class-balanced)' },
-  draws: { type: 'int', default: 3, check: (v) => (v > 1 ? null : 'must be at least 2 (for a spread)'), help: 'label draws averaged in the few-label columns' },
+  ...fewLabelFlags,
   'image-size': { type: 'int', default: 0, check: (v) => (v >= 0 ? null : 'must be ≥ 0'), help: 'input size of every row (0: each encoder at the size it was trained at; the baselines at the size of the data set\'s own encoder, else the first encoder\'s)' },
   'test-fraction': { type: 'number', default: 0.1, check: testFraction, help: 'data without a test split: share of each class held out as the test split (the split.json of an encoder pretrained on that data wins)' },
   'split-seed': { type: 'int', default: 0, help: 'seed of that held-out test split' },
@@ -41,7 +40,7 @@ export async function transferCommand(o: Parsed<typeof transferFlags>, _given: S
   const markdown = transferMarkdown(result);
   writeFileAtomic(join(out, 'transfer.json'), [Buffer.from(`${JSON.stringify(result, null, 1)}\n`)]);
   writeFileAtomic(join(out, 'transfer.md'), [Buffer.from(`${markdown}\n`)]);
-  const report = writeTransferReport(out);
+  const report = writeTransferReport(out, undefined, result);
   console.log(markdown);
   console.log(`\ntransfer: ${encoders.length} encoder${encoders.length === 1 ? '' : 's'} on ${datasets.length} data set${datasets.length === 1 ? '' : 's'} in ${result.seconds.toFixed(0)} s; ${join(out, 'transfer.json')}, ${join(out, 'transfer.md')}, report: ${report}`);
   return 0;

@@ -107,6 +107,12 @@ function roleOf(run: LoadedEncoder, data: string): TransferRole {
 
 const epochCount = (n: number) => `${n} epoch${n === 1 ? '' : 's'}`;
 
+/** The four score columns' heads, in COLUMNS' order. */
+export function transferHeads(fraction: number): string[] {
+  const few = `${100 * fraction}%`;
+  return ['kNN', 'linear', `kNN, ${few} of the labels`, `linear, ${few} of the labels`];
+}
+
 /** A row's score in one column, in percent: the few-label columns with their draws' spread. */
 export function transferScore(r: TransferRow, column: Column): string {
   const s = r.scores[column];
@@ -235,10 +241,10 @@ export async function transferTables(encoders: readonly string[], datasets: read
 
 /** A data set's table as Markdown: a row per encoder and baseline, the four columns, then its lines. */
 export function transferMarkdown(result: TransferResult): string {
-  const few = `${100 * result.fraction}%`;
+  const heads = transferHeads(result.fraction).join(' | ');
   return result.tables
     .map((t) => {
-      const head = `### ${t.data}\n\n| encoder | what it is here | kNN | linear | kNN, ${few} of the labels | linear, ${few} of the labels |\n|---|---|---:|---:|---:|---:|`;
+      const head = `### ${t.data}\n\n| encoder | what it is here | ${heads} |\n|---|---|---:|---:|---:|---:|`;
       const rows = t.rows.map((r) => {
         return `| ${r.name} | ${transferRole(r)}${r.adapted ? '; conv1 adapted' : ''}${r.cached ? '; from the baseline cache' : ''} | ${COLUMNS.map(([c]) => transferScore(r, c)).join(' | ')} |`;
       });

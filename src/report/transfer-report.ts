@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { DataError } from '../data/source.js';
 import { COLUMNS } from '../eval/compare.js';
-import { transferRole, transferScore, type TransferResult } from '../eval/transfer.js';
+import { transferHeads, transferRole, transferScore, type TransferResult } from '../eval/transfer.js';
 import { writeFileAtomic } from '../io/atomic.js';
 import { readJsonFile } from '../io/json.js';
 import { escapeHtml } from './chart.js';
@@ -17,8 +17,7 @@ tr.random-init-encoder th,tr.raw-pixels th{color:#777}`;
 
 /** Each data set's table (a heading at `level`), every score drawn as a bar, then its lines. */
 export function transferTablesHtml(result: TransferResult, level = 2): string {
-  const few = `${100 * result.fraction}%`;
-  const heads = ['kNN', 'linear', `kNN, ${few} of the labels`, `linear, ${few} of the labels`];
+  const heads = transferHeads(result.fraction);
   return result.tables
     .map((t) => {
       const best = COLUMNS.map(([c]) => Math.max(...t.rows.map((r) => r.scores[c].accuracy)));
@@ -60,9 +59,12 @@ export function isTransferFolder(folder: string): boolean {
   return existsSync(join(folder, 'transfer.json')) && !existsSync(join(folder, 'config.json'));
 }
 
-/** Writes the report of the transfer evaluation in `folder` (atomically; default: report.html there) and returns its path. */
-export function writeTransferReport(folder: string, out = join(folder, 'report.html')): string {
-  writeFileAtomic(out, [Buffer.from(buildTransferReport(readTransfer(folder)!))]);
+/**
+ * Writes the report of the transfer evaluation in `folder` (atomically; default: report.html there)
+ * and returns its path; `result` is its transfer.json, read when not given.
+ */
+export function writeTransferReport(folder: string, out = join(folder, 'report.html'), result = readTransfer(folder)!): string {
+  writeFileAtomic(out, [Buffer.from(buildTransferReport(result))]);
   return out;
 }
 
